@@ -1,0 +1,101 @@
+"""The one error tree of the ledger.
+
+Every failure the library reports is a `LedgerError` with a stable machine `code` (the same
+string the HTTP gateway returns) and a sentence a person understands. Verification *raises*
+a `VerificationError` subclass naming the check that failed instead of returning `False`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AprError",
+    "ChainError",
+    "CompilerError",
+    "ConfigurationError",
+    "DisclosureMismatchError",
+    "InputError",
+    "LedgerError",
+    "MerkleError",
+    "RuleViolation",
+    "SignatureError",
+    "VerificationError",
+]
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+    code: str = "LEDGER_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class InputError(LedgerError):
+    """Malformed or out-of-range input (bad JSON, wrong types, negative amounts...)."""
+
+    code = "INVALID_INPUT"
+
+
+class ConfigurationError(LedgerError):
+    """The environment is missing something the operation needs (compiler, node, keys)."""
+
+    code = "CONFIGURATION_ERROR"
+
+
+class CompilerError(ConfigurationError):
+    """Solidity compilation failed or produced artifacts that differ from the committed ones."""
+
+    code = "COMPILER_ERROR"
+
+
+class ChainError(LedgerError):
+    """The EVM node refused or failed an operation (not a rule the contract enforces)."""
+
+    code = "CHAIN_ERROR"
+
+
+class AprError(InputError):
+    """Cash flows from which no annual percentage rate can be computed."""
+
+    code = "APR_INVALID_CASH_FLOWS"
+
+
+class MerkleError(LedgerError):
+    """A Merkle tree or proof is malformed."""
+
+    code = "MERKLE_INVALID"
+
+
+class SignatureError(LedgerError):
+    """A signature is malformed or was not made by the expected signer."""
+
+    code = "SIGNATURE_INVALID"
+
+
+class RuleViolation(LedgerError):
+    """A record breaks a 助贷 rule (cap, whitelist, co-funding floor, participant status...)."""
+
+    code = "RULE_VIOLATION"
+
+
+class DisclosureMismatchError(RuleViolation):
+    """The annualized cost stated on a fee disclosure differs from the one computed from it."""
+
+    code = "DISCLOSURE_RATE_MISMATCH"
+
+
+class VerificationError(LedgerError):
+    """A receipt failed verification; `check` names the link of the chain of evidence."""
+
+    code = "VERIFICATION_FAILED"
+
+    def __init__(self, check: str, message: str, *, code: str | None = None) -> None:
+        super().__init__(f"{check}: {message}", code=code)
+        self.check = check
