@@ -7,6 +7,7 @@ raises `ContractRevert` carrying the decoded custom error (name and arguments).
 
 from __future__ import annotations
 
+import ast
 import threading
 from typing import Any
 
@@ -63,6 +64,16 @@ def _revert_data(exc: BaseException) -> bytes | None:
             return bytes.fromhex(data[2:])
         if seen.args and isinstance(seen.args[0], bytes):
             return seen.args[0]
+        if seen.args and isinstance(seen.args[0], str):
+            # eth-tester's eth_call path stringifies the bytes: "execution reverted: b'...'".
+            text = seen.args[0].removeprefix("execution reverted: ")
+            if text.startswith(("b'", 'b"')):
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    value = None
+                if isinstance(value, bytes):
+                    return value
         seen = seen.__cause__ or seen.__context__
     return None
 

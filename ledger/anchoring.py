@@ -1,0 +1,269 @@
+"""Anchoring records on the chain and turning anchors into receipts.
+
+`EvidenceChain` binds a `ChainClient` to one deployment and offers what funders, platforms,
+gateways and the regulator do: register and whitelist participants, sign loan records, anchor
+them per record (the contract checks every rule) or as Merkle batches, retire them, and build
+the receipt of each anchored record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from ledger.chain.client import ChainClient, ContractRevert
+from ledger.chain.deploy import Deployment, InstitutionType, Role
+from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash, typed_data
+from ledger.errors import InputError
+from ledger.merkle import StandardMerkleTree, leaf_hash
+from ledger.receipts import LEAF_TYPES, Anchor, DocumentRef, Leaf, PartySignature, Receipt
+from ledger.records import LoanRecord, Retirement
+from ledger.rules import rule_error
+from ledger.signing import Signer
+from ledger.timestamps import SignedEntryTimestamp
+
+__all__ = ["AnchoredTx", "BatchAnchor", "EvidenceChain", "SignedLoan"]
+
+ZERO32 = b"\0" * 32
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+@dataclass(frozen=True)
+class SignedLoan:
+    """A loan record with every party's signature, ready to anchor."""
+
+    record: LoanRecord
+    record_id: bytes
+    signatures: tuple[bytes, ...]
+    signers: tuple[str, ...]
+    document: DocumentRef
+    disclosure: Mapping[str, Any] | None = None
+    provenance: Mapping[str, str] | None = None
+    entry_timestamp: SignedEntryTimestamp | None = None
+
+    @property
+    def signatures_hash(self) -> bytes:
+        return signatures_hash(list(self.signatures))
+
+    @property
+    def leaf_values(self) -> list[str]:
+        return [_hex(self.record_id), _hex(self.signatures_hash)]
+
+
+@dataclass(frozen=True)
+class AnchoredTx:
+    """A mined anchoring transaction."""
+
+    transaction_hash: bytes
+    block_number: int
+    block_time: int
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class BatchAnchor:
+    """A batch anchored as one Merkle root."""
+
+    tree: StandardMerkleTree
+    tx: AnchoredTx
+    loans: tuple[SignedLoan, ...]
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root
+
+
+def _roles(record: LoanRecord) -> list[str]:
+    roles = ["platform", "funder"]
+    if record.guarantor_id:
+        roles.append("guarantor")
+    if record.co_funder_id:
+        roles.append("co_funder")
+    return roles
+
+
+class EvidenceChain:
+    """The contracts of one deployment, through one client."""
+
+    def __init__(self, client: ChainClient, deployment: Deployment) -> None:
+        self.client = client
+        self.deployment = deployment
+        self.registry: Contract = client.contract("ParticipantRegistry", deployment.registry)
+        self.ledger: Contract = client.contract("EvidenceLedger", deployment.ledger)
+        self.domain = Domain(deployment.chain_id, deployment.ledger)
+
+    # ------------------------------------------------------------------ registry
+
+    def register_participant(
+        self,
+        regulator: LocalAccount,
+        role: Role,
+        signer_address: str,
+        name: str,
+        institution_type: InstitutionType = InstitutionType.NONE,
+        ed25519_public_key: bytes = ZERO32,
+    ) -> int:
+        """Registers a participant; returns its id."""
+        receipt = self.client.transact(
+            regulator,
+            self.registry.functions.registerParticipant(
+                int(role), int(institution_type), signer_address, ed25519_public_key, name
+            ),
+        )
+        events = self.registry.events.ParticipantRegistered().process_receipt(receipt)
+        return int(events[0]["args"]["participantId"])
+
+    def whitelist(self, funder: LocalAccount, partner_id: int, effective_from: int = 0) -> TxReceipt:
+        """The funder (as msg.sender) puts a partner on its whitelist."""
+        return self.client.transact(funder, self.registry.functions.addToWhitelist(partner_id, effective_from))
+
+    def signer_at(self, participant_id: int, at: int) -> str:
+        epoch = self.client.call(self.registry.functions.epochAt(participant_id, at))
+        return str(epoch[0])
+
+    # ------------------------------------------------------------------ signing
+
+    def sign_loan(
+        self,
+        record: LoanRecord,
+        signers: Mapping[int, Signer],
+        document: DocumentRef,
+        *,
+        disclosure: Mapping[str, Any] | None = None,
+        provenance: Mapping[str, str] | None = None,
+    ) -> SignedLoan:
+        """Signs `record` with the key of every party it needs (`signers` by participant id)."""
+        record_id = loan_record_id(record, self.domain)
+        signatures: list[bytes] = []
+        addresses: list[str] = []
+        for participant_id in record.signer_ids():
+            signer = signers.get(participant_id)
+            if signer is None:
+                raise InputError(f"no signer for participant {participant_id}")
+            signatures.append(signer.sign_digest(record_id))
+            addresses.append(signer.address)
+        return SignedLoan(
+            record, record_id, tuple(signatures), tuple(addresses), document, disclosure, provenance
+        )
+
+    # ------------------------------------------------------------------ rules
+
+    def check_loan(self, loan: SignedLoan, at: int | None = None) -> None:
+        """Runs the contract's own rule check (`checkLoan`, an eth_call: no gas) as of `at`.
+
+        Raises `RuleViolation` / `SignatureError` with the rule's stable code.
+        """
+        when = self.client.latest_timestamp() if at is None else at
+        try:
+            self.client.call(
+                self.ledger.functions.checkLoan(loan.record.as_tuple(), list(loan.signatures), when)
+            )
+        except ContractRevert as revert:
+            raise rule_error(revert) from revert
+
+    # ------------------------------------------------------------------ anchoring
+
+    def _anchored(self, receipt: TxReceipt) -> AnchoredTx:
+        block = self.client.w3.eth.get_block(receipt["blockNumber"])
+        return AnchoredTx(
+            bytes(receipt["transactionHash"]),
+            int(receipt["blockNumber"]),
+            int(block["timestamp"]),
+            int(receipt["gasUsed"]),
+        )
+
+    def anchor_loan(self, sender: LocalAccount, loan: SignedLoan) -> AnchoredTx:
+        """Per-record anchoring: the contract checks every rule; a broken one raises
+        `RuleViolation` / `SignatureError` with its stable code."""
+        try:
+            receipt = self.client.transact(
+                sender, self.ledger.functions.anchorLoan(loan.record.as_tuple(), list(loan.signatures))
+            )
+        except ContractRevert as revert:
+            raise rule_error(revert) from revert
+        return self._anchored(receipt)
+
+    def anchor_batch(self, gateway: LocalAccount, loans: Sequence[SignedLoan]) -> BatchAnchor:
+        """Anchors the Merkle root of `loans` (rules checked off chain by the caller)."""
+        if not loans:
+            raise InputError("a batch needs at least one record")
+        tree = StandardMerkleTree.of([loan.leaf_values for loan in loans], list(LEAF_TYPES))
+        receipt = self.client.transact(gateway, self.ledger.functions.anchorBatch(tree.root, len(loans)))
+        return BatchAnchor(tree, self._anchored(receipt), tuple(loans))
+
+    def retire(
+        self,
+        sender: LocalAccount,
+        original: LoanRecord,
+        retirement: Retirement,
+        signers: Sequence[Signer],
+        inclusion: tuple[bytes, bytes, list[bytes]] = (ZERO32, ZERO32, []),
+    ) -> AnchoredTx:
+        """Revokes or amends (by `retirement.superseded_by`) an anchored record."""
+        digest = retirement_digest(retirement, self.domain)
+        signatures = [s.sign_digest(digest) for s in signers]
+        fn = self.ledger.functions.amendRecord if retirement.is_amendment else self.ledger.functions.revokeRecord
+        receipt = self.client.transact(
+            sender, fn(original.as_tuple(), inclusion, retirement.as_tuple(), signatures)
+        )
+        return self._anchored(receipt)
+
+    # ------------------------------------------------------------------ receipts
+
+    def _receipt(self, loan: SignedLoan, anchor: Anchor) -> Receipt:
+        return Receipt(
+            record=loan.record,
+            record_id=_hex(loan.record_id),
+            typed_data=typed_data(loan.record, self.domain),
+            signatures=[
+                PartySignature(participant_id=pid, role=role, signer=addr, signature=_hex(sig))  # type: ignore[arg-type]
+                for pid, role, addr, sig in zip(
+                    loan.record.signer_ids(), _roles(loan.record), loan.signers, loan.signatures, strict=True
+                )
+            ],
+            document=loan.document,
+            disclosure=dict(loan.disclosure) if loan.disclosure is not None else None,
+            provenance=dict(loan.provenance or {}),
+            anchor=anchor,
+            entry_timestamp=loan.entry_timestamp,
+        )
+
+    def per_record_receipt(self, loan: SignedLoan, tx: AnchoredTx) -> Receipt:
+        anchor = Anchor(
+            mode="per-record",
+            chain_id=self.deployment.chain_id,
+            registry=self.deployment.registry,
+            ledger=self.deployment.ledger,
+            transaction_hash=_hex(tx.transaction_hash),
+            block_number=tx.block_number,
+            block_time=tx.block_time,
+        )
+        return self._receipt(loan, anchor)
+
+    def batch_receipts(self, batch: BatchAnchor) -> list[Receipt]:
+        receipts = []
+        for index, loan in enumerate(batch.loans):
+            values = loan.leaf_values
+            anchor = Anchor(
+                mode="batch",
+                chain_id=self.deployment.chain_id,
+                registry=self.deployment.registry,
+                ledger=self.deployment.ledger,
+                transaction_hash=_hex(batch.tx.transaction_hash),
+                block_number=batch.tx.block_number,
+                block_time=batch.tx.block_time,
+                leaf=Leaf(types=list(LEAF_TYPES), values=values, hash=_hex(leaf_hash(LEAF_TYPES, values))),
+                proof=[_hex(p) for p in batch.tree.get_proof(index)],
+                root=_hex(batch.root),
+                batch_size=len(batch.loans),
+            )
+            receipts.append(self._receipt(loan, anchor))
+        return receipts

@@ -1,0 +1,26 @@
+"""`ledger`: the command line. Every command calls the library; nothing here holds a rule."""
+
+from __future__ import annotations
+
+import typer
+
+from ledger.cli import apr_cmd, bench_cmd, chain_cmd, demo_cmd, verify_cmd
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ledger",
+    help="Loan evidence ledger: anchor, verify and measure 助贷 loan records on an EVM chain.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("apr")(apr_cmd.apr)
+app.command("verify")(verify_cmd.verify)
+app.command("deploy")(chain_cmd.deploy)
+app.command("compile")(chain_cmd.compile_)
+app.command("demo")(demo_cmd.demo)
+app.command("bench")(bench_cmd.bench)
+
+
+def main() -> None:
+    app()

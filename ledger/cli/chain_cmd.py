@@ -1,0 +1,66 @@
+"""`ledger deploy` and `ledger compile`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from eth_account import Account
+from web3 import Web3
+
+from ledger.chain.client import ChainClient
+from ledger.chain.compiler import ARTIFACT_DIR, compile_contracts, find_compiler, write_artifacts
+from ledger.chain.deploy import deploy_contracts
+from ledger.errors import LedgerError
+
+
+def deploy(
+    rpc: Annotated[str, typer.Option(help="JSON-RPC URL of the node", envvar="LEDGER_RPC_URL")],
+    out: Annotated[Path, typer.Option(help="directory of per-chain deployment records")] = Path("deployments"),
+    dev_fund: Annotated[
+        bool,
+        typer.Option(help="dev nodes (anvil...): use a fresh key funded by the node's unlocked account"),
+    ] = False,
+) -> None:
+    """Deploy the registry and the ledger to a node; the regulator key comes from LEDGER_REGULATOR_KEY."""
+    client = ChainClient(Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60})))
+    try:
+        if dev_fund:
+            regulator = client.new_funded_account()
+            typer.echo(f"dev regulator key (throwaway): {regulator.key.hex()}", err=True)
+        else:
+            key = os.environ.get("LEDGER_REGULATOR_KEY")
+            if not key:
+                typer.echo("set LEDGER_REGULATOR_KEY (hex private key) or pass --dev-fund", err=True)
+                raise typer.Exit(2)
+            regulator = Account.from_key(key)
+        deployment = deploy_contracts(client, regulator)
+    except LedgerError as exc:
+        typer.echo(f"deployment failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    path = deployment.save(out)
+    typer.echo(json.dumps({**deployment.__dict__, "record": str(path)}, indent=2))
+
+
+def compile_(
+    check: Annotated[bool, typer.Option(help="fail if the committed artifacts differ")] = False,
+) -> None:
+    """Compile contracts/src with the pinned solc (native, py-solc-x or the solc-js shim)."""
+    compiler = find_compiler()
+    artifacts = compile_contracts(compiler)
+    if check:
+        stale = [
+            name
+            for name, artifact in artifacts.items()
+            if json.loads((ARTIFACT_DIR / f"{name}.json").read_text()) != json.loads(json.dumps(artifact))
+        ]
+        if stale:
+            typer.echo(f"artifacts differ from a fresh compile: {', '.join(stale)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"artifacts match a fresh compile ({compiler.kind} {compiler.version})")
+        return
+    write_artifacts(artifacts)
+    typer.echo(f"wrote {', '.join(sorted(artifacts))} to {ARTIFACT_DIR} ({compiler.kind} {compiler.version})")

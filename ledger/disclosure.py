@@ -1,0 +1,208 @@
+"""The fee disclosure form (综合融资成本明示表, R5) and its consistency with its own numbers.
+
+From 2026-08-01 a lender shows the borrower, before signing, every fee item (name, how it is
+charged, rate, who collects it), the annualized cost under normal repayment, the default costs
+and a statement that nothing else will be charged; the borrower signs or confirms online after a
+forced reading time. The form is hashed in RFC 8785 canonical form (its digest goes into the
+loan record) and its stated annualized cost must equal the one computed from its own schedule
+and fees (Appendix J tolerance), so a form cannot understate the cost.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ledger.apr import METHOD, AprResult, CashFlow, Fee, FeeTiming, check_disclosed_apr, compute_apr, fold_fees
+from ledger.canonical import canonical_digest, canonical_json
+from ledger.errors import InputError, RuleViolation
+
+__all__ = [
+    "APR_METHOD",
+    "BorrowerConfirmation",
+    "DefaultCost",
+    "DisclosurePolicy",
+    "FeeCategory",
+    "FeeCharge",
+    "FeeDisclosure",
+    "FeeItem",
+    "Instalment",
+    "check_disclosure",
+    "disclosure_cash_flows",
+]
+
+#: The rate every disclosure and record states: nominal annual IRR (periodic rate x periods per
+#: year), actuarial method of Regulation Z Appendix J, every fee folded in (PBoC 〔2021〕第3号).
+APR_METHOD = METHOD
+
+Money = Annotated[int, Field(ge=0, lt=2**128, description="minor units (fen)")]
+PositiveMoney = Annotated[int, Field(gt=0, lt=2**128, description="minor units (fen)")]
+Bps = Annotated[int, Field(ge=0, lt=2**32, description="basis points")]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("times must carry a time zone (UTC recommended)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FeeCategory(StrEnum):
+    """What a fee is called. The label never changes how it counts: every fee is a cost (R2)."""
+
+    INTEREST = "interest"
+    GUARANTEE = "guarantee"
+    CREDIT_ENHANCEMENT = "credit_enhancement"
+    MEMBERSHIP = "membership"
+    INSURANCE = "insurance"
+    CONSULTING = "consulting"
+    SERVICE = "service"
+    OTHER = "other"
+
+
+class FeeCharge(_Form):
+    """One dated payment of a fee."""
+
+    on: date
+    amount: PositiveMoney
+
+
+class FeeItem(_Form):
+    """One line of the form: a fee other than the interest in the repayment schedule."""
+
+    name: str = Field(min_length=1, max_length=200)
+    category: FeeCategory
+    timing: FeeTiming = Field(description="upfront (deducted), with_instalment, or separate")
+    rate_bps: Bps | None = Field(default=None, description="the rate the fee is quoted at, if any")
+    collector: str = Field(min_length=1, max_length=200, description="who collects it")
+    collector_participant_id: int | None = Field(default=None, ge=1)
+    charges: tuple[FeeCharge, ...] = Field(min_length=1)
+
+
+class Instalment(_Form):
+    """One scheduled repayment under normal repayment."""
+
+    due: date
+    principal: Money
+    interest: Money
+
+    @property
+    def amount(self) -> int:
+        return self.principal + self.interest
+
+
+class DefaultCost(_Form):
+    """A cost that arises only on default (penalty interest, late fee...): disclosed, not in the APR."""
+
+    name: str = Field(min_length=1, max_length=200)
+    basis: str = Field(min_length=1, max_length=500, description="how it is computed")
+    rate_bps: Bps | None = None
+    amount: Money | None = None
+
+
+class BorrowerConfirmation(_Form):
+    """The borrower's confirmation of the form, before signing the agreement."""
+
+    method: Literal["signature", "online"]
+    confirmed_at: UtcDatetime
+    reading_seconds: int = Field(ge=0, description="time the form was shown before confirming")
+
+
+class FeeDisclosure(_Form):
+    """综合融资成本明示表: the form as shown to and confirmed by the borrower."""
+
+    format: Literal["fee-disclosure/v1"] = "fee-disclosure/v1"
+    lender: str = Field(min_length=1, max_length=200)
+    currency: Literal["CNY"] = "CNY"
+    principal: PositiveMoney
+    disbursed_on: date
+    schedule: tuple[Instalment, ...] = Field(min_length=1)
+    fees: tuple[FeeItem, ...] = ()
+    stated_apr_bps: Bps = Field(description="annualized comprehensive cost under normal repayment")
+    apr_method: Literal["irr-actuarial-regz-appj"] = Field(
+        default=APR_METHOD, description="stated_apr_bps is the nominal rate of this method"
+    )
+    default_costs: tuple[DefaultCost, ...] = ()
+    no_other_charges: Literal[True] = Field(
+        description="the statement that nothing beyond this form will be charged"
+    )
+    no_other_charges_statement: str = Field(min_length=1, max_length=1000)
+    confirmation: BorrowerConfirmation
+
+    @model_validator(mode="after")
+    def _schedule_repays_principal(self) -> FeeDisclosure:
+        if sum(i.principal for i in self.schedule) != self.principal:
+            raise ValueError("the schedule's principal parts must add up to the principal")
+        dues = [i.due for i in self.schedule]
+        if dues != sorted(dues) or len(set(dues)) != len(dues):
+            raise ValueError("instalments must be in strictly increasing date order")
+        if dues[0] <= self.disbursed_on:
+            raise ValueError("the first instalment must fall after disbursement")
+        return self
+
+    def canonical(self) -> bytes:
+        """RFC 8785 bytes of the form (what is hashed)."""
+        return canonical_json(self.as_json())
+
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical form: the record's `disclosure_digest`."""
+        return canonical_digest(self.as_json())
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class DisclosurePolicy(_Form):
+    """Configurable thresholds of R5 (the forced reading time is not fixed by a confirmed text)."""
+
+    min_reading_seconds: int = Field(default=10, ge=0)
+
+
+def disclosure_cash_flows(form: FeeDisclosure) -> tuple[list[CashFlow], list[Fee]]:
+    """The repayments and the fees of a form, as the APR engine's inputs."""
+    repayments = [CashFlow(i.due, i.amount) for i in form.schedule if i.amount > 0]
+    fees = [
+        Fee(name=f"{item.name}#{n}", amount=charge.amount, charged_on=charge.on, timing=item.timing)
+        for item in form.fees
+        for n, charge in enumerate(item.charges)
+    ]
+    return repayments, fees
+
+
+def check_disclosure(
+    form: FeeDisclosure, policy: DisclosurePolicy | None = None, *, signed_at: datetime | None = None
+) -> AprResult:
+    """Checks a form against R5 and returns the APR computed from its own numbers.
+
+    Raises `DisclosureMismatchError` if the stated APR is off by more than the Appendix J
+    tolerance, `RuleViolation` if the reading time is short or the confirmation came after
+    signing, `InputError` for a form whose cash flows make no sense.
+    """
+    policy = policy or DisclosurePolicy()
+    repayments, fees = disclosure_cash_flows(form)
+    if not repayments:
+        raise InputError("the schedule has no payment")
+    flows = fold_fees(form.principal, form.disbursed_on, repayments, fees)
+    computed = compute_apr(flows)
+    check_disclosed_apr(form.stated_apr_bps, computed)
+    if form.confirmation.reading_seconds < policy.min_reading_seconds:
+        raise RuleViolation(
+            f"the borrower confirmed after {form.confirmation.reading_seconds} s of reading;"
+            f" the policy requires {policy.min_reading_seconds} s",
+            code="DISCLOSURE_READING_TIME_SHORT",
+        )
+    if signed_at is not None and form.confirmation.confirmed_at > signed_at:
+        raise RuleViolation(
+            "the fee disclosure was confirmed after the loan was signed; it must come before",
+            code="DISCLOSURE_CONFIRMED_AFTER_SIGNING",
+        )
+    return computed
