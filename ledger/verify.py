@@ -45,7 +45,7 @@ from ledger.receipts import LEAF_TYPES, RECEIPT_FORMAT, Receipt
 from ledger.signing import recover_address
 from ledger.timestamps import verify_entry_timestamp
 
-__all__ = ["CHECK_NAMES", "CheckResult", "VerificationReport", "connect", "verify_receipt"]
+__all__ = ["CHECK_NAMES", "ChainReadCache", "CheckResult", "VerificationReport", "connect", "verify_receipt"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,31 @@ def _b32(hex_text: str) -> bytes:
     return bytes.fromhex(hex_text[2:])
 
 
+class ChainReadCache:
+    """Memoizes chain reads that cannot change once made: blocks, transaction receipts, batches,
+    participants' past epochs and roles, past rate caps. Share one across many receipts of the
+    same chain (a batch's receipts share their transaction, block and root) to verify in bulk."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        if key not in self._values:
+            self._values[key] = load()
+        return self._values[key]
+
+
 class _Verifier:
     def __init__(
-        self, receipt: Receipt, client: ChainClient, document: Path | bytes | None, document_sha256: str | None
+        self,
+        receipt: Receipt,
+        client: ChainClient,
+        document: Path | bytes | None,
+        document_sha256: str | None,
+        cache: ChainReadCache,
     ) -> None:
         self.r = receipt
+        self.cache = cache
         self.client = client
         self.document = document
         self.document_sha256 = document_sha256
@@ -110,6 +130,14 @@ class _Verifier:
         self.registry = client.contract("ParticipantRegistry", self.anchor.registry)
         self.ledger = client.contract("EvidenceLedger", self.anchor.ledger)
         self.domain = Domain(self.anchor.chain_id, self.anchor.ledger)
+
+    def _view(self, contract: str, name: str, *args: Any) -> Any:
+        """A view call of an immutable fact, through the cache."""
+        target = self.registry if contract == "registry" else self.ledger
+        return self.cache.get(
+            (self.anchor.chain_id, target.address, name, args),
+            lambda: self.client.call(getattr(target.functions, name)(*args)),
+        )
 
     # Each check returns a detail sentence, raises _Fail (failed) or _Skip (not applicable).
 
@@ -180,7 +208,7 @@ class _Verifier:
                 raise _Fail(f"participant {s.participant_id} ({s.role}): {exc}") from exc
             if recovered.lower() != s.signer.lower():
                 raise _Fail(f"participant {s.participant_id} ({s.role}): signature is by {recovered}, receipt says {s.signer}")
-            epoch = self.client.call(self.registry.functions.epochAt(s.participant_id, self.anchor.block_time))
+            epoch = self._view("registry", "epochAt", s.participant_id, self.anchor.block_time)
             if str(epoch[0]).lower() != recovered.lower():
                 raise _Fail(
                     f"participant {s.participant_id} ({s.role}): signer {recovered} was not its registered key"
@@ -215,24 +243,32 @@ class _Verifier:
         a = self.anchor
         w3 = self.client.w3
         try:
-            tx_receipt = w3.eth.get_transaction_receipt(_b32(a.transaction_hash))  # type: ignore[arg-type]
+            tx_receipt = self.cache.get(
+                (a.chain_id, "tx", a.transaction_hash),
+                lambda: w3.eth.get_transaction_receipt(_b32(a.transaction_hash)),  # type: ignore[arg-type]
+            )
         except Exception as exc:  # noqa: BLE001 - web3 raises several "not found" types
             raise _Fail(f"transaction {a.transaction_hash} not found on chain: {exc}", "ANCHOR_NOT_FOUND") from exc
         if int(tx_receipt["blockNumber"]) != a.block_number:
             raise _Fail(f"transaction is in block {tx_receipt['blockNumber']}, receipt says {a.block_number}")
         if str(tx_receipt["to"]).lower() != a.ledger.lower() or tx_receipt["status"] != 1:
             raise _Fail("transaction was not a successful call of the ledger contract")
-        block_time = int(w3.eth.get_block(a.block_number)["timestamp"])
+        block_time = int(
+            self.cache.get((a.chain_id, "block", a.block_number), lambda: w3.eth.get_block(a.block_number))["timestamp"]
+        )
         if block_time != a.block_time:
             raise _Fail(f"block {a.block_number} has time {block_time}, receipt says {a.block_time}")
         if a.mode == "batch":
             assert a.root is not None
-            batch = self.client.call(self.ledger.functions.batch(_b32(a.root)))
+            batch = self._view("ledger", "batch", _b32(a.root))
             if int(batch[1]) == 0:
                 raise _Fail(f"root {a.root} was never anchored", "ROOT_NOT_ANCHORED")
             if int(batch[2]) != a.block_number or int(batch[1]) != a.block_time:
                 raise _Fail(f"root anchored in block {batch[2]} at {batch[1]}, receipt says {a.block_number}")
-            events = self.ledger.events.BatchAnchored().process_receipt(tx_receipt)
+            events = self.cache.get(
+                (a.chain_id, "batch-events", a.transaction_hash),
+                lambda: self.ledger.events.BatchAnchored().process_receipt(tx_receipt),
+            )
             if not any(bytes(e["args"]["root"]) == _b32(a.root) for e in events):
                 raise _Fail("the transaction did not emit BatchAnchored for this root")
             return f"root in block {a.block_number} at {a.block_time} by gateway {batch[0]}"
@@ -249,8 +285,8 @@ class _Verifier:
         if entry is None:
             raise _Skip("no signed entry timestamp (record anchored directly)")
         p = entry.promise
-        epoch = self.client.call(self.registry.functions.epochAt(p.gateway_id, p.accepted_at))
-        role = self.client.call(self.registry.functions.roleOf(p.gateway_id))
+        epoch = self._view("registry", "epochAt", p.gateway_id, p.accepted_at)
+        role = self._view("registry", "roleOf", p.gateway_id)
         if int(role[0]) != 5:
             raise _Fail(f"participant {p.gateway_id} is not a gateway")
         try:
@@ -270,8 +306,8 @@ class _Verifier:
 
     def rate_cap(self) -> str:
         rec = self.r.record
-        role, institution = self.client.call(self.registry.functions.roleOf(rec.funder_id))
-        found, cap = self.client.call(self.registry.functions.rateCapAt(institution, rec.issued_at))
+        role, institution = self._view("registry", "roleOf", rec.funder_id)
+        found, cap = self._view("registry", "rateCapAt", institution, rec.issued_at)
         if not found:
             raise _Fail(f"no rate cap exists for institution type {institution}")
         if rec.is_legacy:
@@ -328,6 +364,7 @@ def verify_receipt(
     document: Path | bytes | None = None,
     document_sha256: str | None = None,
     raise_on_failure: bool = True,
+    cache: ChainReadCache | None = None,
 ) -> VerificationReport:
     """Checks every link of a receipt; raises `VerificationError` naming the first failure.
 
@@ -340,7 +377,7 @@ def verify_receipt(
             receipt = Receipt.model_validate(receipt)
         except ValueError as exc:
             raise VerificationError("format", f"not a valid receipt: {exc}", code="VERIFY_FORMAT") from exc
-    verifier = _Verifier(receipt, client, document, document_sha256)
+    verifier = _Verifier(receipt, client, document, document_sha256, cache or ChainReadCache())
     report = VerificationReport(record_id=receipt.record_id)
     for name, check in _CHECKS:
         try:
