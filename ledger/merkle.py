@@ -16,7 +16,12 @@ Hashes are ``bytes`` (32 bytes) everywhere; functions that take a node also acce
 Speed: hashing uses the fastest keccak binding available (``safe-pysha3`` ≈ 1 µs/hash, then
 pycryptodome's C core called through cffi ≈ 2 µs, then ``Crypto.Hash.keccak`` ≈ 6 µs), static
 ABI types are encoded without ``eth_abi``, and the tree is built level by level with list
-comprehensions. :data:`KECCAK_BACKEND` names the binding in use.
+comprehensions. :data:`KECCAK_BACKEND` names the binding in use. With pysha3, 1M leaves take
+about 1 s from unsorted leaf hashes, 2 s sorted, 5 s from ``(address, uint256)`` values.
+
+Values take the forms the JS library takes (see :func:`abi_encode`), but more strictly: short
+``bytesN``/addresses and odd-length hex are refused instead of padded, and numeric strings must
+be plain decimal or ``0x`` hex. On every input both accept the hashes are equal.
 
 Verification comes in two flavours: ``verify_*`` return ``bool`` (``False`` for malformed
 input too), ``require_*`` raise :class:`~ledger.errors.MerkleError`.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import gc
 import re
 import threading
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -886,13 +892,18 @@ class MerkleTree(Generic[T]):
 
     _tree: list[bytes]
     _values: list[T]
-    _tree_index: list[int]
+    _tree_index: array[int]  # value index -> node index; 8 bytes per value, not ~36
     _lookup: dict[bytes, int] | None
 
-    def _init(self, tree: list[bytes], values: list[T], tree_index: list[int]) -> None:
+    def _init(self, tree: list[bytes], values: list[T], tree_index: Sequence[int]) -> None:
+        if len(tree_index) != len(values):
+            raise MerkleError("every value needs exactly one treeIndex")
         self._tree = tree
         self._values = values
-        self._tree_index = tree_index
+        try:
+            self._tree_index = array("q", tree_index)
+        except OverflowError:
+            raise MerkleError("treeIndex out of range") from None
         self._lookup = None
 
     # -- provided by subclasses --------------------------------------------------------------

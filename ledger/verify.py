@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from ledger.canonical import canonical_digest, digest_bytes, digest_file
 from ledger.chain.client import ChainClient, ContractRevert
@@ -389,7 +390,7 @@ def verify_receipt(
             report.checks.append(CheckResult(name, "fail", str(fail), code))
             if raise_on_failure:
                 raise VerificationError(name, str(fail), code=code) from None
-        except (ContractRevert, ValueError) as exc:
+        except (ContractRevert, ValueError, Web3Exception) as exc:
             code = f"VERIFY_{name.upper()}"
             report.checks.append(CheckResult(name, "fail", f"cannot check: {exc}", code))
             if raise_on_failure:

@@ -204,12 +204,20 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
             ++next;
         }
 
-        // R1: partners must be on the funder's whitelist when the loan is issued.
-        if (!_registry.isWhitelisted(r.funderId, r.platformId, r.issuedAt)) {
-            revert EvidenceLedgerPlatformNotWhitelisted(r.funderId, r.platformId);
-        }
-        if (r.guarantorId != 0 && !_registry.isWhitelisted(r.funderId, r.guarantorId, r.issuedAt)) {
-            revert EvidenceLedgerGuarantorNotWhitelisted(r.funderId, r.guarantorId);
+        // R8: a legacy (stock) loan predates the cutoff, and with it the whitelist rule (R1) and
+        // today's caps (R3); it is anchored flagged so the regulator can track its clearance.
+        bool legacy = r.flags & _FLAG_LEGACY != 0;
+        if (legacy) {
+            uint64 cutoff = _registry.legacyCutoff();
+            if (r.issuedAt >= cutoff) revert EvidenceLedgerLegacyAfterCutoff(r.issuedAt, cutoff);
+        } else {
+            // R1: partners must be on the funder's whitelist when the loan is issued.
+            if (!_registry.isWhitelisted(r.funderId, r.platformId, r.issuedAt)) {
+                revert EvidenceLedgerPlatformNotWhitelisted(r.funderId, r.platformId);
+            }
+            if (r.guarantorId != 0 && !_registry.isWhitelisted(r.funderId, r.guarantorId, r.issuedAt)) {
+                revert EvidenceLedgerGuarantorNotWhitelisted(r.funderId, r.guarantorId);
+            }
         }
 
         // R6: a co-funding partner carries at least the floor share; R7: it signs too.
@@ -231,14 +239,8 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
             if (coFunderCap < capBps) capBps = coFunderCap;
         }
 
-        // R3 / R8: the comprehensive cost is within the cap, unless a flagged stock loan.
-        bool legacy = r.flags & _FLAG_LEGACY != 0;
-        if (legacy) {
-            uint64 cutoff = _registry.legacyCutoff();
-            if (r.issuedAt >= cutoff) revert EvidenceLedgerLegacyAfterCutoff(r.issuedAt, cutoff);
-        } else if (r.aprBps > capBps) {
-            revert EvidenceLedgerRateCapExceeded(r.aprBps, capBps);
-        }
+        // R3: the comprehensive cost is within the cap (a flagged stock loan may exceed it).
+        if (!legacy && r.aprBps > capBps) revert EvidenceLedgerRateCapExceeded(r.aprBps, capBps);
     }
 
     /// @dev The participant is active at `at`, has `role`, and signed `digest` with its key of that time.

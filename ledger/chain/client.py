@@ -104,6 +104,7 @@ class ChainClient:
         self._nonce_lock = threading.Lock()
         self._nonces: dict[str, int] = {}
         self._contracts: dict[tuple[str, str], Contract] = {}
+        self._view_caller: str | None = None
 
     @property
     def chain_id(self) -> int:
@@ -174,9 +175,17 @@ class ChainClient:
         """Calls a view; a revert raises `ContractRevert`."""
         try:
             # An explicit `from` spares a node round trip (eth_accounts) per call on some providers.
-            return fn.call({"from": _CALLER}, block_identifier=block)  # type: ignore[arg-type]
+            return fn.call({"from": self._caller()}, block_identifier=block)  # type: ignore[arg-type]
         except _REVERTS as exc:
             raise _as_revert(exc) from exc
+
+    def _caller(self) -> str:
+        """The `from` of view calls: the node's first account (eth-tester checks that the sender
+        can afford the call's gas), else the zero address."""
+        if self._view_caller is None:
+            accounts = self.w3.eth.accounts
+            self._view_caller = str(accounts[0]) if accounts else _CALLER
+        return self._view_caller
 
     # ------------------------------------------------------------------ dev-chain helpers
 

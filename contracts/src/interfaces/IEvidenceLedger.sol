@@ -14,7 +14,8 @@ interface IEvidenceLedger {
     /// @dev `aprBps` is the comprehensive annualized cost as nominal IRR (periodic rate x periods
     /// per year, Regulation Z Appendix J actuarial method) with every fee folded in (R2, R4).
     /// `coFunderId == 0` means the funder lends alone; then `coFunderShareBps` must be 0.
-    /// Bit 0 of `flags` marks a legacy (stock) loan (R8).
+    /// Bit 0 of `flags` marks a legacy (stock) loan (R8): issued before the regulator's legacy
+    /// cutoff, it is exempt from the whitelist (R1) and cap (R3) checks and stays flagged.
     struct LoanRecord {
         bytes32 agreementDigest;
         bytes32 disclosureDigest;

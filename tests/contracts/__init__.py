@@ -1,0 +1,1 @@
+"""Contract test suite (eth-tester and anvil)."""
