@@ -121,9 +121,13 @@ class EvidenceChain:
         events = self.registry.events.ParticipantRegistered().process_receipt(receipt)
         return int(events[0]["args"]["participantId"])
 
-    def whitelist(self, funder: LocalAccount, partner_id: int, effective_from: int = 0) -> TxReceipt:
+    def whitelist(
+        self, funder: LocalAccount, partner_id: int, effective_from: int = 0
+    ) -> TxReceipt:
         """The funder (as msg.sender) puts a partner on its whitelist."""
-        return self.client.transact(funder, self.registry.functions.addToWhitelist(partner_id, effective_from))
+        return self.client.transact(
+            funder, self.registry.functions.addToWhitelist(partner_id, effective_from)
+        )
 
     def signer_at(self, participant_id: int, at: int) -> str:
         epoch = self.client.call(self.registry.functions.epochAt(participant_id, at))
@@ -185,7 +189,8 @@ class EvidenceChain:
         `RuleViolation` / `SignatureError` with its stable code."""
         try:
             receipt = self.client.transact(
-                sender, self.ledger.functions.anchorLoan(loan.record.as_tuple(), list(loan.signatures))
+                sender,
+                self.ledger.functions.anchorLoan(loan.record.as_tuple(), list(loan.signatures)),
             )
         except ContractRevert as revert:
             raise rule_error(revert) from revert
@@ -196,7 +201,9 @@ class EvidenceChain:
         if not loans:
             raise InputError("a batch needs at least one record")
         tree = StandardMerkleTree.of([loan.leaf_values for loan in loans], list(LEAF_TYPES))
-        receipt = self.client.transact(gateway, self.ledger.functions.anchorBatch(tree.root, len(loans)))
+        receipt = self.client.transact(
+            gateway, self.ledger.functions.anchorBatch(tree.root, len(loans))
+        )
         return BatchAnchor(tree, self._anchored(receipt), tuple(loans))
 
     def retire(
@@ -210,7 +217,11 @@ class EvidenceChain:
         """Revokes or amends (by `retirement.superseded_by`) an anchored record."""
         digest = retirement_digest(retirement, self.domain)
         signatures = [s.sign_digest(digest) for s in signers]
-        fn = self.ledger.functions.amendRecord if retirement.is_amendment else self.ledger.functions.revokeRecord
+        fn = (
+            self.ledger.functions.amendRecord
+            if retirement.is_amendment
+            else self.ledger.functions.revokeRecord
+        )
         receipt = self.client.transact(
             sender, fn(original.as_tuple(), inclusion, retirement.as_tuple(), signatures)
         )
@@ -226,7 +237,11 @@ class EvidenceChain:
             signatures=[
                 PartySignature(participant_id=pid, role=role, signer=addr, signature=_hex(sig))  # type: ignore[arg-type]
                 for pid, role, addr, sig in zip(
-                    loan.record.signer_ids(), _roles(loan.record), loan.signers, loan.signatures, strict=True
+                    loan.record.signer_ids(),
+                    _roles(loan.record),
+                    loan.signers,
+                    loan.signatures,
+                    strict=True,
                 )
             ],
             document=loan.document,
@@ -260,7 +275,9 @@ class EvidenceChain:
                 transaction_hash=_hex(batch.tx.transaction_hash),
                 block_number=batch.tx.block_number,
                 block_time=batch.tx.block_time,
-                leaf=Leaf(types=list(LEAF_TYPES), values=values, hash=_hex(leaf_hash(LEAF_TYPES, values))),
+                leaf=Leaf(
+                    types=list(LEAF_TYPES), values=values, hash=_hex(leaf_hash(LEAF_TYPES, values))
+                ),
                 proof=[_hex(p) for p in batch.tree.get_proof(index)],
                 root=_hex(batch.root),
                 batch_size=len(batch.loans),

@@ -56,7 +56,9 @@ def _records(n: int) -> dict[str, float]:
     platform_key, funder_key = LocalSigner.generate(), LocalSigner.generate()
     domain = Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
     now = datetime(2026, 11, 23, tzinfo=UTC)
-    form = build_disclosure(2_000_000, 12, Fraction(1, 100), now.date(), lender="Bank A", confirmed_at=now)
+    form = build_disclosure(
+        2_000_000, 12, Fraction(1, 100), now.date(), lender="Bank A", confirmed_at=now
+    )
     base = form.as_json()
     t0 = time.perf_counter()
     for i in range(n):
@@ -108,7 +110,10 @@ def _receipts(n: int, log: Log) -> dict[str, Any]:
 
 
 def _merkle(n: int) -> dict[str, float]:
-    values = [["0x" + secrets.token_bytes(32).hex(), "0x" + secrets.token_bytes(32).hex()] for _ in range(n)]
+    values = [
+        ["0x" + secrets.token_bytes(32).hex(), "0x" + secrets.token_bytes(32).hex()]
+        for _ in range(n)
+    ]
     t0 = time.perf_counter()
     tree = StandardMerkleTree.of(values, list(LEAF_TYPES))
     seconds = time.perf_counter() - t0
@@ -138,7 +143,11 @@ def run_benchmarks(
     # Double-signing alone caps records/s at sign_per_s / 2: the ratio says how close we get.
     ceiling = raw["sign_per_s"] / 2
     return {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "raw_coincurve": raw,
         "records": {**recs, "vs_double_sign_ceiling": round(recs["records_per_s"] / ceiling, 3)},
         "receipts": {

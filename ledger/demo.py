@@ -69,10 +69,16 @@ def build_disclosure(
     balance = principal
     schedule = []
     for n in range(1, months + 1):
-        interest = int((balance * monthly_rate).limit_denominator(1) if False else round(balance * monthly_rate))
+        interest = int(
+            (balance * monthly_rate).limit_denominator(1)
+            if False
+            else round(balance * monthly_rate)
+        )
         part = balance if n == months else int(payment) - interest
         balance -= part
-        schedule.append(Instalment(due=_add_months(disbursed_on, n), principal=part, interest=interest))
+        schedule.append(
+            Instalment(due=_add_months(disbursed_on, n), principal=part, interest=interest)
+        )
     fees: list[FeeItem] = []
     if upfront_fee:
         fees.append(
@@ -91,7 +97,9 @@ def build_disclosure(
                 category=FeeCategory.GUARANTEE,
                 timing="with_instalment",  # type: ignore[arg-type]
                 collector=guarantor or lender,
-                charges=tuple(FeeCharge(on=i.due, amount=guarantee_fee_per_month) for i in schedule),
+                charges=tuple(
+                    FeeCharge(on=i.due, amount=guarantee_fee_per_month) for i in schedule
+                ),
             )
         )
     draft = dict(
@@ -102,7 +110,9 @@ def build_disclosure(
         fees=tuple(fees),
         no_other_charges=True,
         no_other_charges_statement="除本表所列费用外，不收取任何其他费用。No charge beyond this form.",
-        confirmation=BorrowerConfirmation(method="online", confirmed_at=confirmed_at, reading_seconds=15),
+        confirmation=BorrowerConfirmation(
+            method="online", confirmed_at=confirmed_at, reading_seconds=15
+        ),
     )
     probe = FeeDisclosure(stated_apr_bps=0, **draft)  # type: ignore[arg-type]
     repayments, fee_flows = disclosure_cash_flows(probe)
@@ -136,7 +146,9 @@ def setup_actors(client: ChainClient | None = None) -> Actors:
     chain = EvidenceChain(client, deployment)
     gateway_account = client.new_funded_account()
     gateway_key = GatewayKey.generate()
-    actors = Actors(client, deployment, chain, regulator, regulator_account, gateway_account, gateway_key)
+    actors = Actors(
+        client, deployment, chain, regulator, regulator_account, gateway_account, gateway_key
+    )
     actors.ids["regulator"] = 1
     actors.signers[1] = regulator
     cast = [
@@ -156,7 +168,11 @@ def setup_actors(client: ChainClient | None = None) -> Actors:
         if role is Role.FUNDER:
             client.fund(signer.address, 10**20)
     actors.ids["Gateway"] = chain.register_participant(
-        regulator_account, Role.GATEWAY, gateway_account.address, "Gateway", ed25519_public_key=gateway_key.public_key
+        regulator_account,
+        Role.GATEWAY,
+        gateway_account.address,
+        "Gateway",
+        ed25519_public_key=gateway_key.public_key,
     )
     whitelists = {
         "Bank A": ["Platform 1", "Platform 2", "Guarantor G"],
@@ -200,12 +216,15 @@ def make_loan(
         confirmed_at=issued - timedelta(minutes=5),
     )
     check_disclosure(form, signed_at=issued)
-    document = agreement or f"借款合同 loan agreement {secrets.token_hex(8)} {funder}/{platform}".encode()
+    document = (
+        agreement or f"借款合同 loan agreement {secrets.token_hex(8)} {funder}/{platform}".encode()
+    )
     salt = new_salt()
     record = LoanRecord(
         agreement_digest="0x" + digest_bytes(document).hex(),
         disclosure_digest="0x" + form.digest().hex(),
-        borrower_commitment="0x" + borrower_commitment(actors.commitment_key, "resident-id", borrower_id, salt).hex(),
+        borrower_commitment="0x"
+        + borrower_commitment(actors.commitment_key, "resident-id", borrower_id, salt).hex(),
         funder_id=actors.ids[funder],
         platform_id=actors.ids[platform],
         guarantor_id=actors.ids[guarantor] if guarantor else 0,
@@ -218,7 +237,9 @@ def make_loan(
     loan = actors.chain.sign_loan(
         record,
         actors.signers,
-        DocumentRef(sha256=record.agreement_digest, media_type="application/pdf", size=len(document)),
+        DocumentRef(
+            sha256=record.agreement_digest, media_type="application/pdf", size=len(document)
+        ),
         disclosure=form.as_json(),
         provenance={"source_system": f"{platform} loan core", "submitted_by": platform},
     )
@@ -274,17 +295,31 @@ def run_demo(batch_size: int = 20, log: Log | None = None) -> DemoReport:
     step("participants", "ok", f"{len(actors.ids)} registered: " + ", ".join(actors.ids))
 
     # Per-record anchoring: the contract checks every rule itself.
-    loan, document = make_loan(actors, "Bank A", "Platform 1", guarantor="Guarantor G", guarantee_fee_per_month=3_000)
+    loan, document = make_loan(
+        actors, "Bank A", "Platform 1", guarantor="Guarantor G", guarantee_fee_per_month=3_000
+    )
     tx = chain.anchor_loan(actors.gateway_account, loan)
     per_record = chain.per_record_receipt(loan, tx)
     report.receipts.append(per_record)
-    step("per-record anchor", "ok", f"APR {loan.record.apr_bps} bps, 3 signatures, gas {tx.gas_used}")
+    step(
+        "per-record anchor", "ok", f"APR {loan.record.apr_bps} bps, 3 signatures, gas {tx.gas_used}"
+    )
 
     # Batched anchoring: rules checked off chain by the contract's own view, then one root.
     batch_loans = []
     for i in range(batch_size):
-        funder, platform = [("Bank A", "Platform 2"), ("Bank B", "Platform 2"), ("CF Co", "Platform 3")][i % 3]
-        candidate, _ = make_loan(actors, funder, platform, monthly_rate=Fraction(8 + i % 9, 1000), upfront_fee=10_000 * (i % 3))
+        funder, platform = [
+            ("Bank A", "Platform 2"),
+            ("Bank B", "Platform 2"),
+            ("CF Co", "Platform 3"),
+        ][i % 3]
+        candidate, _ = make_loan(
+            actors,
+            funder,
+            platform,
+            monthly_rate=Fraction(8 + i % 9, 1000),
+            upfront_fee=10_000 * (i % 3),
+        )
         chain.check_loan(candidate)
         batch_loans.append(promise(actors, candidate))
     batch = chain.anchor_batch(actors.gateway_account, batch_loans)
@@ -309,10 +344,14 @@ def run_demo(batch_size: int = 20, log: Log | None = None) -> DemoReport:
         chain.check_loan(off_list)
         step("off-whitelist platform", "NOT REJECTED", "the check passed")
     except LedgerError as exc:
-        step("off-whitelist platform", "rejected", f"{exc.code}: Platform 3 is not on Bank B's list")
+        step(
+            "off-whitelist platform", "rejected", f"{exc.code}: Platform 3 is not on Bank B's list"
+        )
 
     # Amendment: the per-record loan is replaced by a corrected one (platform + funder sign).
-    corrected, _ = make_loan(actors, "Bank A", "Platform 1", guarantor="Guarantor G", guarantee_fee_per_month=2_000)
+    corrected, _ = make_loan(
+        actors, "Bank A", "Platform 1", guarantor="Guarantor G", guarantee_fee_per_month=2_000
+    )
     chain.anchor_loan(actors.gateway_account, corrected)
     now = actors.client.latest_timestamp()
     amendment = Retirement(
@@ -327,7 +366,11 @@ def run_demo(batch_size: int = 20, log: Log | None = None) -> DemoReport:
         amendment,
         [actors.signers[loan.record.platform_id], actors.signers[loan.record.funder_id]],
     )
-    step("amendment", "ok", f"{loan.record_id.hex()[:16]}… superseded by {corrected.record_id.hex()[:16]}…")
+    step(
+        "amendment",
+        "ok",
+        f"{loan.record_id.hex()[:16]}… superseded by {corrected.record_id.hex()[:16]}…",
+    )
 
     # Revocation of a batched record by the regulator alone, with its inclusion proof.
     revoked = receipts[1]
@@ -344,13 +387,23 @@ def run_demo(batch_size: int = 20, log: Log | None = None) -> DemoReport:
             [bytes.fromhex(p[2:]) for p in revoked.anchor.proof],
         ),
     )
-    step("revocation", "ok", f"batched record {revoked.record_id[:18]}… revoked by the regulator (reason 7)")
+    step(
+        "revocation",
+        "ok",
+        f"batched record {revoked.record_id[:18]}… revoked by the regulator (reason 7)",
+    )
 
     # Auditor.
     client = actors.client
-    good = verify_receipt(Receipt.model_validate_json(receipts[0].to_json()), client, raise_on_failure=False)
+    good = verify_receipt(
+        Receipt.model_validate_json(receipts[0].to_json()), client, raise_on_failure=False
+    )
     passed = sum(c.status == "pass" for c in good.checks)
-    step("auditor: receipt", "verified" if good.ok else "FAILED", f"{passed} checks passed, rest not applicable")
+    step(
+        "auditor: receipt",
+        "verified" if good.ok else "FAILED",
+        f"{passed} checks passed, rest not applicable",
+    )
     try:
         verify_receipt(per_record, client, document=document + b" tampered")
         step("auditor: tampered document", "NOT CAUGHT", "")

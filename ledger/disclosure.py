@@ -16,7 +16,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ledger.apr import METHOD, AprResult, CashFlow, Fee, FeeTiming, check_disclosed_apr, compute_apr, fold_fees
+from ledger.apr import (
+    METHOD,
+    AprResult,
+    CashFlow,
+    Fee,
+    FeeTiming,
+    check_disclosed_apr,
+    compute_apr,
+    fold_fees,
+)
 from ledger.canonical import canonical_digest, canonical_json
 from ledger.errors import InputError, RuleViolation
 
@@ -129,7 +138,8 @@ class FeeDisclosure(_Form):
     fees: tuple[FeeItem, ...] = ()
     stated_apr_bps: Bps = Field(description="annualized comprehensive cost under normal repayment")
     apr_method: Literal["irr-actuarial-regz-appj"] = Field(
-        default=APR_METHOD, description="stated_apr_bps is the nominal rate of this method"
+        default="irr-actuarial-regz-appj",
+        description="stated_apr_bps is the nominal rate of this method",
     )
     default_costs: tuple[DefaultCost, ...] = ()
     no_other_charges: Literal[True] = Field(
@@ -179,7 +189,10 @@ def disclosure_cash_flows(form: FeeDisclosure) -> tuple[list[CashFlow], list[Fee
 
 
 def check_disclosure(
-    form: FeeDisclosure, policy: DisclosurePolicy | None = None, *, signed_at: datetime | None = None
+    form: FeeDisclosure,
+    policy: DisclosurePolicy | None = None,
+    *,
+    signed_at: datetime | None = None,
 ) -> AprResult:
     """Checks a form against R5 and returns the APR computed from its own numbers.
 
@@ -200,6 +213,8 @@ def check_disclosure(
             f" the policy requires {policy.min_reading_seconds} s",
             code="DISCLOSURE_READING_TIME_SHORT",
         )
+    if signed_at is not None and signed_at.tzinfo is None:
+        raise InputError("signed_at must carry a time zone (UTC recommended)")
     if signed_at is not None and form.confirmation.confirmed_at > signed_at:
         raise RuleViolation(
             "the fee disclosure was confirmed after the loan was signed; it must come before",

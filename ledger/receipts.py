@@ -48,7 +48,9 @@ class PartySignature(_Part):
 
     participant_id: int = Field(ge=1)
     role: Literal["platform", "funder", "guarantor", "co_funder"]
-    signer: Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="address the signature recovers to")
+    signer: Address = Field(
+        pattern=r"^0x[0-9a-fA-F]{40}$", description="address the signature recovers to"
+    )
     signature: str = Field(pattern=r"^0x[0-9a-f]{130}$")
 
 
@@ -58,7 +60,9 @@ class DocumentRef(_Part):
     sha256: Bytes32Hex
     media_type: str | None = None
     size: int | None = Field(default=None, ge=0)
-    location: str | None = Field(default=None, description="where to get the original (vault URI...)")
+    location: str | None = Field(
+        default=None, description="where to get the original (vault URI...)"
+    )
 
 
 class Leaf(_Part):
@@ -88,7 +92,7 @@ class Anchor(_Part):
 class Receipt(_Part):
     """The evidence package of one record."""
 
-    format: Literal["loan-evidence-receipt/v1"] = RECEIPT_FORMAT
+    format: Literal["loan-evidence-receipt/v1"] = "loan-evidence-receipt/v1"
     record_type: Literal["LoanRecord"] = "LoanRecord"
     record: LoanRecord
     record_id: Bytes32Hex
@@ -103,8 +107,12 @@ class Receipt(_Part):
     typed_data: dict[str, Any] = Field(description="EIP-712 typed data any wallet library can hash")
     signatures: list[PartySignature]
     document: DocumentRef
-    disclosure: dict[str, Any] | None = Field(default=None, description="the fee disclosure form (JSON)")
-    provenance: dict[str, str] = Field(default_factory=dict, description="source system, submitter...")
+    disclosure: dict[str, Any] | None = Field(
+        default=None, description="the fee disclosure form (JSON)"
+    )
+    provenance: dict[str, str] = Field(
+        default_factory=dict, description="source system, submitter..."
+    )
     anchor: Anchor
     entry_timestamp: SignedEntryTimestamp | None = None
 

@@ -21,7 +21,9 @@ __all__ = [
 #: Bit 0 of `LoanRecord.flags`: a legacy (stock) loan above today's cap (R8).
 FLAG_LEGACY = 1
 
-Bytes32Hex = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$", description="32 bytes, 0x + 64 lowercase hex")]
+Bytes32Hex = Annotated[
+    str, Field(pattern=r"^0x[0-9a-f]{64}$", description="32 bytes, 0x + 64 lowercase hex")
+]
 Uint16 = Annotated[int, Field(ge=0, lt=2**16)]
 Uint32 = Annotated[int, Field(ge=0, lt=2**32)]
 Uint64 = Annotated[int, Field(ge=0, lt=2**64)]
@@ -39,7 +41,9 @@ class LoanRecord(_Struct):
     """A loan origination as anchored (`IEvidenceLedger.LoanRecord`)."""
 
     agreement_digest: Bytes32Hex = Field(description="SHA-256 of the signed loan agreement file")
-    disclosure_digest: Bytes32Hex = Field(description="SHA-256 of the RFC 8785 canonical fee disclosure")
+    disclosure_digest: Bytes32Hex = Field(
+        description="SHA-256 of the RFC 8785 canonical fee disclosure"
+    )
     borrower_commitment: Bytes32Hex = Field(description="HMAC-SHA-256 commitment to the borrower")
     funder_id: Uint64
     platform_id: Uint64

@@ -15,7 +15,7 @@ from typing import Any
 
 import coincurve
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from ledger.errors import SignatureError
 from ledger.hashing import keccak256
@@ -83,7 +83,9 @@ class LocalSigner(Signer):
         try:
             return cls(bytes(Account.decrypt(data, password)))
         except ValueError as exc:
-            raise SignatureError(f"cannot decrypt key file: {exc}", code="KEY_DECRYPT_FAILED") from exc
+            raise SignatureError(
+                f"cannot decrypt key file: {exc}", code="KEY_DECRYPT_FAILED"
+            ) from exc
 
 
 def recover_address(digest: bytes, signature: bytes) -> str:
@@ -99,7 +101,7 @@ def recover_address(digest: bytes, signature: bytes) -> str:
         public_key = coincurve.PublicKey.from_signature_and_message(
             signature[:64] + bytes([v - 27]), digest, hasher=None
         )
-    except Exception as exc:  # noqa: BLE001 - libsecp256k1 raises plain exceptions
+    except Exception as exc:
         raise SignatureError(f"signature does not recover to a public key: {exc}") from exc
     return _address_of(public_key)
 
@@ -108,4 +110,6 @@ def verify_signature(digest: bytes, signature: bytes, expected_address: str) -> 
     """Raises `SignatureError` unless `signature` over `digest` is by `expected_address`."""
     signer = recover_address(digest, signature)
     if signer.lower() != expected_address.lower():
-        raise SignatureError(f"signature is by {signer}, expected {to_checksum_address(expected_address)}")
+        raise SignatureError(
+            f"signature is by {signer}, expected {to_checksum_address(expected_address)}"
+        )

@@ -75,14 +75,22 @@ class GatewayKey:
     def sign(self, promise: EntryPromise) -> SignedEntryTimestamp:
         signature = self._key.sign(promise.canonical())
         return SignedEntryTimestamp(
-            promise=promise, public_key="0x" + self.public_key.hex(), signature="0x" + signature.hex()
+            promise=promise,
+            public_key="0x" + self.public_key.hex(),
+            signature="0x" + signature.hex(),
         )
 
 
-def verify_entry_timestamp(entry: SignedEntryTimestamp | dict[str, Any], expected_key: bytes | None = None) -> None:
+def verify_entry_timestamp(
+    entry: SignedEntryTimestamp | dict[str, Any], expected_key: bytes | None = None
+) -> None:
     """Raises `SignatureError` unless the signature over the promise is valid (under `expected_key`,
     typically the gateway's key registered on chain at `accepted_at`)."""
-    set_ = entry if isinstance(entry, SignedEntryTimestamp) else SignedEntryTimestamp.model_validate(entry)
+    set_ = (
+        entry
+        if isinstance(entry, SignedEntryTimestamp)
+        else SignedEntryTimestamp.model_validate(entry)
+    )
     key = bytes.fromhex(set_.public_key[2:])
     if expected_key is not None and key != expected_key:
         raise SignatureError(
@@ -90,6 +98,10 @@ def verify_entry_timestamp(entry: SignedEntryTimestamp | dict[str, Any], expecte
             code="ENTRY_TIMESTAMP_KEY_MISMATCH",
         )
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(bytes.fromhex(set_.signature[2:]), set_.promise.canonical())
+        Ed25519PublicKey.from_public_bytes(key).verify(
+            bytes.fromhex(set_.signature[2:]), set_.promise.canonical()
+        )
     except InvalidSignature as exc:
-        raise SignatureError("entry timestamp signature is invalid", code="ENTRY_TIMESTAMP_INVALID") from exc
+        raise SignatureError(
+            "entry timestamp signature is invalid", code="ENTRY_TIMESTAMP_INVALID"
+        ) from exc

@@ -37,7 +37,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from ledger.canonical import canonical_digest, digest_bytes, digest_file
-from ledger.chain.client import ChainClient, ContractRevert
+from ledger.chain.client import ChainClient
 from ledger.chain.deploy import RecordStatus
 from ledger.eip712 import Domain, loan_record_id, signatures_hash, typed_data
 from ledger.errors import LedgerError, SignatureError, VerificationError
@@ -46,7 +46,14 @@ from ledger.receipts import LEAF_TYPES, RECEIPT_FORMAT, Receipt
 from ledger.signing import recover_address
 from ledger.timestamps import verify_entry_timestamp
 
-__all__ = ["CHECK_NAMES", "ChainReadCache", "CheckResult", "VerificationReport", "connect", "verify_receipt"]
+__all__ = [
+    "CHECK_NAMES",
+    "ChainReadCache",
+    "CheckResult",
+    "VerificationReport",
+    "connect",
+    "verify_receipt",
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,12 @@ class VerificationReport:
             "record_id": self.record_id,
             "ok": self.ok,
             "checks": [
-                {"name": c.name, "status": c.status, "detail": c.detail, **({"code": c.code} if c.code else {})}
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "detail": c.detail,
+                    **({"code": c.code} if c.code else {}),
+                }
                 for c in self.checks
             ],
         }
@@ -147,13 +159,20 @@ class _Verifier:
             raise _Fail(f"unknown receipt format {self.r.format!r}")
         chain_id = self.client.chain_id
         if chain_id != self.anchor.chain_id:
-            raise _Fail(f"the node is chain {chain_id}, the receipt is for chain {self.anchor.chain_id}", "WRONG_CHAIN")
+            raise _Fail(
+                f"the node is chain {chain_id}, the receipt is for chain {self.anchor.chain_id}",
+                "WRONG_CHAIN",
+            )
         return f"{RECEIPT_FORMAT} on chain {chain_id}"
 
     def document_check(self) -> str:
         expected = self.r.record.agreement_digest
         if self.document is not None:
-            actual = digest_bytes(self.document) if isinstance(self.document, bytes) else digest_file(self.document)
+            actual = (
+                digest_bytes(self.document)
+                if isinstance(self.document, bytes)
+                else digest_file(self.document)
+            )
             actual_hex = "0x" + actual.hex()
         elif self.document_sha256 is not None:
             actual_hex = self.document_sha256.lower()
@@ -162,9 +181,13 @@ class _Verifier:
         else:
             raise _Skip("no document or digest given")
         if actual_hex != expected:
-            raise _Fail(f"document SHA-256 {actual_hex} != agreement digest {expected}", "DOCUMENT_MISMATCH")
+            raise _Fail(
+                f"document SHA-256 {actual_hex} != agreement digest {expected}", "DOCUMENT_MISMATCH"
+            )
         if self.r.document.sha256 != expected:
-            raise _Fail("the receipt's document reference names another digest", "DOCUMENT_MISMATCH")
+            raise _Fail(
+                "the receipt's document reference names another digest", "DOCUMENT_MISMATCH"
+            )
         return f"SHA-256 {expected}"
 
     def disclosure(self) -> str:
@@ -174,11 +197,15 @@ class _Verifier:
 
         digest = "0x" + canonical_digest(self.r.disclosure).hex()
         if digest != self.r.record.disclosure_digest:
-            raise _Fail(f"canonical form hashes to {digest}, record says {self.r.record.disclosure_digest}")
+            raise _Fail(
+                f"canonical form hashes to {digest}, record says {self.r.record.disclosure_digest}"
+            )
         try:
             form = FeeDisclosure.model_validate(self.r.disclosure)
             if form.stated_apr_bps != self.r.record.apr_bps:
-                raise _Fail(f"form states {form.stated_apr_bps} bps, record anchors {self.r.record.apr_bps} bps")
+                raise _Fail(
+                    f"form states {form.stated_apr_bps} bps, record anchors {self.r.record.apr_bps} bps"
+                )
             computed = check_disclosure(form)
         except (LedgerError, ValueError) as exc:
             raise _Fail(f"form is inconsistent: {exc}", "DISCLOSURE_INCONSISTENT") from exc
@@ -187,7 +214,9 @@ class _Verifier:
     def record_id(self) -> str:
         computed = "0x" + loan_record_id(self.r.record, self.domain).hex()
         if computed != self.r.record_id:
-            raise _Fail(f"EIP-712 digest of the record is {computed}, receipt says {self.r.record_id}")
+            raise _Fail(
+                f"EIP-712 digest of the record is {computed}, receipt says {self.r.record_id}"
+            )
         return computed
 
     def typed_data_check(self) -> str:
@@ -200,7 +229,9 @@ class _Verifier:
         ids = self.r.record.signer_ids()
         sigs = self.r.signatures
         if [s.participant_id for s in sigs] != ids:
-            raise _Fail(f"signatures are for participants {[s.participant_id for s in sigs]}, the record needs {ids}")
+            raise _Fail(
+                f"signatures are for participants {[s.participant_id for s in sigs]}, the record needs {ids}"
+            )
         digest = _b32(self.r.record_id)
         for s in sigs:
             try:
@@ -208,7 +239,9 @@ class _Verifier:
             except SignatureError as exc:
                 raise _Fail(f"participant {s.participant_id} ({s.role}): {exc}") from exc
             if recovered.lower() != s.signer.lower():
-                raise _Fail(f"participant {s.participant_id} ({s.role}): signature is by {recovered}, receipt says {s.signer}")
+                raise _Fail(
+                    f"participant {s.participant_id} ({s.role}): signature is by {recovered}, receipt says {s.signer}"
+                )
             epoch = self._view("registry", "epochAt", s.participant_id, self.anchor.block_time)
             if str(epoch[0]).lower() != recovered.lower():
                 raise _Fail(
@@ -223,9 +256,18 @@ class _Verifier:
         leaf = self.anchor.leaf
         if leaf is None:
             raise _Fail("batch receipt without a leaf")
-        expected_values = [self.r.record_id, "0x" + signatures_hash([bytes.fromhex(s.signature[2:]) for s in self.r.signatures]).hex()]
-        if list(leaf.types) != list(LEAF_TYPES) or [v.lower() for v in leaf.values] != expected_values:
-            raise _Fail(f"leaf values {leaf.values} are not [record id, signatures hash] {expected_values}")
+        expected_values = [
+            self.r.record_id,
+            "0x"
+            + signatures_hash([bytes.fromhex(s.signature[2:]) for s in self.r.signatures]).hex(),
+        ]
+        if (
+            list(leaf.types) != list(LEAF_TYPES)
+            or [v.lower() for v in leaf.values] != expected_values
+        ):
+            raise _Fail(
+                f"leaf values {leaf.values} are not [record id, signatures hash] {expected_values}"
+            )
         computed = "0x" + leaf_hash(LEAF_TYPES, expected_values).hex()
         if computed != leaf.hash:
             raise _Fail(f"leaf hashes to {computed}, receipt says {leaf.hash}")
@@ -235,7 +277,10 @@ class _Verifier:
         if self.anchor.mode != "batch":
             raise _Skip("per-record anchor: no Merkle proof")
         assert self.anchor.leaf is not None and self.anchor.root is not None
-        root = "0x" + process_proof(_b32(self.anchor.leaf.hash), [_b32(p) for p in self.anchor.proof]).hex()
+        root = (
+            "0x"
+            + process_proof(_b32(self.anchor.leaf.hash), [_b32(p) for p in self.anchor.proof]).hex()
+        )
         if root != self.anchor.root:
             raise _Fail(f"proof leads to {root}, receipt says root {self.anchor.root}")
         return f"{len(self.anchor.proof)} steps to root {root}"
@@ -248,24 +293,34 @@ class _Verifier:
                 (a.chain_id, "tx", a.transaction_hash),
                 lambda: w3.eth.get_transaction_receipt(_b32(a.transaction_hash)),  # type: ignore[arg-type]
             )
-        except Exception as exc:  # noqa: BLE001 - web3 raises several "not found" types
-            raise _Fail(f"transaction {a.transaction_hash} not found on chain: {exc}", "ANCHOR_NOT_FOUND") from exc
+        except Exception as exc:
+            raise _Fail(
+                f"transaction {a.transaction_hash} not found on chain: {exc}", "ANCHOR_NOT_FOUND"
+            ) from exc
         if int(tx_receipt["blockNumber"]) != a.block_number:
-            raise _Fail(f"transaction is in block {tx_receipt['blockNumber']}, receipt says {a.block_number}")
+            raise _Fail(
+                f"transaction is in block {tx_receipt['blockNumber']}, receipt says {a.block_number}"
+            )
         if str(tx_receipt["to"]).lower() != a.ledger.lower() or tx_receipt["status"] != 1:
             raise _Fail("transaction was not a successful call of the ledger contract")
         block_time = int(
-            self.cache.get((a.chain_id, "block", a.block_number), lambda: w3.eth.get_block(a.block_number))["timestamp"]
+            self.cache.get(
+                (a.chain_id, "block", a.block_number), lambda: w3.eth.get_block(a.block_number)
+            )["timestamp"]
         )
         if block_time != a.block_time:
-            raise _Fail(f"block {a.block_number} has time {block_time}, receipt says {a.block_time}")
+            raise _Fail(
+                f"block {a.block_number} has time {block_time}, receipt says {a.block_time}"
+            )
         if a.mode == "batch":
             assert a.root is not None
             batch = self._view("ledger", "batch", _b32(a.root))
             if int(batch[1]) == 0:
                 raise _Fail(f"root {a.root} was never anchored", "ROOT_NOT_ANCHORED")
             if int(batch[2]) != a.block_number or int(batch[1]) != a.block_time:
-                raise _Fail(f"root anchored in block {batch[2]} at {batch[1]}, receipt says {a.block_number}")
+                raise _Fail(
+                    f"root anchored in block {batch[2]} at {batch[1]}, receipt says {a.block_number}"
+                )
             events = self.cache.get(
                 (a.chain_id, "batch-events", a.transaction_hash),
                 lambda: self.ledger.events.BatchAnchored().process_receipt(tx_receipt),
@@ -275,7 +330,9 @@ class _Verifier:
             return f"root in block {a.block_number} at {a.block_time} by gateway {batch[0]}"
         state = self.client.call(self.ledger.functions.recordState(_b32(self.r.record_id)))
         if int(state[0]) == RecordStatus.UNKNOWN or int(state[1]) != a.block_time:
-            raise _Fail("the record is not anchored on chain at the stated time", "RECORD_NOT_ANCHORED")
+            raise _Fail(
+                "the record is not anchored on chain at the stated time", "RECORD_NOT_ANCHORED"
+            )
         events = self.ledger.events.LoanAnchored().process_receipt(tx_receipt)
         if not any(bytes(e["args"]["recordId"]) == _b32(self.r.record_id) for e in events):
             raise _Fail("the transaction did not emit LoanAnchored for this record")
@@ -294,7 +351,11 @@ class _Verifier:
             verify_entry_timestamp(entry, bytes(epoch[1]))
         except SignatureError as exc:
             raise _Fail(str(exc), exc.code) from exc
-        if p.record_id != self.r.record_id or p.chain_id != self.anchor.chain_id or p.ledger.lower() != self.anchor.ledger.lower():
+        if (
+            p.record_id != self.r.record_id
+            or p.chain_id != self.anchor.chain_id
+            or p.ledger.lower() != self.anchor.ledger.lower()
+        ):
             raise _Fail("the promise names another record, chain or ledger")
         if self.anchor.leaf is not None and p.leaf_hash != self.anchor.leaf.hash:
             raise _Fail("the promise names another leaf")
@@ -307,14 +368,16 @@ class _Verifier:
 
     def rate_cap(self) -> str:
         rec = self.r.record
-        role, institution = self._view("registry", "roleOf", rec.funder_id)
+        _role, institution = self._view("registry", "roleOf", rec.funder_id)
         found, cap = self._view("registry", "rateCapAt", institution, rec.issued_at)
         if not found:
             raise _Fail(f"no rate cap exists for institution type {institution}")
         if rec.is_legacy:
             cutoff = int(self.client.call(self.registry.functions.legacyCutoff()))
             if rec.issued_at >= cutoff:
-                raise _Fail(f"flagged legacy but issued at {rec.issued_at}, after the cutoff {cutoff}")
+                raise _Fail(
+                    f"flagged legacy but issued at {rec.issued_at}, after the cutoff {cutoff}"
+                )
             return f"legacy loan issued before the cutoff ({rec.apr_bps} bps; cap {cap} bps)"
         if rec.apr_bps > cap:
             raise _Fail(f"APR {rec.apr_bps} bps exceeds the cap of {cap} bps", "RATE_CAP_EXCEEDED")
@@ -333,10 +396,15 @@ class _Verifier:
         state = self.client.call(self.ledger.functions.recordState(_b32(self.r.record_id)))
         status = RecordStatus(int(state[0]))
         if status is RecordStatus.REVOKED:
-            raise _Fail(f"the record was revoked at {state[2]} (reason {state[3]})", "RECORD_REVOKED")
+            raise _Fail(
+                f"the record was revoked at {state[2]} (reason {state[3]})", "RECORD_REVOKED"
+            )
         if status is RecordStatus.SUPERSEDED:
             successor = "0x" + bytes(state[4]).hex()
-            raise _Fail(f"the record was amended at {state[2]}: superseded by {successor} (reason {state[3]})", "RECORD_SUPERSEDED")
+            raise _Fail(
+                f"the record was amended at {state[2]}: superseded by {successor} (reason {state[3]})",
+                "RECORD_SUPERSEDED",
+            )
         return "current (neither revoked nor superseded)"
 
 
@@ -377,7 +445,9 @@ def verify_receipt(
         try:
             receipt = Receipt.model_validate(receipt)
         except ValueError as exc:
-            raise VerificationError("format", f"not a valid receipt: {exc}", code="VERIFY_FORMAT") from exc
+            raise VerificationError(
+                "format", f"not a valid receipt: {exc}", code="VERIFY_FORMAT"
+            ) from exc
     verifier = _Verifier(receipt, client, document, document_sha256, cache or ChainReadCache())
     report = VerificationReport(record_id=receipt.record_id)
     for name, check in _CHECKS:
@@ -390,7 +460,7 @@ def verify_receipt(
             report.checks.append(CheckResult(name, "fail", str(fail), code))
             if raise_on_failure:
                 raise VerificationError(name, str(fail), code=code) from None
-        except (ContractRevert, ValueError, Web3Exception) as exc:
+        except (LedgerError, ValueError, Web3Exception) as exc:
             code = f"VERIFY_{name.upper()}"
             report.checks.append(CheckResult(name, "fail", f"cannot check: {exc}", code))
             if raise_on_failure:
@@ -401,5 +471,3 @@ def verify_receipt(
 def connect(rpc_url: str) -> ChainClient:
     """A client for `ledger verify --rpc URL`."""
     return ChainClient(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30})))
-
-

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 
 from ledger.chain.compiler import ARTIFACT_DIR, CONTRACT_NAMES
 
@@ -52,14 +52,20 @@ def error_selectors() -> dict[bytes, tuple[str, tuple[str, ...]]]:
             if item["type"] != "error":
                 continue
             signature = _signature(item)
-            types = tuple(signature[len(item["name"]) + 1 : -1].split(",")) if item["inputs"] else ()
+            types = (
+                tuple(signature[len(item["name"]) + 1 : -1].split(",")) if item["inputs"] else ()
+            )
             table[keccak(text=signature)[:4]] = (item["name"], types)
     return table
 
 
 def decode_custom_error(data: bytes | str) -> DecodedError | None:
     """Decodes revert data of one of our custom errors; None for anything else."""
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+    raw = (
+        bytes.fromhex(data[2:] if data.startswith("0x") else data)
+        if isinstance(data, str)
+        else data
+    )
     if len(raw) < 4:
         return None
     entry = error_selectors().get(raw[:4])

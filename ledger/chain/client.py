@@ -17,13 +17,17 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
-from web3.types import TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt
 
 try:
     from eth_tester.exceptions import TransactionFailed
-except ImportError:  # pragma: no cover - eth-tester is a dependency, but keep the client usable without it
+except (
+    ImportError
+):  # pragma: no cover - eth-tester is a dependency, but keep the client usable without it
+
     class TransactionFailed(Exception):  # type: ignore[no-redef]
         pass
+
 
 from ledger.chain.artifacts import DecodedError, decode_custom_error, load_artifact
 from ledger.errors import ChainError
@@ -115,7 +119,9 @@ class ChainClient:
         key = (name, address.lower())
         if key not in self._contracts:  # building a web3 contract object costs tens of ms
             abi = load_artifact(name)["abi"]
-            self._contracts[key] = self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+            self._contracts[key] = self.w3.eth.contract(
+                address=Web3.to_checksum_address(address), abi=abi
+            )
         return self._contracts[key]
 
     # ------------------------------------------------------------------ transactions
@@ -148,9 +154,9 @@ class ChainClient:
             gas = int(fn.estimate_gas({"from": account.address}))
         except _REVERTS as exc:
             raise _as_revert(exc) from exc
-        tx = fn.build_transaction(
-            {"from": account.address, "gas": gas + gas // 5 + 10_000, "nonce": 0, **self._fees()}
-        )
+        params: TxParams = {"from": account.address, "gas": gas + gas // 5 + 10_000, "nonce": Nonce(0)}
+        params.update(self._fees())  # type: ignore[typeddict-item]
+        tx = fn.build_transaction(params)
         return self._send(account, dict(tx))
 
     def deploy(self, account: LocalAccount, name: str, *args: Any) -> tuple[str, TxReceipt]:

@@ -52,7 +52,9 @@ SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "ipfs"},
     "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]}
+        "*": {
+            "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]
+        }
     },
 }
 
@@ -89,9 +91,9 @@ def find_compiler() -> Compiler:
 
         for installed in solcx.get_installed_solc_versions():
             if str(installed) == SOLC_VERSION:
-                path = Path(solcx.get_executable(installed))
+                path = Path(solcx.install.get_executable(installed))
                 return Compiler(path, "solcx", SOLC_VERSION)
-    except Exception:  # noqa: BLE001 - a broken solcx install just means "not available"
+    except Exception:
         pass
     if shutil.which("node") is None:
         raise ConfigurationError("no solc found and `node` is not installed for the solc-js shim")

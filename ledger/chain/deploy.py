@@ -140,7 +140,11 @@ def deploy_contracts(
         client.transact(
             regulator,
             registry.functions.registerParticipant(
-                int(Role.REGULATOR), int(InstitutionType.NONE), regulator.address, b"\0" * 32, "Regulator"
+                int(Role.REGULATOR),
+                int(InstitutionType.NONE),
+                regulator.address,
+                b"\0" * 32,
+                "Regulator",
             ),
         )
     return Deployment(

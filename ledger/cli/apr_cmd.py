@@ -23,7 +23,11 @@ def apr(
 ) -> None:
     """Compute the nominal and effective APR (actuarial method) of dated advances and payments."""
     try:
-        text = typer.get_text_stream("stdin").read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        text = (
+            typer.get_text_stream("stdin").read()
+            if str(file) == "-"
+            else file.read_text(encoding="utf-8")
+        )
         data = json.loads(text)
     except (OSError, json.JSONDecodeError) as exc:
         typer.echo(json.dumps({"error": {"code": "INVALID_INPUT", "message": str(exc)}}), err=True)

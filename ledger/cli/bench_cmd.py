@@ -12,13 +12,17 @@ from ledger.bench import run_benchmarks
 
 
 def bench(
-    records: Annotated[int, typer.Option(help="records to canonicalize, hash and double-sign")] = 5_000,
+    records: Annotated[
+        int, typer.Option(help="records to canonicalize, hash and double-sign")
+    ] = 5_000,
     receipts: Annotated[int, typer.Option(help="receipts to verify")] = 200,
     merkle_leaves: Annotated[int, typer.Option(help="leaves of the Merkle build")] = 1_000_000,
     out: Annotated[Path | None, typer.Option(help="also write the JSON report here")] = None,
 ) -> None:
     """Measure records/s, receipts verified/s and Merkle build time (figures, not assertions)."""
-    report = run_benchmarks(records=records, receipts=receipts, merkle_leaves=merkle_leaves, log=typer.echo)
+    report = run_benchmarks(
+        records=records, receipts=receipts, merkle_leaves=merkle_leaves, log=typer.echo
+    )
     text = json.dumps(report, indent=2)
     typer.echo(text)
     if out is not None:

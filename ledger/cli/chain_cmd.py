@@ -19,10 +19,14 @@ from ledger.errors import LedgerError
 
 def deploy(
     rpc: Annotated[str, typer.Option(help="JSON-RPC URL of the node", envvar="LEDGER_RPC_URL")],
-    out: Annotated[Path, typer.Option(help="directory of per-chain deployment records")] = Path("deployments"),
+    out: Annotated[Path, typer.Option(help="directory of per-chain deployment records")] = Path(
+        "deployments"
+    ),
     dev_fund: Annotated[
         bool,
-        typer.Option(help="dev nodes (anvil...): use a fresh key funded by the node's unlocked account"),
+        typer.Option(
+            help="dev nodes (anvil...): use a fresh key funded by the node's unlocked account"
+        ),
     ] = False,
 ) -> None:
     """Deploy the registry and the ledger to a node; the regulator key comes from LEDGER_REGULATOR_KEY."""
@@ -34,7 +38,9 @@ def deploy(
         else:
             key = os.environ.get("LEDGER_REGULATOR_KEY")
             if not key:
-                typer.echo("set LEDGER_REGULATOR_KEY (hex private key) or pass --dev-fund", err=True)
+                typer.echo(
+                    "set LEDGER_REGULATOR_KEY (hex private key) or pass --dev-fund", err=True
+                )
                 raise typer.Exit(2)
             regulator = Account.from_key(key)
         deployment = deploy_contracts(client, regulator)
@@ -55,7 +61,8 @@ def compile_(
         stale = [
             name
             for name, artifact in artifacts.items()
-            if json.loads((ARTIFACT_DIR / f"{name}.json").read_text()) != json.loads(json.dumps(artifact))
+            if json.loads((ARTIFACT_DIR / f"{name}.json").read_text())
+            != json.loads(json.dumps(artifact))
         ]
         if stale:
             typer.echo(f"artifacts differ from a fresh compile: {', '.join(stale)}", err=True)
@@ -63,4 +70,6 @@ def compile_(
         typer.echo(f"artifacts match a fresh compile ({compiler.kind} {compiler.version})")
         return
     write_artifacts(artifacts)
-    typer.echo(f"wrote {', '.join(sorted(artifacts))} to {ARTIFACT_DIR} ({compiler.kind} {compiler.version})")
+    typer.echo(
+        f"wrote {', '.join(sorted(artifacts))} to {ARTIFACT_DIR} ({compiler.kind} {compiler.version})"
+    )

@@ -14,7 +14,9 @@ _GOOD = {"ok", "rejected", "verified", "caught", "flagged"}
 
 
 def demo(
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="loans in the batched anchor")] = 20,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="loans in the batched anchor")
+    ] = 20,
 ) -> None:
     """Run the whole scenario: participants, whitelists, loans, rejections, amendment, revocation, audit."""
     console = Console()

@@ -21,7 +21,8 @@ def verify(
     document: Annotated[Path | None, typer.Option(help="the original agreement document")] = None,
     digest: Annotated[str | None, typer.Option(help="or the document's SHA-256 (hex)")] = None,
     rpc: Annotated[
-        str, typer.Option(help="JSON-RPC URL of a node of the receipt's chain", envvar="LEDGER_RPC_URL")
+        str,
+        typer.Option(help="JSON-RPC URL of a node of the receipt's chain", envvar="LEDGER_RPC_URL"),
     ] = "http://127.0.0.1:8545",
     as_json: Annotated[bool, typer.Option("--json", help="print every check as JSON")] = False,
 ) -> None:
@@ -37,7 +38,9 @@ def verify(
             data, client, document=document, document_sha256=digest, raise_on_failure=False
         )
     except VerificationError as exc:
-        typer.echo(json.dumps({"ok": False, "check": exc.check, "code": exc.code, "message": exc.message}))
+        typer.echo(
+            json.dumps({"ok": False, "check": exc.check, "code": exc.code, "message": exc.message})
+        )
         raise typer.Exit(1) from exc
     except (LedgerError, OSError, ConnectionError) as exc:
         typer.echo(f"cannot verify: {exc}", err=True)

@@ -95,7 +95,9 @@ def disclosure_form_kwargs(disbursed_on: date = date(2026, 3, 15)) -> dict[str, 
         "schedule": schedule,
         "fees": fees,
         "default_costs": (
-            DefaultCost(name="逾期罚息", basis="1.5 x contract rate on overdue principal", rate_bps=2700),
+            DefaultCost(
+                name="逾期罚息", basis="1.5 x contract rate on overdue principal", rate_bps=2700
+            ),
         ),
         "no_other_charges": True,
         "no_other_charges_statement": "除本表所列费用外，不收取任何其他费用。",
@@ -150,7 +152,11 @@ class LedgerEnv:
 
     @property
     def signers(self) -> dict[int, LocalSigner]:
-        return {self.bank_id: self.bank, self.platform_id: self.platform, self.guarantor_id: self.guarantor}
+        return {
+            self.bank_id: self.bank,
+            self.platform_id: self.platform,
+            self.guarantor_id: self.guarantor,
+        }
 
     def new_loan(
         self,
@@ -161,13 +167,18 @@ class LedgerEnv:
         apr_bps: int | None = None,
         form: FeeDisclosure | None = None,
         disclosure: bool = True,
+        **record_fields: Any,
     ) -> SignedLoan:
         """A fresh signed loan (unique borrower commitment) carrying `form` (default: the fixture's
-        form), or no form if `disclosure` is false (the digest is then a placeholder)."""
+        form), or no form if `disclosure` is false (the digest is then a placeholder).
+        `record_fields` override fields of the loan record (issued_at, flags, co_funder_id...)."""
         self._serial += 1
         form = (form or self.form) if disclosure else None
         commitment = borrower_commitment(
-            COMMITMENT_KEY, "居民身份证", f"11010119900307{self._serial:04d}", self._serial.to_bytes(16, "big")
+            COMMITMENT_KEY,
+            "居民身份证",
+            f"11010119900307{self._serial:04d}",
+            self._serial.to_bytes(16, "big"),
         )
         record = LoanRecord(
             agreement_digest="0x" + digest_bytes(self.document).hex(),
@@ -179,7 +190,7 @@ class LedgerEnv:
             principal=form.principal if form else 1_200_000,
             apr_bps=apr_bps if apr_bps is not None else (form.stated_apr_bps if form else 1800),
             term_days=365,
-            issued_at=self.client.latest_timestamp(),
+            **{"issued_at": self.client.latest_timestamp(), **record_fields},
         )
         document = DocumentRef(
             sha256=record.agreement_digest,
@@ -222,7 +233,11 @@ def build_env() -> LedgerEnv:
     deployment = deploy_contracts(client, regulator_account)  # the regulator is participant 1
     chain = EvidenceChain(client, deployment)
 
-    bank, platform, guarantor = LocalSigner.generate(), LocalSigner.generate(), LocalSigner.generate()
+    bank, platform, guarantor = (
+        LocalSigner.generate(),
+        LocalSigner.generate(),
+        LocalSigner.generate(),
+    )
     bank_account: LocalAccount = Account.from_key(bank.private_key)
     client.fund(bank.address, 10**20)
     gateway_account = client.new_funded_account()
@@ -231,7 +246,9 @@ def build_env() -> LedgerEnv:
     bank_id = chain.register_participant(
         regulator_account, Role.FUNDER, bank.address, "Bank A", InstitutionType.BANK
     )
-    platform_id = chain.register_participant(regulator_account, Role.PLATFORM, platform.address, "Platform P")
+    platform_id = chain.register_participant(
+        regulator_account, Role.PLATFORM, platform.address, "Platform P"
+    )
     guarantor_id = chain.register_participant(
         regulator_account, Role.CREDIT_ENHANCER, guarantor.address, "Guarantor G"
     )

@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from ledger.chain.compiler import ARTIFACT_DIR, CONTRACT_NAMES, SOLC_VERSION, compile_contracts, find_compiler
+from ledger.chain.compiler import (
+    ARTIFACT_DIR,
+    CONTRACT_NAMES,
+    SOLC_VERSION,
+    compile_contracts,
+    find_compiler,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +26,9 @@ def test_compiler_is_the_pinned_version() -> None:
 
 
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
-def test_committed_artifact_matches_fresh_compile(fresh: dict[str, dict[str, object]], name: str) -> None:
+def test_committed_artifact_matches_fresh_compile(
+    fresh: dict[str, dict[str, object]], name: str
+) -> None:
     committed = json.loads((ARTIFACT_DIR / f"{name}.json").read_text(encoding="utf-8"))
     # Compare field by field so a failure says which part drifted; then the whole thing.
     for field in ("abi", "bytecode", "deployedBytecode", "compiler", "standardJsonInputSha256"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,7 @@ RFC8785_SORTING_OUTPUT = (
 # RFC 8785 section 3.2.2 (the string and literals of its example; its numbers are floats, which
 # this library refuses): only ", \ and control characters are escaped, \u escapes are lowercase,
 # "/" is not escaped, everything else is raw UTF-8.
-RFC8785_STRING_INPUT = (
-    '{"string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}'
-)
+RFC8785_STRING_INPUT = '{"string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}'
 RFC8785_STRING_OUTPUT = (
     '{"literals":[null,true,false],"string":"\u20ac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
 ).encode()
@@ -146,7 +145,11 @@ def test_integers_beyond_ijson_are_refused(value: int) -> None:
 def test_key_order_whitespace_and_nesting_do_not_matter() -> None:
     a = {"b": [1, {"y": 2, "x": 1}], "a": "€", "c": {"z": None, "é": True}}
     b = json.loads('{ "c" : {"\\u00e9":true , "z":null}, "a":"\\u20ac", "b":[1,{"x":1,"y":2}] }')
-    assert canonical_json(a) == canonical_json(b) == '{"a":"€","b":[1,{"x":1,"y":2}],"c":{"z":null,"é":true}}'.encode()
+    assert (
+        canonical_json(a)
+        == canonical_json(b)
+        == '{"a":"€","b":[1,{"x":1,"y":2}],"c":{"z":null,"é":true}}'.encode()
+    )
     assert canonical_digest(a) == canonical_digest(b) == hashlib.sha256(canonical_json(a)).digest()
 
 
@@ -184,7 +187,9 @@ def test_non_json_values_are_input_errors(value: Any) -> None:
 SAFE_INT = st.integers(-(2**53) + 1, 2**53 - 1)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | SAFE_INT | st.text(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -200,7 +205,10 @@ def test_canonical_form_round_trips(value: Any) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(value=st.dictionaries(st.text(max_size=6), SAFE_INT, max_size=8), seed=st.randoms(use_true_random=False))
+@given(
+    value=st.dictionaries(st.text(max_size=6), SAFE_INT, max_size=8),
+    seed=st.randoms(use_true_random=False),
+)
 def test_canonical_form_ignores_insertion_order(value: dict[str, int], seed: Any) -> None:
     items = list(value.items())
     seed.shuffle(items)
@@ -209,7 +217,15 @@ def test_canonical_form_ignores_insertion_order(value: dict[str, int], seed: Any
 
 # ------------------------------------------------------------------------ streaming digests
 
-BOUNDARY_SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE, 2 * CHUNK_SIZE + 17]
+BOUNDARY_SIZES = [
+    0,
+    1,
+    CHUNK_SIZE - 1,
+    CHUNK_SIZE,
+    CHUNK_SIZE + 1,
+    2 * CHUNK_SIZE,
+    2 * CHUNK_SIZE + 17,
+]
 
 
 def _data(size: int) -> bytes:
@@ -218,7 +234,9 @@ def _data(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("size", BOUNDARY_SIZES)
-def test_stream_and_file_digests_equal_hashlib_at_chunk_boundaries(size: int, tmp_path: Path) -> None:
+def test_stream_and_file_digests_equal_hashlib_at_chunk_boundaries(
+    size: int, tmp_path: Path
+) -> None:
     data = _data(size)
     expected = hashlib.sha256(data).digest()
     assert CHUNK_SIZE == 1 << 20
@@ -228,7 +246,9 @@ def test_stream_and_file_digests_equal_hashlib_at_chunk_boundaries(size: int, tm
     path.write_bytes(data)
     assert digest_file(path) == expected
     assert digest_file(str(path)) == expected
-    assert digest_chunks(data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)) == expected
+    assert (
+        digest_chunks(data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)) == expected
+    )
 
 
 class _TrickleReader(io.RawIOBase):
@@ -255,12 +275,14 @@ class _TrickleReader(io.RawIOBase):
     chunk_size=st.sampled_from([1 << 10, 4096, 65_537, CHUNK_SIZE]),
     cuts=st.lists(st.integers(0, 3 * CHUNK_SIZE), max_size=8),
 )
-def test_digests_equal_hashlib_for_random_sizes(size: int, chunk_size: int, cuts: list[int]) -> None:
+def test_digests_equal_hashlib_for_random_sizes(
+    size: int, chunk_size: int, cuts: list[int]
+) -> None:
     data = _data(size)
     expected = hashlib.sha256(data).digest()
     assert digest_stream(io.BytesIO(data), chunk_size) == expected
     points = sorted({0, size, *(c for c in cuts if c <= size)})
-    assert digest_chunks(data[a:b] for a, b in zip(points, points[1:], strict=False)) == expected
+    assert digest_chunks(data[a:b] for a, b in itertools.pairwise(points)) == expected
 
 
 def test_short_reads_do_not_end_the_stream_early() -> None:
@@ -282,9 +304,12 @@ def test_commitment_is_deterministic_and_32_bytes() -> None:
 
 
 def test_commitment_is_hmac_sha256_of_the_length_prefixed_parts() -> None:
-    parts = [COMMITMENT_TAG, "ID".encode(), ID_NUMBER.encode(), SALT]
+    parts = [COMMITMENT_TAG, b"ID", ID_NUMBER.encode(), SALT]
     message = b"".join(len(p).to_bytes(4, "big") + p for p in parts)
-    assert borrower_commitment(KEY, "id", ID_NUMBER, SALT) == hmac.new(KEY, message, hashlib.sha256).digest()
+    assert (
+        borrower_commitment(KEY, "id", ID_NUMBER, SALT)
+        == hmac.new(KEY, message, hashlib.sha256).digest()
+    )
 
 
 @pytest.mark.parametrize(
@@ -343,7 +368,9 @@ def test_short_salt_is_refused(salt_length: int) -> None:
         borrower_commitment(KEY, "居民身份证", ID_NUMBER, bytes(salt_length))
 
 
-@pytest.mark.parametrize(("id_type", "id_number"), [("居民身份证", ""), ("居民身份证", "   "), ("", ID_NUMBER)])
+@pytest.mark.parametrize(
+    ("id_type", "id_number"), [("居民身份证", ""), ("居民身份证", "   "), ("", ID_NUMBER)]
+)
 def test_empty_identity_is_refused(id_type: str, id_number: str) -> None:
     with pytest.raises(InputError):
         borrower_commitment(KEY, id_type, id_number, SALT)

@@ -24,7 +24,10 @@ def test_demo_scenario_outcomes() -> None:
     assert outcomes["amendment"][0] == "ok"
     assert outcomes["revocation"][0] == "ok"
     assert outcomes["auditor: receipt"][0] == "verified"
-    assert outcomes["auditor: tampered document"] == ("caught", "document: VERIFY_DOCUMENT_MISMATCH")
+    assert outcomes["auditor: tampered document"] == (
+        "caught",
+        "document: VERIFY_DOCUMENT_MISMATCH",
+    )
     assert outcomes["auditor: amended record"] == ("flagged", "status: VERIFY_RECORD_SUPERSEDED")
     assert len(report.receipts) == 7
 
@@ -33,7 +36,10 @@ def test_cli_apr_domain_example(tmp_path: Path) -> None:
     # domain.md R4: 100,000 principal, 1,000 upfront fee, 12 monthly payments of 8,833.30.
     flows = {
         "advances": [{"date": "2026-01-15", "amount": "99000.00"}],
-        "payments": [{"date": f"2026-{m:02d}-15" if m <= 12 else "2027-01-15", "amount": "8833.30"} for m in range(2, 14)],
+        "payments": [
+            {"date": f"2026-{m:02d}-15" if m <= 12 else "2027-01-15", "amount": "8833.30"}
+            for m in range(2, 14)
+        ],
         "unit_period": "1M",
     }
     path = tmp_path / "flows.json"

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from conftest import computed_apr_bps, consistent_form, disclosure_form_kwargs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from conftest import computed_apr_bps, consistent_form, disclosure_form_kwargs
 from ledger.canonical import canonical_digest, canonical_json
 from ledger.disclosure import (
     APR_METHOD,
@@ -48,7 +48,12 @@ def test_stated_apr_within_tolerance_passes_beyond_fails(fee_form: FeeDisclosure
     exact = computed.nominal * 10_000
     for stated in (fee_form.stated_apr_bps - 1, fee_form.stated_apr_bps + 1):
         check_disclosure(rebuilt(fee_form, stated_apr_bps=stated))
-    for stated in (int(exact) - tolerance - 2, int(exact) + tolerance + 2, 0, fee_form.stated_apr_bps // 2):
+    for stated in (
+        int(exact) - tolerance - 2,
+        int(exact) + tolerance + 2,
+        0,
+        fee_form.stated_apr_bps // 2,
+    ):
         with pytest.raises(DisclosureMismatchError) as info:
             check_disclosure(rebuilt(fee_form, stated_apr_bps=stated))
         assert info.value.code == "DISCLOSURE_RATE_MISMATCH"
@@ -57,14 +62,18 @@ def test_stated_apr_within_tolerance_passes_beyond_fails(fee_form: FeeDisclosure
 
 def test_understating_by_hiding_a_fee_is_caught(fee_form: FeeDisclosure) -> None:
     # The form states the rate of the loan without its guarantee fee, but lists the fee.
-    rate_without_guarantee = computed_apr_bps({**disclosure_form_kwargs(), "fees": fee_form.fees[:1]})
+    rate_without_guarantee = computed_apr_bps(
+        {**disclosure_form_kwargs(), "fees": fee_form.fees[:1]}
+    )
     assert rate_without_guarantee < fee_form.stated_apr_bps - 25
     with pytest.raises(DisclosureMismatchError):
         check_disclosure(rebuilt(fee_form, stated_apr_bps=rate_without_guarantee))
 
 
 @pytest.mark.parametrize("category", list(FeeCategory))
-def test_relabelling_a_fee_does_not_change_the_rate(fee_form: FeeDisclosure, category: FeeCategory) -> None:
+def test_relabelling_a_fee_does_not_change_the_rate(
+    fee_form: FeeDisclosure, category: FeeCategory
+) -> None:
     base = check_disclosure(fee_form)
     fees = [fee.model_dump() for fee in fee_form.fees]
     for fee in fees:
@@ -77,6 +86,22 @@ def test_relabelling_a_fee_does_not_change_the_rate(fee_form: FeeDisclosure, cat
     assert check_disclosure(relabelled).nominal == base.nominal  # ...the rate did not
 
 
+@pytest.mark.parametrize(
+    ("index", "timing"),
+    [(0, "separate"), (0, "with_instalment"), (1, "separate")],
+    ids=["upfront-as-separate", "upfront-as-with-instalment", "with-instalment-as-separate"],
+)
+def test_how_a_fee_is_said_to_be_collected_does_not_change_the_rate(
+    fee_form: FeeDisclosure, index: int, timing: str
+) -> None:
+    # A fee charged at disbursement is deducted whatever its label; a fee on an instalment date
+    # is paid on that date whether "with the instalment" or "separately".
+    fees = [fee.model_dump() for fee in fee_form.fees]
+    fees[index]["timing"] = timing
+    relabelled = rebuilt(fee_form, fees=fees)
+    assert check_disclosure(relabelled).nominal == check_disclosure(fee_form).nominal
+
+
 def _split(fee: FeeItem, parts: int) -> list[FeeItem]:
     """`fee` as `parts` items with the same charge dates, amounts split (same totals per date)."""
     items = []
@@ -86,7 +111,9 @@ def _split(fee: FeeItem, parts: int) -> list[FeeItem]:
             share = charge.amount // parts + (charge.amount % parts if k == 0 else 0)
             if share:
                 charges.append(FeeCharge(on=charge.on, amount=share))
-        items.append(fee.model_copy(update={"name": f"{fee.name} part {k + 1}", "charges": tuple(charges)}))
+        items.append(
+            fee.model_copy(update={"name": f"{fee.name} part {k + 1}", "charges": tuple(charges)})
+        )
     return items
 
 
@@ -94,19 +121,28 @@ def _split(fee: FeeItem, parts: int) -> list[FeeItem]:
 def test_splitting_a_fee_does_not_change_the_rate(fee_form: FeeDisclosure, parts: int) -> None:
     base = check_disclosure(fee_form)
     for index in range(len(fee_form.fees)):
-        fees = [*fee_form.fees[:index], *_split(fee_form.fees[index], parts), *fee_form.fees[index + 1 :]]
+        fees = [
+            *fee_form.fees[:index],
+            *_split(fee_form.fees[index], parts),
+            *fee_form.fees[index + 1 :],
+        ]
         split = rebuilt(fee_form, fees=[f.model_dump() for f in fees])
         assert len(split.fees) == len(fee_form.fees) + parts - 1
         assert check_disclosure(split).nominal == base.nominal
 
 
-def test_splitting_charges_within_one_item_does_not_change_the_rate(fee_form: FeeDisclosure) -> None:
+def test_splitting_charges_within_one_item_does_not_change_the_rate(
+    fee_form: FeeDisclosure,
+) -> None:
     base = check_disclosure(fee_form)
     upfront = fee_form.fees[0]
     (charge,) = upfront.charges
     halves = (FeeCharge(on=charge.on, amount=charge.amount - 1), FeeCharge(on=charge.on, amount=1))
     fees = [upfront.model_copy(update={"charges": halves}), *fee_form.fees[1:]]
-    assert check_disclosure(rebuilt(fee_form, fees=[f.model_dump() for f in fees])).nominal == base.nominal
+    assert (
+        check_disclosure(rebuilt(fee_form, fees=[f.model_dump() for f in fees])).nominal
+        == base.nominal
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -125,14 +161,21 @@ def test_any_split_or_relabel_keeps_the_rate(fee_form: FeeDisclosure, data: st.D
                 second.append(FeeCharge(on=charge.on, amount=charge.amount - cut))
         for n, charges in enumerate((first, second)):
             if charges:
-                fees.append(fee.model_copy(update={"category": category, "name": f"x{n}", "charges": tuple(charges)}))
+                fees.append(
+                    fee.model_copy(
+                        update={"category": category, "name": f"x{n}", "charges": tuple(charges)}
+                    )
+                )
     fees = data.draw(st.permutations(fees))
     assert check_disclosure(rebuilt(fee_form, fees=[f.model_dump() for f in fees])).nominal == base
 
 
 def test_short_reading_time_is_a_rule_violation(fee_form: FeeDisclosure) -> None:
     hurried = rebuilt(
-        fee_form, confirmation=BorrowerConfirmation(method="online", confirmed_at=CONFIRMED_AT, reading_seconds=3)
+        fee_form,
+        confirmation=BorrowerConfirmation(
+            method="online", confirmed_at=CONFIRMED_AT, reading_seconds=3
+        ),
     )
     with pytest.raises(RuleViolation) as info:
         check_disclosure(hurried)
@@ -158,19 +201,17 @@ def test_confirmation_after_signing_is_a_rule_violation(fee_form: FeeDisclosure)
         check_disclosure(fee_form, signed_at=datetime(2026, 3, 14, 15, 59, 59, tzinfo=beijing))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_disclosure(signed_at=<naive datetime>) raises TypeError (offset-naive vs"
-    " offset-aware comparison) instead of a LedgerError, although the form itself refuses naive times",
-)
 def test_naive_signing_time_is_an_input_error(fee_form: FeeDisclosure) -> None:
+    # (a TypeError from comparing naive and aware datetimes before this was fixed)
     with pytest.raises(InputError):
         check_disclosure(fee_form, signed_at=datetime(2026, 3, 15, 9, 0))
 
 
 def test_naive_confirmation_time_is_refused() -> None:
     with pytest.raises(ValidationError, match="time zone"):
-        BorrowerConfirmation(method="online", confirmed_at=datetime(2026, 3, 14, 8, 0), reading_seconds=30)
+        BorrowerConfirmation(
+            method="online", confirmed_at=datetime(2026, 3, 14, 8, 0), reading_seconds=30
+        )
 
 
 def test_schedule_principal_must_sum_to_the_principal(fee_form: FeeDisclosure) -> None:
@@ -248,7 +289,9 @@ def test_digest_changes_with_any_content(fee_form: FeeDisclosure) -> None:
         rebuilt(
             fee_form,
             confirmation=BorrowerConfirmation(
-                method="signature", confirmed_at=fee_form.confirmation.confirmed_at, reading_seconds=30
+                method="signature",
+                confirmed_at=fee_form.confirmation.confirmed_at,
+                reading_seconds=30,
             ),
         ),
     ]

@@ -70,8 +70,12 @@ def test_loan_digest_equals_eth_account_encode_typed_data(record: LoanRecord) ->
     reason=st.integers(0, 2**16 - 1),
     at=st.integers(0, 2**64 - 1),
 )
-def test_retirement_digest_equals_eth_account(record_id: str, successor: str, reason: int, at: int) -> None:
-    retirement = Retirement(record_id=record_id, superseded_by=successor, reason_code=reason, retired_at=at)
+def test_retirement_digest_equals_eth_account(
+    record_id: str, successor: str, reason: int, at: int
+) -> None:
+    retirement = Retirement(
+        record_id=record_id, superseded_by=successor, reason_code=reason, retired_at=at
+    )
     message = encode_typed_data(full_message=typed_data(retirement, DOMAIN))
     expected = keccak256(b"\x19" + message.version + message.header + message.body)
     assert retirement_digest(retirement, DOMAIN) == expected

@@ -22,9 +22,13 @@ def _generated_text() -> str:
 
 
 def test_committed_schema_equals_the_generated_schema() -> None:
-    assert SCHEMA_PATH.is_file(), f"{SCHEMA_PATH} is missing: regenerate it (see this module's docstring)"
+    assert SCHEMA_PATH.is_file(), (
+        f"{SCHEMA_PATH} is missing: regenerate it (see this module's docstring)"
+    )
     committed = SCHEMA_PATH.read_text(encoding="utf-8")
-    assert committed == _generated_text(), "receipt schema is stale: regenerate it (see this module's docstring)"
+    assert committed == _generated_text(), (
+        "receipt schema is stale: regenerate it (see this module's docstring)"
+    )
 
 
 def test_schema_identity_and_shape() -> None:
@@ -34,11 +38,18 @@ def test_schema_identity_and_shape() -> None:
     assert SCHEMA_PATH.name == "receipt-v1.schema.json" and SCHEMA_PATH.parent.name == "schemas"
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
-    assert {"record", "record_id", "typed_data", "signatures", "document", "anchor"} <= set(schema["required"])
-    assert schema["properties"]["format"]["const"] == RECEIPT_FORMAT
-    assert {"Anchor", "Leaf", "LoanRecord", "PartySignature", "DocumentRef", "SignedEntryTimestamp"} <= set(
-        schema["$defs"]
+    assert {"record", "record_id", "typed_data", "signatures", "document", "anchor"} <= set(
+        schema["required"]
     )
+    assert schema["properties"]["format"]["const"] == RECEIPT_FORMAT
+    assert {
+        "Anchor",
+        "Leaf",
+        "LoanRecord",
+        "PartySignature",
+        "DocumentRef",
+        "SignedEntryTimestamp",
+    } <= set(schema["$defs"])
 
 
 def _validator() -> Any:
@@ -87,7 +98,9 @@ def test_real_receipts_validate_against_the_committed_schema(
         "short-timestamp-signature",
     ],
 )
-def test_malformed_receipts_fail_the_schema(batch_receipts: list[Receipt], mutate: Callable[[dict[str, Any]], None]) -> None:
+def test_malformed_receipts_fail_the_schema(
+    batch_receipts: list[Receipt], mutate: Callable[[dict[str, Any]], None]
+) -> None:
     validator = _validator()
     data = json.loads(batch_receipts[0].to_json())
     mutate(data)

@@ -22,20 +22,22 @@ from web3 import EthereumTesterProvider, Web3
 from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import Role
-from ledger.errors import VerificationError
+from ledger.chain.deploy import GenesisPolicy, InstitutionType, Role
+from ledger.errors import InputError, VerificationError
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES, Receipt
-from ledger.records import Retirement
+from ledger.records import FLAG_LEGACY, Retirement
 from ledger.signing import LocalSigner
 from ledger.timestamps import EntryPromise, GatewayKey
-from ledger.verify import CHECK_NAMES, VerificationReport, verify_receipt
+from ledger.verify import CHECK_NAMES, ChainReadCache, VerificationReport, verify_receipt
 
 if TYPE_CHECKING:
     from conftest import LedgerEnv
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTY = settings(max_examples=25, deadline=None)
+#: for failures found late in the check order (each example runs the chain reads before them)
+LATE_PROPERTY = settings(max_examples=15, deadline=None)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -97,7 +99,9 @@ def test_batch_receipts_verify_after_a_json_round_trip(ledger_env: LedgerEnv) ->
     for receipt in ledger_env.batch_receipts:
         parsed = Receipt.model_validate_json(receipt.to_json())
         assert parsed == receipt
-        report = verify_receipt(parsed, ledger_env.client, document=ledger_env.document, raise_on_failure=False)
+        report = verify_receipt(
+            parsed, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+        )
         assert report.ok, report.as_dict()
         assert [c.name for c in report.checks] == list(CHECK_NAMES)
         assert len(CHECK_NAMES) == 13
@@ -110,7 +114,9 @@ def test_per_record_receipt_verifies_after_a_json_round_trip(
 ) -> None:
     parsed = Receipt.model_validate_json(per_record_receipt.to_json())
     assert parsed == per_record_receipt
-    report = verify_receipt(parsed, ledger_env.client, document=ledger_env.document, raise_on_failure=False)
+    report = verify_receipt(
+        parsed, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+    )
     assert report.ok, report.as_dict()
     assert [c.name for c in report.checks] == list(CHECK_NAMES)
     expected = dict.fromkeys(CHECK_NAMES, "pass") | {"leaf": "skip", "proof": "skip"}
@@ -124,7 +130,9 @@ def test_plain_json_dict_is_accepted(ledger_env: LedgerEnv, batch_receipts: list
     assert verify_receipt(data, ledger_env.client, document=ledger_env.document).ok
 
 
-def test_document_digest_instead_of_document(ledger_env: LedgerEnv, batch_receipts: list[Receipt]) -> None:
+def test_document_digest_instead_of_document(
+    ledger_env: LedgerEnv, batch_receipts: list[Receipt]
+) -> None:
     receipt = batch_receipts[0]
     digest = receipt.record.agreement_digest
     for given_digest in (digest, digest[2:], digest.upper().replace("0X", "0x")):
@@ -135,7 +143,9 @@ def test_document_digest_instead_of_document(ledger_env: LedgerEnv, batch_receip
     assert report.ok
 
 
-def test_document_given_as_a_file(ledger_env: LedgerEnv, batch_receipts: list[Receipt], tmp_path: Path) -> None:
+def test_document_given_as_a_file(
+    ledger_env: LedgerEnv, batch_receipts: list[Receipt], tmp_path: Path
+) -> None:
     path = tmp_path / "agreement.pdf"
     path.write_bytes(ledger_env.document)
     assert verify_receipt(batch_receipts[1], ledger_env.client, document=path).ok
@@ -170,7 +180,9 @@ def test_not_a_receipt_fails_format(ledger_env: LedgerEnv, batch_receipts: list[
 
 @PROPERTY
 @given(data=st.data())
-def test_any_bit_flip_of_the_document_fails_document(ledger_env: LedgerEnv, data: st.DataObject) -> None:
+def test_any_bit_flip_of_the_document_fails_document(
+    ledger_env: LedgerEnv, data: st.DataObject
+) -> None:
     receipt = data.draw(st.sampled_from(all_receipts(ledger_env)))
     bit = data.draw(st.integers(0, len(ledger_env.document) * 8 - 1))
     document = bytearray(ledger_env.document)
@@ -187,7 +199,9 @@ def test_changed_document_fails_document(
     ledger_env: LedgerEnv, batch_receipts: list[Receipt], change: Callable[[bytes], bytes]
 ) -> None:
     document = change(ledger_env.document)
-    fails_at(ledger_env, batch_receipts[0], "document", "VERIFY_DOCUMENT_MISMATCH", document=document)
+    fails_at(
+        ledger_env, batch_receipts[0], "document", "VERIFY_DOCUMENT_MISMATCH", document=document
+    )
 
 
 DIGEST_FIELDS = ("agreement_digest", "disclosure_digest", "borrower_commitment")
@@ -210,7 +224,9 @@ INTEGER_FIELDS = {
 # - every other field is bound only by the parties' EIP-712 digest, which no longer equals the
 #   receipt's record id -> "record_id" (4th). (The disclosure check compares the digest and the
 #   APR, not the principal, so a changed principal also reaches "record_id".)
-FIELD_CHECK = dict.fromkeys([*DIGEST_FIELDS, *INTEGER_FIELDS], ("record_id", "VERIFY_RECORD_ID")) | {
+FIELD_CHECK = dict.fromkeys(
+    [*DIGEST_FIELDS, *INTEGER_FIELDS], ("record_id", "VERIFY_RECORD_ID")
+) | {
     "agreement_digest": ("document", "VERIFY_DOCUMENT_MISMATCH"),
     "disclosure_digest": ("disclosure", "VERIFY_DISCLOSURE"),
     "apr_bps": ("disclosure", "VERIFY_DISCLOSURE"),
@@ -219,7 +235,9 @@ FIELD_CHECK = dict.fromkeys([*DIGEST_FIELDS, *INTEGER_FIELDS], ("record_id", "VE
 
 @PROPERTY
 @given(data=st.data())
-def test_any_change_of_a_record_field_fails_the_owning_check(ledger_env: LedgerEnv, data: st.DataObject) -> None:
+def test_any_change_of_a_record_field_fails_the_owning_check(
+    ledger_env: LedgerEnv, data: st.DataObject
+) -> None:
     receipt = data.draw(st.sampled_from(all_receipts(ledger_env)))
     name = data.draw(st.sampled_from(sorted(FIELD_CHECK)))
     old = getattr(receipt.record, name)
@@ -234,9 +252,25 @@ def test_any_change_of_a_record_field_fails_the_owning_check(ledger_env: LedgerE
     fails_at(ledger_env, forged, check, code)
 
 
+@pytest.mark.parametrize("name", sorted(FIELD_CHECK))
+@pytest.mark.parametrize("receipt_index", [0, 5], ids=["batch", "per-record"])
+def test_every_record_field_is_covered(
+    ledger_env: LedgerEnv, name: str, receipt_index: int
+) -> None:
+    # the property above samples fields; this pins each field once (top bit and bottom bit)
+    receipt = all_receipts(ledger_env)[receipt_index]
+    old = getattr(receipt.record, name)
+    for bit in (0, 255 if name in DIGEST_FIELDS else INTEGER_FIELDS[name] - 1):
+        new = flip_hex(old, bit) if name in DIGEST_FIELDS else old ^ (1 << bit)
+        forged = tampered(receipt, lambda d, new=new: d["record"].__setitem__(name, new))
+        fails_at(ledger_env, forged, *FIELD_CHECK[name])
+
+
 @PROPERTY
 @given(data=st.data())
-def test_any_bit_flip_of_the_record_id_fails_record_id(ledger_env: LedgerEnv, data: st.DataObject) -> None:
+def test_any_bit_flip_of_the_record_id_fails_record_id(
+    ledger_env: LedgerEnv, data: st.DataObject
+) -> None:
     receipt = data.draw(st.sampled_from(all_receipts(ledger_env)))
     bit = data.draw(st.integers(0, 255))
     forged = tampered(receipt, lambda d: d.__setitem__("record_id", flip_hex(d["record_id"], bit)))
@@ -245,7 +279,9 @@ def test_any_bit_flip_of_the_record_id_fails_record_id(ledger_env: LedgerEnv, da
 
 @PROPERTY
 @given(data=st.data())
-def test_any_bit_flip_of_a_signature_fails_signatures(ledger_env: LedgerEnv, data: st.DataObject) -> None:
+def test_any_bit_flip_of_a_signature_fails_signatures(
+    ledger_env: LedgerEnv, data: st.DataObject
+) -> None:
     # The signatures check (6th) runs before the leaf check (7th), which would also fail in batch
     # mode (the leaf commits to keccak256(abi.encode(signatures))): "signatures" is reported.
     # Flips of v make it neither 27 nor 28, flips of s may make it high (malleable), flips of r
@@ -261,12 +297,17 @@ def test_any_bit_flip_of_a_signature_fails_signatures(ledger_env: LedgerEnv, dat
     fails_at(ledger_env, tampered(receipt, mutate), "signatures", "VERIFY_SIGNATURES")
 
 
-def test_signature_flip_report_shows_signatures_and_leaf(ledger_env: LedgerEnv, batch_receipts: list[Receipt]) -> None:
+def test_signature_flip_report_shows_signatures_and_leaf(
+    ledger_env: LedgerEnv, batch_receipts: list[Receipt]
+) -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["signatures"][1]["signature"] = flip_hex(d["signatures"][1]["signature"], 9)
 
     report = verify_receipt(
-        tampered(batch_receipts[0], mutate), ledger_env.client, document=ledger_env.document, raise_on_failure=False
+        tampered(batch_receipts[0], mutate),
+        ledger_env.client,
+        document=ledger_env.document,
+        raise_on_failure=False,
     )
     failed = [c.name for c in report.checks if c.status == "fail"]
     assert failed == ["signatures", "leaf"]
@@ -278,13 +319,19 @@ def test_signature_flip_report_shows_signatures_and_leaf(ledger_env: LedgerEnv, 
     ("what", "mutate"),
     [
         ("swapped signature order", lambda d: d["signatures"].reverse()),
-        ("claimed signer address", lambda d: d["signatures"][0].__setitem__("signer", "0x" + "11" * 20)),
+        (
+            "claimed signer address",
+            lambda d: d["signatures"][0].__setitem__("signer", "0x" + "11" * 20),
+        ),
         ("participant id", lambda d: d["signatures"][0].__setitem__("participant_id", 999)),
         ("signature dropped", lambda d: d["signatures"].pop()),
     ],
 )
 def test_signature_list_tampering_fails_signatures(
-    ledger_env: LedgerEnv, batch_receipts: list[Receipt], what: str, mutate: Callable[[dict[str, Any]], None]
+    ledger_env: LedgerEnv,
+    batch_receipts: list[Receipt],
+    what: str,
+    mutate: Callable[[dict[str, Any]], None],
 ) -> None:
     fails_at(ledger_env, tampered(batch_receipts[0], mutate), "signatures", "VERIFY_SIGNATURES")
 
@@ -300,7 +347,7 @@ def test_signatures_by_an_unregistered_key_fail_signatures(ledger_env: LedgerEnv
     assert "registered key" in str(error)
 
 
-@PROPERTY
+@LATE_PROPERTY
 @given(data=st.data())
 def test_any_bit_flip_of_the_leaf_fails_leaf(ledger_env: LedgerEnv, data: st.DataObject) -> None:
     receipt = data.draw(st.sampled_from(ledger_env.batch_receipts))
@@ -318,9 +365,11 @@ def test_any_bit_flip_of_the_leaf_fails_leaf(ledger_env: LedgerEnv, data: st.Dat
     fails_at(ledger_env, tampered(receipt, mutate), "leaf", "VERIFY_LEAF")
 
 
-@PROPERTY
+@LATE_PROPERTY
 @given(data=st.data())
-def test_any_bit_flip_of_a_proof_element_fails_proof(ledger_env: LedgerEnv, data: st.DataObject) -> None:
+def test_any_bit_flip_of_a_proof_element_fails_proof(
+    ledger_env: LedgerEnv, data: st.DataObject
+) -> None:
     receipt = data.draw(st.sampled_from(ledger_env.batch_receipts))
     assert receipt.anchor.proof  # 5 leaves: every proof has 2 or 3 steps
     index = data.draw(st.integers(0, len(receipt.anchor.proof) - 1))
@@ -341,22 +390,28 @@ def test_reshaped_proof_fails_proof(
     ledger_env: LedgerEnv, batch_receipts: list[Receipt], mutate: Callable[[list[str]], list[str]]
 ) -> None:
     receipt = next(r for r in batch_receipts if len(r.anchor.proof) >= 2)
-    forged = tampered(receipt, lambda d: d["anchor"].__setitem__("proof", mutate(d["anchor"]["proof"])))
+    forged = tampered(
+        receipt, lambda d: d["anchor"].__setitem__("proof", mutate(d["anchor"]["proof"]))
+    )
     fails_at(ledger_env, forged, "proof", "VERIFY_PROOF")
 
 
-@PROPERTY
+@LATE_PROPERTY
 @given(data=st.data())
 def test_any_bit_flip_of_the_root_fails_proof(ledger_env: LedgerEnv, data: st.DataObject) -> None:
     # The proof check (8th) recomputes the root from the leaf and the proof and compares it to the
     # stated root before the anchor check (9th) looks the root up on chain: "proof" fails.
     receipt = data.draw(st.sampled_from(ledger_env.batch_receipts))
     bit = data.draw(st.integers(0, 255))
-    forged = tampered(receipt, lambda d: d["anchor"].__setitem__("root", flip_hex(d["anchor"]["root"], bit)))
+    forged = tampered(
+        receipt, lambda d: d["anchor"].__setitem__("root", flip_hex(d["anchor"]["root"], bit))
+    )
     fails_at(ledger_env, forged, "proof", "VERIFY_PROOF")
 
 
-def test_self_consistent_forged_tree_fails_anchor(ledger_env: LedgerEnv, batch_receipts: list[Receipt]) -> None:
+def test_self_consistent_forged_tree_fails_anchor(
+    ledger_env: LedgerEnv, batch_receipts: list[Receipt]
+) -> None:
     # A forger who builds their own tree around the genuine leaf gets a proof that leads to their
     # root, so leaf and proof pass; that root was never anchored: "anchor", ROOT_NOT_ANCHORED.
     receipt = batch_receipts[0]
@@ -373,7 +428,7 @@ def test_self_consistent_forged_tree_fails_anchor(ledger_env: LedgerEnv, batch_r
     fails_at(ledger_env, tampered(receipt, mutate), "anchor", "VERIFY_ROOT_NOT_ANCHORED")
 
 
-@PROPERTY
+@LATE_PROPERTY
 @given(data=st.data())
 def test_any_bit_flip_of_the_entry_timestamp_signature_fails_entry_timestamp(
     ledger_env: LedgerEnv, data: st.DataObject
@@ -385,17 +440,23 @@ def test_any_bit_flip_of_the_entry_timestamp_signature_fails_entry_timestamp(
         entry = d["entry_timestamp"]
         entry["signature"] = flip_hex(entry["signature"], bit)
 
-    fails_at(ledger_env, tampered(receipt, mutate), "entry_timestamp", "VERIFY_ENTRY_TIMESTAMP_INVALID")
+    fails_at(
+        ledger_env, tampered(receipt, mutate), "entry_timestamp", "VERIFY_ENTRY_TIMESTAMP_INVALID"
+    )
 
 
-@PROPERTY
+@LATE_PROPERTY
 @given(data=st.data())
-def test_any_change_of_the_promise_fails_entry_timestamp(ledger_env: LedgerEnv, data: st.DataObject) -> None:
+def test_any_change_of_the_promise_fails_entry_timestamp(
+    ledger_env: LedgerEnv, data: st.DataObject
+) -> None:
     # The signature covers the RFC 8785 form of the promise: a moved deadline, another record or
     # leaf... is an invalid signature, caught before the promise is compared to the anchor.
     receipt = data.draw(st.sampled_from(all_receipts(ledger_env)))
     name = data.draw(st.sampled_from(["record_id", "leaf_hash", "accepted_at", "anchor_deadline"]))
-    change = data.draw(st.integers(0, 255) if name.endswith(("_id", "_hash")) else st.integers(1, 10**6))
+    change = data.draw(
+        st.integers(0, 255) if name.endswith(("_id", "_hash")) else st.integers(1, 10**6)
+    )
 
     def mutate(d: dict[str, Any]) -> None:
         promise = d["entry_timestamp"]["promise"]
@@ -404,7 +465,9 @@ def test_any_change_of_the_promise_fails_entry_timestamp(ledger_env: LedgerEnv, 
         else:
             promise[name] += change
 
-    fails_at(ledger_env, tampered(receipt, mutate), "entry_timestamp", "VERIFY_ENTRY_TIMESTAMP_INVALID")
+    fails_at(
+        ledger_env, tampered(receipt, mutate), "entry_timestamp", "VERIFY_ENTRY_TIMESTAMP_INVALID"
+    )
 
 
 def test_entry_timestamp_public_key_swap_fails_entry_timestamp(
@@ -422,15 +485,21 @@ def test_entry_timestamp_of_another_record_fails_entry_timestamp(
     ledger_env: LedgerEnv, batch_receipts: list[Receipt]
 ) -> None:
     # Genuine, validly signed by the registered gateway key, but it names another record.
-    forged = batch_receipts[0].model_copy(update={"entry_timestamp": batch_receipts[1].entry_timestamp})
+    forged = batch_receipts[0].model_copy(
+        update={"entry_timestamp": batch_receipts[1].entry_timestamp}
+    )
     error = fails_at(ledger_env, forged, "entry_timestamp", "VERIFY_ENTRY_TIMESTAMP")
     assert "another record" in str(error)
 
 
-def test_entry_timestamp_signed_by_a_non_gateway_fails(ledger_env: LedgerEnv, batch_receipts: list[Receipt]) -> None:
+def test_entry_timestamp_signed_by_a_non_gateway_fails(
+    ledger_env: LedgerEnv, batch_receipts: list[Receipt]
+) -> None:
     receipt = batch_receipts[0]
     assert receipt.entry_timestamp is not None
-    promise = receipt.entry_timestamp.promise.model_copy(update={"gateway_id": ledger_env.platform_id})
+    promise = receipt.entry_timestamp.promise.model_copy(
+        update={"gateway_id": ledger_env.platform_id}
+    )
     forged = receipt.model_copy(update={"entry_timestamp": ledger_env.gateway_key.sign(promise)})
     error = fails_at(ledger_env, forged, "entry_timestamp", "VERIFY_ENTRY_TIMESTAMP")
     assert "not a gateway" in str(error)
@@ -440,8 +509,18 @@ def test_entry_timestamp_signed_by_a_non_gateway_fails(ledger_env: LedgerEnv, ba
     ("receipt_index", "mutate", "check", "code"),
     [
         # typed data is checked against the record and domain (5th check)
-        (0, lambda d: d["typed_data"]["message"].__setitem__("principal", 1), "typed_data", "VERIFY_TYPED_DATA"),
-        (5, lambda d: d["typed_data"]["domain"].__setitem__("chainId", 1), "typed_data", "VERIFY_TYPED_DATA"),
+        (
+            0,
+            lambda d: d["typed_data"]["message"].__setitem__("principal", 1),
+            "typed_data",
+            "VERIFY_TYPED_DATA",
+        ),
+        (
+            5,
+            lambda d: d["typed_data"]["domain"].__setitem__("chainId", 1),
+            "typed_data",
+            "VERIFY_TYPED_DATA",
+        ),
         # the document reference of the receipt must name the record's digest
         (
             0,
@@ -450,7 +529,12 @@ def test_entry_timestamp_signed_by_a_non_gateway_fails(ledger_env: LedgerEnv, ba
             "VERIFY_DOCUMENT_MISMATCH",
         ),
         # the form itself: any change breaks its digest
-        (1, lambda d: d["disclosure"].__setitem__("lender", "Bank B"), "disclosure", "VERIFY_DISCLOSURE"),
+        (
+            1,
+            lambda d: d["disclosure"].__setitem__("lender", "Bank B"),
+            "disclosure",
+            "VERIFY_DISCLOSURE",
+        ),
         (
             5,
             lambda d: d["disclosure"]["fees"][0]["charges"][0].__setitem__("amount", 1),
@@ -461,19 +545,41 @@ def test_entry_timestamp_signed_by_a_non_gateway_fails(ledger_env: LedgerEnv, ba
         (0, lambda d: d["anchor"].__setitem__("chain_id", 1), "format", "VERIFY_WRONG_CHAIN"),
         (
             0,
-            lambda d: d["anchor"].__setitem__("transaction_hash", flip_hex(d["anchor"]["transaction_hash"], 0)),
+            lambda d: d["anchor"].__setitem__(
+                "transaction_hash", flip_hex(d["anchor"]["transaction_hash"], 0)
+            ),
             "anchor",
             "VERIFY_ANCHOR_NOT_FOUND",
         ),
-        (5, lambda d: d["anchor"].__setitem__("block_number", d["anchor"]["block_number"] + 1), "anchor", "VERIFY_ANCHOR"),
-        (0, lambda d: d["anchor"].__setitem__("block_time", d["anchor"]["block_time"] + 1), "anchor", "VERIFY_ANCHOR"),
+        (
+            5,
+            lambda d: d["anchor"].__setitem__("block_number", d["anchor"]["block_number"] + 1),
+            "anchor",
+            "VERIFY_ANCHOR",
+        ),
+        (
+            0,
+            lambda d: d["anchor"].__setitem__("block_time", d["anchor"]["block_time"] + 1),
+            "anchor",
+            "VERIFY_ANCHOR",
+        ),
         # a batch record claimed as anchored on its own: leaf and proof are skipped, the ledger
         # has no per-record state for it
-        (0, lambda d: d["anchor"].__setitem__("mode", "per-record"), "anchor", "VERIFY_RECORD_NOT_ANCHORED"),
+        (
+            0,
+            lambda d: d["anchor"].__setitem__("mode", "per-record"),
+            "anchor",
+            "VERIFY_RECORD_NOT_ANCHORED",
+        ),
         # a per-record receipt claimed as batched has no leaf
         (5, lambda d: d["anchor"].__setitem__("mode", "batch"), "leaf", "VERIFY_LEAF"),
         # another ledger address is another EIP-712 domain: the record id no longer matches
-        (0, lambda d: d["anchor"].__setitem__("ledger", "0x" + "12" * 20), "record_id", "VERIFY_RECORD_ID"),
+        (
+            0,
+            lambda d: d["anchor"].__setitem__("ledger", "0x" + "12" * 20),
+            "record_id",
+            "VERIFY_RECORD_ID",
+        ),
     ],
 )
 def test_receipt_part_tampering_fails_the_owning_check(
@@ -492,18 +598,40 @@ def test_registry_without_contract_is_a_verification_error(
     # web3 raises BadFunctionCallOutput (a Web3Exception, not a ValueError) for a call to an
     # address without code: it must still be a failed check, not an escaping exception. The
     # signatures check is the first to read the registry.
-    forged = tampered(batch_receipts[0], lambda d: d["anchor"].__setitem__("registry", "0x" + "12" * 20))
+    forged = tampered(
+        batch_receipts[0], lambda d: d["anchor"].__setitem__("registry", "0x" + "12" * 20)
+    )
     fails_at(ledger_env, forged, "signatures", "VERIFY_SIGNATURES")
-    report = verify_receipt(forged, ledger_env.client, document=ledger_env.document, raise_on_failure=False)
+    report = verify_receipt(
+        forged, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+    )
     assert report.first_failure is not None and report.first_failure.name == "signatures"
-    assert {"signatures", "anchor", "status"} <= {c.name for c in report.checks if c.status == "fail"}
-    fails_at(ledger_env, batch_receipts[0], "signatures", "VERIFY_SIGNATURES", client=fresh)
+
+
+@pytest.mark.parametrize("value", [1818.0, 2**60], ids=["float", "beyond-2^53"])
+def test_unhashable_number_in_the_form_fails_disclosure(
+    ledger_env: LedgerEnv, batch_receipts: list[Receipt], value: Any
+) -> None:
+    data = json.loads(batch_receipts[0].to_json())
+    data["disclosure"]["stated_apr_bps"] = value  # e.g. a producer that writes numbers as floats
+    receipt = Receipt.model_validate(data)
+    report = verify_receipt(
+        receipt, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+    )
+    assert report.first_failure is not None
+    assert report.first_failure.name == "disclosure"
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(receipt, ledger_env.client, document=ledger_env.document)
+    assert info.value.check == "disclosure"
+    assert info.value.code.startswith("VERIFY_DISCLOSURE")
 
 
 # ------------------------------------------------------------------------ chain-side outcomes
 
 
-def _retire(env: LedgerEnv, loan: Any, superseded_by: str | None = None, inclusion: Any = None) -> None:
+def _retire(
+    env: LedgerEnv, loan: Any, superseded_by: str | None = None, inclusion: Any = None
+) -> None:
     fields: dict[str, Any] = {
         "record_id": "0x" + loan.record_id.hex(),
         "reason_code": 7,
@@ -539,7 +667,9 @@ def test_amended_record_fails_status_and_its_successor_verifies(ledger_env: Ledg
     assert verify_receipt(successor_receipt, env.client, document=env.document).ok
 
 
-def test_revoked_batch_record_fails_status_others_in_the_batch_do_not(ledger_env: LedgerEnv) -> None:
+def test_revoked_batch_record_fails_status_others_in_the_batch_do_not(
+    ledger_env: LedgerEnv,
+) -> None:
     env = ledger_env
     loans = [env.new_loan(), env.new_loan(guarantor=False)]
     batch = env.chain.anchor_batch(env.gateway_account, loans)
@@ -578,7 +708,9 @@ def test_promise_with_deadline_before_acceptance_is_broken(ledger_env: LedgerEnv
         accepted_at=now,
         anchor_deadline=now - 1,
     )
-    receipt = env.anchor_one(dataclasses.replace(loan, entry_timestamp=env.gateway_key.sign(promise)))
+    receipt = env.anchor_one(
+        dataclasses.replace(loan, entry_timestamp=env.gateway_key.sign(promise))
+    )
     fails_at(env, receipt, "entry_timestamp", "VERIFY_PROMISE_BROKEN")
 
 
@@ -604,8 +736,12 @@ def test_proven_violation_fails_violation(ledger_env: LedgerEnv) -> None:
     # the violation on chain with the record, its signatures and its inclusion proof.
     env = ledger_env
     rogue = LocalSigner.generate()
-    rogue_id = env.chain.register_participant(env.regulator_account, Role.PLATFORM, rogue.address, "Rogue")
-    loan = env.new_loan(platform_id=rogue_id, guarantor=False, signers={env.bank_id: env.bank, rogue_id: rogue})
+    rogue_id = env.chain.register_participant(
+        env.regulator_account, Role.PLATFORM, rogue.address, "Rogue"
+    )
+    loan = env.new_loan(
+        platform_id=rogue_id, guarantor=False, signers={env.bank_id: env.bank, rogue_id: rogue}
+    )
     loans = [loan, env.new_loan()]
     batch = env.chain.anchor_batch(env.gateway_account, loans)
     receipts = env.chain.batch_receipts(batch)
@@ -619,6 +755,80 @@ def test_proven_violation_fails_violation(ledger_env: LedgerEnv) -> None:
     error = fails_at(env, receipts[0], "violation", "VERIFY_VIOLATION_PROVEN")
     assert "NotWhitelisted" in str(error)
     assert verify_receipt(receipts[1], env.client, document=env.document).ok
+
+
+def test_co_funded_loan_with_four_signatures_verifies(ledger_env: LedgerEnv) -> None:
+    env = ledger_env
+    trust = LocalSigner.generate()
+    trust_id = env.chain.register_participant(
+        env.regulator_account, Role.FUNDER, trust.address, "Trust T", InstitutionType.TRUST
+    )
+    signers = {**env.signers, trust_id: trust}
+    loan = env.new_loan(signers=signers, co_funder_id=trust_id, co_funder_share_bps=3000)
+    # per-record anchoring: the contract checks every rule (co-funding floor, roles, signatures)
+    receipt = env.anchor_one(env.stamp(loan))
+    assert [s.role for s in receipt.signatures] == ["platform", "funder", "guarantor", "co_funder"]
+    assert [s.participant_id for s in receipt.signatures] == [
+        env.platform_id,
+        env.bank_id,
+        env.guarantor_id,
+        trust_id,
+    ]
+    assert verify_receipt(
+        Receipt.model_validate_json(receipt.to_json()), env.client, document=env.document
+    ).ok
+    # the co-funder's signature is checked like the others
+    forged = tampered(
+        receipt,
+        lambda d: d["signatures"][3].__setitem__(
+            "signature", flip_hex(d["signatures"][3]["signature"], 77)
+        ),
+    )
+    fails_at(env, forged, "signatures", "VERIFY_SIGNATURES")
+
+
+def test_legacy_loan_above_the_cap_passes_only_before_the_cutoff(ledger_env: LedgerEnv) -> None:
+    env = ledger_env
+    cutoff = GenesisPolicy().legacy_cutoff
+    legacy = env.new_loan(
+        disclosure=False, apr_bps=3000, flags=FLAG_LEGACY, issued_at=cutoff - 86_400
+    )
+    late = env.new_loan(disclosure=False, apr_bps=3000, flags=FLAG_LEGACY, issued_at=cutoff)
+    receipts = env.chain.batch_receipts(env.chain.anchor_batch(env.gateway_account, [legacy, late]))
+    report = verify_receipt(receipts[0], env.client, document=env.document)
+    assert report.ok and "legacy" in next(c.detail for c in report.checks if c.name == "rate_cap")
+    fails_at(env, receipts[1], "rate_cap", "VERIFY_RATE_CAP")
+
+
+def test_shared_read_cache_never_hides_tampering_or_retirement(ledger_env: LedgerEnv) -> None:
+    # One cache across many receipts of a chain (bulk verification): immutable reads are shared,
+    # but a forged receipt still fails and a later revocation is still seen.
+    env = ledger_env
+    cache = ChainReadCache()
+    loans = [env.stamp(env.new_loan()), env.stamp(env.new_loan(guarantor=False))]
+    batch = env.chain.anchor_batch(env.gateway_account, loans)
+    receipts = env.chain.batch_receipts(batch)
+    for receipt in [*receipts, *env.batch_receipts]:
+        assert verify_receipt(receipt, env.client, document=env.document, cache=cache).ok
+    forged_root = tampered(
+        receipts[0], lambda d: d["anchor"].__setitem__("root", env.batch_receipts[0].anchor.root)
+    )
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(forged_root, env.client, document=env.document, cache=cache)
+    assert info.value.check == "proof"
+    forged_time = tampered(
+        receipts[1], lambda d: d["anchor"].__setitem__("block_time", d["anchor"]["block_time"] - 1)
+    )
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(forged_time, env.client, document=env.document, cache=cache)
+    assert info.value.check == "anchor"
+    _retire(
+        env, loans[1], inclusion=(batch.root, loans[1].signatures_hash, batch.tree.get_proof(1))
+    )
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(receipts[1], env.client, document=env.document, cache=cache)
+    assert (info.value.check, info.value.code) == ("status", "VERIFY_RECORD_REVOKED")
+    assert verify_receipt(receipts[0], env.client, document=env.document, cache=cache).ok
 
 
 def _client_with_chain_id(chain_id: int) -> ChainClient:
@@ -641,10 +851,14 @@ def test_same_chain_id_without_the_deployment_is_a_verification_error(
 ) -> None:
     fresh = ChainClient(Web3(EthereumTesterProvider()))  # same default chain id, empty chain
     assert fresh.chain_id == ledger_env.deployment.chain_id
-    report = verify_receipt(batch_receipts[0], fresh, document=ledger_env.document, raise_on_failure=False)
+    report = verify_receipt(
+        batch_receipts[0], fresh, document=ledger_env.document, raise_on_failure=False
+    )
     assert not report.ok
     assert report.first_failure is not None and report.first_failure.name == "signatures"
-    assert {"signatures", "anchor", "status"} <= {c.name for c in report.checks if c.status == "fail"}
+    assert {"signatures", "anchor", "status"} <= {
+        c.name for c in report.checks if c.status == "fail"
+    }
     fails_at(ledger_env, batch_receipts[0], "signatures", "VERIFY_SIGNATURES", client=fresh)
 
 
@@ -673,10 +887,17 @@ def test_receipt_proofs_verify_with_openzeppelin_js(batch_receipts: list[Receipt
     for receipt in batch_receipts:
         leaf = receipt.anchor.leaf
         assert leaf is not None
-        case = {"root": receipt.anchor.root, "types": leaf.types, "values": leaf.values, "proof": receipt.anchor.proof}
+        case = {
+            "root": receipt.anchor.root,
+            "types": leaf.types,
+            "values": leaf.values,
+            "proof": receipt.anchor.proof,
+        }
         cases.append(case)
         # a negative control, so a verifier that says yes to everything cannot pass
-        cases.append({**case, "proof": [flip_hex(receipt.anchor.proof[0], 3), *receipt.anchor.proof[1:]]})
+        cases.append(
+            {**case, "proof": [flip_hex(receipt.anchor.proof[0], 3), *receipt.anchor.proof[1:]]}
+        )
     out = subprocess.run(
         [node, "--input-type=module", "-e", OZ_VERIFY, json.dumps(cases)],
         cwd=ROOT,

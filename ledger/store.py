@@ -1,0 +1,207 @@
+"""SQL storage of a gateway: participants it knows, API keys (hashed), the durable submission queue,
+batches, the index of chain events, and the encrypted document vault.
+
+SQLAlchemy 2.x; SQLite (WAL) in the data directory by default, PostgreSQL by URL. Integers are
+minor units / basis points / unix seconds, as on chain. The chain stays the root of trust: the
+event index can be rebuilt from it (`ledger.indexer`), and the queue only holds what the gateway
+accepted and has yet to anchor, plus the receipts' ingredients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "BatchRow",
+    "ChainEventRow",
+    "Database",
+    "DocumentRow",
+    "MetaRow",
+    "ParticipantRow",
+    "SubmissionRow",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Key-value facts of this gateway (deployment, indexer cursor, schema version)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ParticipantRow(Base):
+    """A participant as registered on chain, plus the custodial key if the gateway holds it."""
+
+    __tablename__ = "participants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    institution_type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    signer_address: Mapped[str] = mapped_column(String(42), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    custodial: Mapped[bool] = mapped_column(Boolean)
+    encrypted_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    registered_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKeyRow(Base):
+    """An API key, stored as its SHA-256; bound to one participant and its role."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SubmissionRow(Base):
+    """One loan record the gateway accepted: the durable queue and the regulator's index.
+
+    status: `awaiting_funder` (platform signed, funder has not) → `queued` (all signed, rules
+    passed, waiting for the batcher) → `anchored`; or `rejected` (by the funder or a rule).
+    """
+
+    __tablename__ = "submissions"
+    record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    anchoring: Mapped[str] = mapped_column(String(16))
+    platform_id: Mapped[int] = mapped_column(Integer, index=True)
+    funder_id: Mapped[int] = mapped_column(Integer, index=True)
+    guarantor_id: Mapped[int] = mapped_column(Integer, index=True)
+    co_funder_id: Mapped[int] = mapped_column(Integer)
+    institution_type: Mapped[str] = mapped_column(String(32), index=True)
+    principal: Mapped[int] = mapped_column(BigInteger)
+    apr_bps: Mapped[int] = mapped_column(Integer, index=True)
+    issued_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    flags: Mapped[int] = mapped_column(Integer)
+    record_json: Mapped[str] = mapped_column(Text)
+    signatures_json: Mapped[str] = mapped_column(Text, default="{}")
+    document_json: Mapped[str] = mapped_column(Text)
+    disclosure_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provenance_json: Mapped[str] = mapped_column(Text, default="{}")
+    entry_timestamp_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    queued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    anchored_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    batch_root: Mapped[str | None] = mapped_column(String(66), index=True, nullable=True)
+    proof_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    rejection_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    retired: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    __table_args__ = (Index("ix_submissions_status_queued", "status", "queued_at"),)
+
+
+class BatchRow(Base):
+    """A Merkle root this gateway anchored."""
+
+    __tablename__ = "batches"
+    root: Mapped[str] = mapped_column(String(66), primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ChainEventRow(Base):
+    """An event of the contracts, as indexed (rebuildable from the chain alone)."""
+
+    __tablename__ = "chain_events"
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    contract: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    args_json: Mapped[str] = mapped_column(Text)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+
+
+class DocumentRow(Base):
+    """An agreement document, AES-256-GCM encrypted under its own data key (wrapped by the master
+    key). Destroying `wrapped_key` shreds the document; the digest on chain stays."""
+
+    __tablename__ = "documents"
+    sha256: Mapped[str] = mapped_column(String(66), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    shredded_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Database:
+    """An engine and a session factory; SQLite gets WAL and a busy timeout."""
+
+    def __init__(self, url: str) -> None:
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(
+                    "PRAGMA synchronous=FULL"
+                )  # acknowledged = on disk, even on power loss
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success, rolled back on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def get_meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(MetaRow(key=key, value=value))
