@@ -809,6 +809,24 @@ class LedgerService:
                 )
         return results
 
+    def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """A funder co-signs many loans; each gets its own outcome or error."""
+        if len(record_ids) > MAX_BATCH_SUBMISSION:
+            raise InputError(
+                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
+            )
+        results: list[dict[str, Any]] = []
+        for record_id in record_ids:
+            try:
+                outcome = self.confirm_loan(caller, record_id.lower())
+                results.append({"record_id": outcome.record_id, "status": outcome.status})
+            except LedgerError as exc:
+                self._count_error(exc.code)
+                results.append(
+                    {"record_id": record_id, "error": {"code": exc.code, "message": exc.message}}
+                )
+        return results
+
     def _count_error(self, code: str) -> None:
         errors: dict[str, int] = self.metrics["errors"]
         errors[code] = errors.get(code, 0) + 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ledger.cli import apr_cmd, bench_cmd, chain_cmd, demo_cmd, verify_cmd
+from ledger.cli import apr_cmd, bench_cmd, chain_cmd, demo_cmd, serve_cmd, verify_cmd
 
 __all__ = ["app", "main"]
 
@@ -14,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("serve")(serve_cmd.serve)
 app.command("apr")(apr_cmd.apr)
 app.command("verify")(verify_cmd.verify)
 app.command("deploy")(chain_cmd.deploy)

@@ -1,0 +1,167 @@
+"""The FastAPI application: wiring of settings, chain, database, service, batcher and routers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from web3 import Web3
+
+from gateway.errors import install_error_handlers
+from gateway.routers import loans, ops, participants, verify, whitelists
+from gateway.settings import GatewaySettings
+from ledger.chain.client import ChainClient
+from ledger.service import LedgerService, ServiceConfig
+from ledger.store import Database
+
+__all__ = ["Gateway", "create_app", "open_gateway"]
+
+log = logging.getLogger("ledger.gateway")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """Structured JSON logs, one object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger("ledger")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@dataclass
+class Gateway:
+    """Everything a running gateway holds; `close()` releases the chain and the database."""
+
+    settings: GatewaySettings
+    service: LedgerService
+    regulator_api_key: str | None
+    closers: list[Callable[[], None]]
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+
+
+def open_gateway(settings: GatewaySettings) -> Gateway:
+    """Opens the chain (embedded in the data dir, or `settings.chain`), the database and the service."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    closers: list[Callable[[], None]] = []
+    if settings.chain:
+        client = ChainClient(
+            Web3(Web3.HTTPProvider(settings.chain, request_kwargs={"timeout": 60}))
+        )
+    else:
+        from ledger.chain.embedded import open_embedded_chain
+
+        embedded = open_embedded_chain(settings.data_dir / "chain")
+        closers.append(embedded.close)
+        client = ChainClient(embedded.w3)
+    db = Database(settings.database_url())
+    closers.append(db.engine.dispose)
+    config = ServiceConfig(
+        data_dir=settings.data_dir,
+        batch_interval=settings.batch_interval,
+        batch_size=settings.batch_size,
+        anchor_deadline_seconds=settings.anchor_deadline,
+    )
+    service, regulator_key = LedgerService.open(db, client, config)
+    return Gateway(settings, service, regulator_key, closers)
+
+
+def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
+    """The app over an opened gateway; `run_background` starts the batcher (and indexer) threads."""
+    service = gateway.service
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
+        if run_background:
+
+            def report(exc: Exception) -> None:
+                log.error("batcher round failed", extra={"fields": {"error": str(exc)}})
+
+            threads.append(
+                threading.Thread(
+                    target=service.run_batcher, args=(stop, report), name="batcher", daemon=True
+                )
+            )
+            for thread in threads:
+                thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+
+    app = FastAPI(
+        title="Loan evidence ledger gateway",
+        version="0.1.0",
+        description="Anchor, verify and query 助贷 loan records. Bearer API keys bound to one participant and role.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = gateway.settings
+    install_error_handlers(app, on_error=service._count_error)
+
+    @app.middleware("http")
+    async def limits_and_logs(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        limit = gateway.settings.max_upload_bytes + 1024 * 1024  # the file plus the form around it
+        if length is not None and length.isdigit() and int(length) > limit:
+            service._count_error("PAYLOAD_TOO_LARGE")
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "PAYLOAD_TOO_LARGE",
+                        "message": f"request body exceeds {limit} bytes",
+                    }
+                },
+                status_code=413,
+            )
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+        return response
+
+    for router in (participants.router, whitelists.router, loans.router, verify.router, ops.router):
+        app.include_router(router)
+    return app

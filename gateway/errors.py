@@ -1,0 +1,91 @@
+"""One JSON shape for every error: {"error": {"code": STABLE_CODE, "message": sentence}}.
+
+Status codes: 400 malformed request, 401 no/unknown API key, 403 wrong role, 404 unknown or not
+yours, 409 state conflict, 413 too large, 422 rules and signatures, 502 the chain failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    ChainError,
+    ConfigurationError,
+    InputError,
+    LedgerError,
+    RuleViolation,
+    SignatureError,
+    VerificationError,
+)
+from ledger.service import Conflict, NotFound, PermissionDenied
+
+__all__ = ["ApiError", "install_error_handlers", "status_for"]
+
+
+class ApiError(Exception):
+    """An error raised by the HTTP layer itself (bad upload, bad header...)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def status_for(exc: LedgerError) -> int:
+    if isinstance(exc, PermissionDenied):
+        return 401 if exc.code == "UNAUTHENTICATED" else 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, RuleViolation | SignatureError | VerificationError | InputError):
+        return 422
+    if isinstance(exc, ConfigurationError):
+        return 500
+    if isinstance(exc, ChainError):
+        return 422 if getattr(exc, "error_name", None) else 502
+    return 400
+
+
+def _body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def install_error_handlers(app: FastAPI, on_error: Any = None) -> None:
+    def count(code: str) -> None:
+        if on_error is not None:
+            on_error(code)
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
+        count(exc.code)
+        extra = {"check": exc.check} if isinstance(exc, VerificationError) else {}
+        return JSONResponse(_body(exc.code, exc.message, **extra), status_code=status_for(exc))
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        count(exc.code)
+        return JSONResponse(_body(exc.code, exc.message), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        count("INVALID_INPUT")
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()[:20]
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        message = f"{'.'.join(first['loc'])}: {first['msg']}"
+        return JSONResponse(_body("INVALID_INPUT", message, details=details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED"}.get(
+            exc.status_code, "HTTP_ERROR"
+        )
+        count(code)
+        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)

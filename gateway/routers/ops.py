@@ -1,0 +1,106 @@
+"""Operations: health and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+from gateway.deps import Service
+from ledger.service import LedgerService
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="Chain, database and batcher health")
+def healthz(service: Service) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        with service.chain_lock:
+            checks["chain"] = {
+                "ok": True,
+                "chain_id": service.client.chain_id,
+                "block": int(service.client.w3.eth.block_number),
+            }
+    except Exception as exc:
+        ok, checks["chain"] = False, {"ok": False, "error": str(exc)}
+    try:
+        with service.db.session() as s:
+            s.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:
+        ok, checks["database"] = False, {"ok": False, "error": str(exc)}
+    lag = service.oldest_pending_age()
+    depth = service.pending_count()
+    batcher_ok = lag <= max(10 * service.config.batch_interval, 30.0)
+    checks["batcher"] = {
+        "ok": batcher_ok,
+        "queue_depth": depth,
+        "oldest_pending_seconds": round(lag, 3),
+    }
+    ok = ok and batcher_ok
+    return JSONResponse(
+        {"ok": ok, "checks": checks, "time": int(time.time())}, status_code=200 if ok else 503
+    )
+
+
+_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+_SIZE_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000)
+
+
+def _histogram(
+    name: str, doc: str, values: list[float], buckets: tuple[float, ...]
+) -> HistogramMetricFamily:
+    counts = [sum(1 for v in values if v <= b) for b in buckets]
+    pairs = [(str(b), float(c)) for b, c in zip(buckets, counts, strict=True)] + [
+        ("+Inf", float(len(values)))
+    ]
+    return HistogramMetricFamily(name, doc, buckets=pairs, sum_value=float(sum(values)))
+
+
+class ServiceCollector(Collector):
+    """Reads the service's counters at scrape time."""
+
+    def __init__(self, service: LedgerService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Any]:
+        m = self.service.metrics
+        yield CounterMetricFamily("ledger_submissions", "Loans submitted", value=m["submissions"])
+        yield CounterMetricFamily("ledger_batches", "Batches anchored", value=m["batches"])
+        errors = CounterMetricFamily("ledger_errors", "Errors by stable code", labels=["code"])
+        for code, count in sorted(m["errors"].items()):
+            errors.add_metric([code], count)
+        yield errors
+        yield GaugeMetricFamily(
+            "ledger_queue_depth", "Records queued for anchoring", value=self.service.pending_count()
+        )
+        yield _histogram(
+            "ledger_batch_size",
+            "Records per anchored batch (recent)",
+            [float(v) for v in m["batch_sizes"]],
+            _SIZE_BUCKETS,
+        )
+        yield _histogram(
+            "ledger_anchor_latency_seconds",
+            "Queued to anchored (recent)",
+            list(m["anchor_latency"]),
+            _BUCKETS,
+        )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def metrics(service: Service) -> Response:
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(service))
+    return Response(
+        generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

@@ -1,0 +1,60 @@
+"""Verification of a receipt: anyone may call it; every check is answered by name."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.deps import Service
+from gateway.errors import ApiError
+from ledger.verify import verify_receipt
+
+router = APIRouter(prefix="/v1", tags=["verification"])
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    receipt: dict[str, Any]
+    document_sha256: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+@router.post(
+    "/verify",
+    summary="Verify a receipt against the chain (JSON, or multipart with the document file)",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": VerifyRequest.model_json_schema()}}
+        }
+    },
+)
+async def verify(request: Request, service: Service) -> dict[str, Any]:
+    limit: int = request.app.state.settings.max_upload_bytes
+    document: bytes | None = None
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_part_size=limit)
+        raw_receipt = form.get("receipt")
+        upload = form.get("document")
+        if not isinstance(raw_receipt, str):
+            raise ApiError(422, "INVALID_INPUT", "multipart needs a `receipt` field (JSON)")
+        if upload is not None and not isinstance(upload, str):
+            document = await upload.read(limit + 1)
+            if len(document) > limit:
+                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the document exceeds {limit} bytes")
+        try:
+            body = VerifyRequest(receipt=json.loads(raw_receipt))
+        except ValueError as exc:
+            raise ApiError(422, "INVALID_INPUT", f"receipt is not JSON: {exc}") from exc
+    else:
+        body = VerifyRequest.model_validate_json(await request.body())
+    with service.chain_lock:
+        report = verify_receipt(
+            body.receipt,
+            service.client,
+            document=document,
+            document_sha256=body.document_sha256,
+            raise_on_failure=False,
+        )
+    return report.as_dict()

@@ -1,0 +1,38 @@
+"""Gateway settings: flags, environment variables (LEDGER_*) and a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(BaseSettings):
+    """Zero configuration by default: embedded chain and SQLite in `./data`."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="chain state, database, keys")
+    chain: str | None = Field(
+        default=None, description="JSON-RPC URL of an EVM node; default: embedded"
+    )
+    db: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in the data dir"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    batch_interval: float = Field(default=1.0, gt=0, description="seconds between batch anchors")
+    batch_size: int = Field(
+        default=1_000, ge=1, le=100_000, description="anchor as soon as this many wait"
+    )
+    anchor_deadline: int = Field(
+        default=300, ge=1, description="seconds promised in entry timestamps"
+    )
+    confirmations: int = Field(default=0, ge=0, description="indexer confirmation depth")
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
+    def database_url(self) -> str:
+        return self.db or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
