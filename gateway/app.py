@@ -67,11 +67,14 @@ class Gateway:
             close()
 
 
-def open_gateway(settings: GatewaySettings) -> Gateway:
-    """Opens the chain (embedded in the data dir, or `settings.chain`), the database and the service."""
+def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -> Gateway:
+    """Opens the chain (embedded in the data dir, or `settings.chain`, or a given `client`), the
+    database and the service."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     closers: list[Callable[[], None]] = []
-    if settings.chain:
+    if client is not None:
+        pass
+    elif settings.chain:
         client = ChainClient(
             Web3(Web3.HTTPProvider(settings.chain, request_kwargs={"timeout": 60}))
         )

@@ -4,8 +4,9 @@ Each backend is set up once per test process: the contracts are deployed with th
 policy, the standard cast of participants is registered and whitelisted, and the chain is
 snapshotted. Before every test the chain is reverted to that snapshot, so each test starts on
 the same fresh contracts and leaves nothing behind (eth-tester `revert_to_snapshot`, anvil
-`evm_revert`). Anvil mines with a one-second timestamp interval so block times advance by one
-second per transaction on both backends.
+`evm_revert`). Anvil mines with a one-second timestamp interval, and the eth-tester chain runs a
+month ahead of the wall clock, so on both backends block times advance by exactly one second per
+transaction and every test starts at the same chain time.
 
 The cast (participant ids are fixed):
 
@@ -169,6 +170,11 @@ class _Chain:
 
 def _build_base_state(kind: str, w3: Web3, node: AnvilNode | None) -> _Chain:
     client = ChainClient(w3)
+    if kind == "eth-tester":
+        # py-evm stamps a block max(wall clock, parent + 1). Put the chain a month ahead of the
+        # wall clock so that, after each revert to the base snapshot, blocks again advance by
+        # exactly one second (as on anvil with its timestamp interval) however long the run.
+        client.advance_time(30 * 86_400)
     regulator_signer = LocalSigner.generate()
     regulator_account: LocalAccount = Account.from_key(regulator_signer.private_key)
     client.fund(regulator_account.address, GAS_MONEY)
@@ -237,7 +243,9 @@ class Env:
         self.client = ChainClient(chain.w3)  # a fresh nonce cache: the chain was reverted
         self.w3 = chain.w3
         self.deployment = chain.deployment
-        self.registry: Contract = self.client.contract("ParticipantRegistry", chain.deployment.registry)
+        self.registry: Contract = self.client.contract(
+            "ParticipantRegistry", chain.deployment.registry
+        )
         self.ledger: Contract = self.client.contract("EvidenceLedger", chain.deployment.ledger)
         self.domain = Domain(self.client.chain_id, chain.deployment.ledger)
         # Copies: tests rotate keys on their parties, which must not leak into the next test.
@@ -345,28 +353,40 @@ class Env:
                 int(role), int(institution_type), signer.address, ed25519_key, label
             ),
         )
-        participant_id = self.event(receipt, self.registry, "ParticipantRegistered")["participantId"]
+        participant_id = self.event(receipt, self.registry, "ParticipantRegistered")[
+            "participantId"
+        ]
         party = Party(label, participant_id, role, institution_type, signer, ed25519_key)
         self._by_id[participant_id] = party
         return party
 
     def suspend(self, party: Party) -> TxReceipt:
-        return self.transact(self.regulator, self.registry.functions.setParticipantStatus(party.id, 2))
+        return self.transact(
+            self.regulator, self.registry.functions.setParticipantStatus(party.id, 2)
+        )
 
     def reactivate(self, party: Party) -> TxReceipt:
-        return self.transact(self.regulator, self.registry.functions.setParticipantStatus(party.id, 1))
+        return self.transact(
+            self.regulator, self.registry.functions.setParticipantStatus(party.id, 1)
+        )
 
-    def rotate_signer(self, party: Party, sender: Party | LocalAccount | None = None) -> LocalSigner:
+    def rotate_signer(
+        self, party: Party, sender: Party | LocalAccount | None = None
+    ) -> LocalSigner:
         """Gives `party` a new (funded) signing key; returns the old one. `party` is updated."""
         old = party.signer
         new = LocalSigner.generate()
         self.client.fund(new.address, GAS_MONEY)
-        self.transact(sender or self.regulator, self.registry.functions.rotateSigner(party.id, new.address))
+        self.transact(
+            sender or self.regulator, self.registry.functions.rotateSigner(party.id, new.address)
+        )
         party.signer = new
         return old
 
     def whitelist(self, funder: Party, partner: Party, effective_from: int = 0) -> TxReceipt:
-        return self.transact(funder, self.registry.functions.addToWhitelist(partner.id, effective_from))
+        return self.transact(
+            funder, self.registry.functions.addToWhitelist(partner.id, effective_from)
+        )
 
     def unwhitelist(self, funder: Party, partner: Party, effective_until: int = 0) -> TxReceipt:
         return self.transact(
@@ -413,9 +433,7 @@ class Env:
         if signers is None:
             signers = [self.party(pid) for pid in record.signer_ids()]
         digest = self.record_id(record)
-        return [
-            (s.signer if isinstance(s, Party) else s).sign_digest(digest) for s in signers
-        ]
+        return [(s.signer if isinstance(s, Party) else s).sign_digest(digest) for s in signers]
 
     def anchor(
         self,
@@ -429,11 +447,15 @@ class Env:
             sender or self.outsider, self.ledger.functions.anchorLoan(record.as_tuple(), signatures)
         )
 
-    def check(self, record: LoanRecord, signatures: list[bytes] | None = None, at: int | None = None) -> bytes:
+    def check(
+        self, record: LoanRecord, signatures: list[bytes] | None = None, at: int | None = None
+    ) -> bytes:
         if signatures is None:
             signatures = self.sign(record)
         result: bytes = self.call(
-            self.ledger.functions.checkLoan(record.as_tuple(), signatures, self.now() if at is None else at)
+            self.ledger.functions.checkLoan(
+                record.as_tuple(), signatures, self.now() if at is None else at
+            )
         )
         return result
 
@@ -447,7 +469,9 @@ class Env:
         signatures = [list(sigs) for _, sigs in entries]
         record_ids = [self.record_id(r) for r in records]
         hashes = [signatures_hash(s) for s in signatures]
-        tree = StandardMerkleTree.of([[rid, sh] for rid, sh in zip(record_ids, hashes, strict=True)], LEAF_TYPES)
+        tree = StandardMerkleTree.of(
+            [[rid, sh] for rid, sh in zip(record_ids, hashes, strict=True)], LEAF_TYPES
+        )
         return BatchInfo(bytes(tree.root), tree, records, signatures, record_ids, hashes)
 
     def anchor_batch(
@@ -486,7 +510,9 @@ class Env:
             retired_at=self.now() if retired_at is None else retired_at,
         )
 
-    def sign_retirement(self, retirement: Retirement, signers: Sequence[Party | LocalSigner]) -> list[bytes]:
+    def sign_retirement(
+        self, retirement: Retirement, signers: Sequence[Party | LocalSigner]
+    ) -> list[bytes]:
         digest = retirement_digest(retirement, self.domain)
         return [(s.signer if isinstance(s, Party) else s).sign_digest(digest) for s in signers]
 

@@ -43,10 +43,14 @@ def anyone(backend: Env, caller: Caller) -> Expected:
 
 
 not_regulator = only(
-    "regulator", error="AccessControlUnauthorizedAccount", args=lambda b, c: (c.address, REGULATOR_ROLE)
+    "regulator",
+    error="AccessControlUnauthorizedAccount",
+    args=lambda b, c: (c.address, REGULATOR_ROLE),
 )
 not_admin = only(
-    "regulator", error="AccessControlUnauthorizedAccount", args=lambda b, c: (c.address, DEFAULT_ADMIN_ROLE)
+    "regulator",
+    error="AccessControlUnauthorizedAccount",
+    args=lambda b, c: (c.address, DEFAULT_ADMIN_ROLE),
 )
 
 
@@ -68,7 +72,8 @@ def _rotate_other(b: Env, c: Caller) -> Any:
 
 
 def _own_id(b: Env, c: Caller) -> int:
-    return b.call(b.registry.functions.participantIdOf(c.address)) or 99  # type: ignore[no-any-return]
+    participant_id: int = b.call(b.registry.functions.participantIdOf(c.address))
+    return participant_id or 99
 
 
 def _rotate_own(b: Env, c: Caller) -> Any:
@@ -136,7 +141,9 @@ def _revoke_record(b: Env, c: Caller) -> Any:
     b.anchor(record)
     retirement = b.retirement(record)
     signatures = b.sign_retirement(retirement, [b.regulator])
-    return b.ledger.functions.revokeRecord(record.as_tuple(), NO_INCLUSION, retirement.as_tuple(), signatures)
+    return b.ledger.functions.revokeRecord(
+        record.as_tuple(), NO_INCLUSION, retirement.as_tuple(), signatures
+    )
 
 
 def _amend_record(b: Env, c: Caller) -> Any:
@@ -144,7 +151,9 @@ def _amend_record(b: Env, c: Caller) -> Any:
     b.anchor(record)
     retirement = b.retirement(record, superseded_by=keccak256(b"successor"))
     signatures = b.sign_retirement(retirement, [b.platform, b.bank])
-    return b.ledger.functions.amendRecord(record.as_tuple(), NO_INCLUSION, retirement.as_tuple(), signatures)
+    return b.ledger.functions.amendRecord(
+        record.as_tuple(), NO_INCLUSION, retirement.as_tuple(), signatures
+    )
 
 
 def _expect_rotate_own(b: Env, c: Caller) -> Expected:
@@ -157,12 +166,19 @@ MATRIX: dict[str, tuple[Build, Expect]] = {
     "setParticipantStatus": (_set_status, not_regulator),
     "rotateSigner(other)": (
         _rotate_other,
-        only("regulator", error="RegistryUnauthorized", args=lambda b, c: (c.address, b.platform2.id)),
+        only(
+            "regulator", error="RegistryUnauthorized", args=lambda b, c: (c.address, b.platform2.id)
+        ),
     ),
     "rotateSigner(own)": (_rotate_own, _expect_rotate_own),
     "rotateEd25519Key(gateway)": (
         _rotate_ed25519,
-        only("regulator", "gateway", error="RegistryUnauthorized", args=lambda b, c: (c.address, b.gateway.id)),
+        only(
+            "regulator",
+            "gateway",
+            error="RegistryUnauthorized",
+            args=lambda b, c: (c.address, b.gateway.id),
+        ),
     ),
     "addToWhitelist": (
         _add_whitelist,

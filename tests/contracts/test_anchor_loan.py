@@ -63,11 +63,17 @@ def test_anchor_loan(backend: Env) -> None:
 
 def test_anchor_with_guarantor_and_co_funder(backend: Env) -> None:
     bank, small, guarantor = backend.bank, backend.small_loan, backend.guarantor
-    record = backend.make_loan(guarantor=guarantor, co_funder=small, co_funder_share_bps=3000, principal=2**128 - 1)
+    record = backend.make_loan(
+        guarantor=guarantor, co_funder=small, co_funder_share_bps=3000, principal=2**128 - 1
+    )
     assert record.signer_ids() == [backend.platform.id, bank.id, guarantor.id, small.id]
     receipt = backend.anchor(record)
     event = backend.event(receipt, backend.ledger, "LoanAnchored")
-    assert (event["guarantorId"], event["coFunderId"], event["principal"]) == (guarantor.id, small.id, 2**128 - 1)
+    assert (event["guarantorId"], event["coFunderId"], event["principal"]) == (
+        guarantor.id,
+        small.id,
+        2**128 - 1,
+    )
 
 
 def test_anchor_with_guarantor_only(backend: Env) -> None:
@@ -115,7 +121,9 @@ def test_over_cap(backend: Env) -> None:
 
 
 def test_platform_not_whitelisted(backend: Env) -> None:
-    with backend.reverts("EvidenceLedgerPlatformNotWhitelisted", backend.bank.id, backend.platform2.id):
+    with backend.reverts(
+        "EvidenceLedgerPlatformNotWhitelisted", backend.bank.id, backend.platform2.id
+    ):
         backend.anchor(backend.make_loan(platform=backend.platform2))
 
 
@@ -142,7 +150,9 @@ def test_missing_funder_signature(backend: Env) -> None:
         ({"guarantor": "guarantor", "co_funder": "small_loan", "co_funder_share_bps": 3000}, 5, 4),
     ],
 )
-def test_signature_count_mismatch(backend: Env, extra: dict[str, object], signatures: int, expected: int) -> None:
+def test_signature_count_mismatch(
+    backend: Env, extra: dict[str, object], signatures: int, expected: int
+) -> None:
     overrides = {k: backend.parties[v] if isinstance(v, str) else v for k, v in extra.items()}
     record = backend.make_loan(**overrides)
     given_signatures = (backend.sign(record) * 2)[:signatures]
@@ -159,14 +169,18 @@ def test_forged_funder_signature(backend: Env) -> None:
 
 def test_funder_signature_by_another_participant(backend: Env) -> None:
     record = backend.make_loan()
-    with backend.reverts("EvidenceLedgerInvalidSignature", backend.bank.id, backend.small_loan.address):
+    with backend.reverts(
+        "EvidenceLedgerInvalidSignature", backend.bank.id, backend.small_loan.address
+    ):
         backend.anchor(record, backend.sign(record, [backend.platform, backend.small_loan]))
 
 
 @pytest.mark.parametrize("who", ["platform", "bank", "guarantor", "small_loan"])
 def test_suspended_participant(backend: Env, who: str) -> None:
     party = backend.parties[who]
-    record = backend.make_loan(guarantor=backend.guarantor, co_funder=backend.small_loan, co_funder_share_bps=3000)
+    record = backend.make_loan(
+        guarantor=backend.guarantor, co_funder=backend.small_loan, co_funder_share_bps=3000
+    )
     backend.suspend(party)
     with backend.reverts("EvidenceLedgerParticipantNotActive", party.id):
         backend.anchor(record)
@@ -247,7 +261,9 @@ def test_unregistered_participant(backend: Env, slot: str) -> None:
 
 def test_signatures_in_wrong_order(backend: Env) -> None:
     record = backend.make_loan()
-    with backend.reverts("EvidenceLedgerInvalidSignature", backend.platform.id, backend.bank.address):
+    with backend.reverts(
+        "EvidenceLedgerInvalidSignature", backend.platform.id, backend.bank.address
+    ):
         backend.anchor(record, backend.sign(record, [backend.bank, backend.platform]))
 
 
@@ -266,7 +282,10 @@ def test_signature_for_another_deployment(backend: Env) -> None:
     record = backend.make_loan()
     elsewhere = Domain(backend.domain.chain_id + 1, backend.domain.verifying_contract)
     digest = loan_record_id(record, elsewhere)
-    signatures = [backend.platform.signer.sign_digest(digest), backend.bank.signer.sign_digest(digest)]
+    signatures = [
+        backend.platform.signer.sign_digest(digest),
+        backend.bank.signer.sign_digest(digest),
+    ]
     recovered = recover_address(backend.record_id(record), signatures[0])
     with backend.reverts("EvidenceLedgerInvalidSignature", backend.platform.id, recovered):
         backend.anchor(record, signatures)
@@ -298,7 +317,9 @@ def test_malformed_signature(backend: Env, kind: str) -> None:
     ],
 )
 def test_invalid_co_funding(backend: Env, overrides: dict[str, object]) -> None:
-    record = backend.make_loan(**{k: backend.parties[v] if isinstance(v, str) else v for k, v in overrides.items()})
+    record = backend.make_loan(
+        **{k: backend.parties[v] if isinstance(v, str) else v for k, v in overrides.items()}
+    )
     signatures = backend.sign(record)
     with backend.reverts("EvidenceLedgerInvalidCoFunding"):
         backend.anchor(record, signatures)
@@ -306,8 +327,12 @@ def test_invalid_co_funding(backend: Env, overrides: dict[str, object]) -> None:
 
 def test_co_funder_must_sign(backend: Env) -> None:
     record = backend.make_loan(co_funder=backend.small_loan, co_funder_share_bps=4000)
-    with backend.reverts("EvidenceLedgerInvalidSignature", backend.small_loan.id, backend.guarantor.address):
-        backend.anchor(record, backend.sign(record, [backend.platform, backend.bank, backend.guarantor]))
+    with backend.reverts(
+        "EvidenceLedgerInvalidSignature", backend.small_loan.id, backend.guarantor.address
+    ):
+        backend.anchor(
+            record, backend.sign(record, [backend.platform, backend.bank, backend.guarantor])
+        )
 
 
 def test_stricter_co_funder_cap_applies(backend: Env) -> None:
@@ -317,13 +342,22 @@ def test_stricter_co_funder_cap_applies(backend: Env) -> None:
     )
     backend.anchor(backend.make_loan(apr_bps=2000))  # the bank alone may charge 20%
     with backend.reverts("EvidenceLedgerRateCapExceeded", 2000, 1500):
-        backend.anchor(backend.make_loan(apr_bps=2000, co_funder=backend.small_loan, co_funder_share_bps=3000))
+        backend.anchor(
+            backend.make_loan(apr_bps=2000, co_funder=backend.small_loan, co_funder_share_bps=3000)
+        )
     # and the other way round: the small-loan company funds, the bank co-funds
     with backend.reverts("EvidenceLedgerRateCapExceeded", 2000, 1500):
         backend.anchor(
-            backend.make_loan(apr_bps=2000, funder=backend.small_loan, co_funder=backend.bank, co_funder_share_bps=3000)
+            backend.make_loan(
+                apr_bps=2000,
+                funder=backend.small_loan,
+                co_funder=backend.bank,
+                co_funder_share_bps=3000,
+            )
         )
-    backend.anchor(backend.make_loan(apr_bps=1500, co_funder=backend.small_loan, co_funder_share_bps=3000))
+    backend.anchor(
+        backend.make_loan(apr_bps=1500, co_funder=backend.small_loan, co_funder_share_bps=3000)
+    )
 
 
 def test_rule_order_signatures_before_whitelist_before_cap(backend: Env) -> None:
@@ -331,7 +365,9 @@ def test_rule_order_signatures_before_whitelist_before_cap(backend: Env) -> None
     forger = LocalSigner.generate()
     with backend.reverts("EvidenceLedgerInvalidSignature", backend.bank.id, forger.address):
         backend.anchor(record, backend.sign(record, [backend.platform2, forger]))
-    with backend.reverts("EvidenceLedgerPlatformNotWhitelisted", backend.bank.id, backend.platform2.id):
+    with backend.reverts(
+        "EvidenceLedgerPlatformNotWhitelisted", backend.bank.id, backend.platform2.id
+    ):
         backend.anchor(record)
 
 
@@ -377,30 +413,42 @@ def test_stock_loan_issued_before_the_ledger_existed(backend: Env) -> None:
     cutoff = backend.policy.legacy_cutoff
     issued = cutoff - 30 * 86_400
     record = backend.make_loan(apr_bps=3600, flags=1, issued_at=issued)
-    assert not backend.call(backend.registry.functions.isWhitelisted(backend.bank.id, backend.platform.id, issued))
+    assert not backend.call(
+        backend.registry.functions.isWhitelisted(backend.bank.id, backend.platform.id, issued)
+    )
     receipt = backend.anchor(record)
     event = backend.event(receipt, backend.ledger, "LoanAnchored")
     assert (event["flags"], event["issuedAt"], event["aprBps"]) == (1, issued, 3600)
     # never-listed partners, too
     backend.anchor(
         backend.make_loan(
-            platform=backend.platform2, guarantor=backend.guarantor, funder=backend.small_loan, flags=1, issued_at=issued
+            platform=backend.platform2,
+            guarantor=backend.guarantor,
+            funder=backend.small_loan,
+            flags=1,
+            issued_at=issued,
         )
     )
     # without the flag the same loan breaks R1 first
-    with backend.reverts("EvidenceLedgerPlatformNotWhitelisted", backend.bank.id, backend.platform.id):
+    with backend.reverts(
+        "EvidenceLedgerPlatformNotWhitelisted", backend.bank.id, backend.platform.id
+    ):
         backend.anchor(backend.make_loan(apr_bps=3600, issued_at=issued))
 
 
 def test_legacy_cutoff_is_checked_before_whitelists(backend: Env) -> None:
     record = backend.make_loan(platform=backend.platform2, flags=1)
-    with backend.reverts("EvidenceLedgerLegacyAfterCutoff", record.issued_at, backend.policy.legacy_cutoff):
+    with backend.reverts(
+        "EvidenceLedgerLegacyAfterCutoff", record.issued_at, backend.policy.legacy_cutoff
+    ):
         backend.anchor(record)
 
 
 def test_legacy_loan_still_needs_valid_parties(backend: Env) -> None:
     issued = backend.policy.legacy_cutoff - 86_400
-    record = backend.make_loan(flags=1, issued_at=issued, co_funder=backend.small_loan, co_funder_share_bps=1000)
+    record = backend.make_loan(
+        flags=1, issued_at=issued, co_funder=backend.small_loan, co_funder_share_bps=1000
+    )
     with backend.reverts("EvidenceLedgerCoFundingShareBelowFloor", 1000, 3000):
         backend.anchor(record)
     record = backend.make_loan(flags=1, issued_at=issued)
@@ -476,13 +524,19 @@ records = st.builds(
 )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(record=records)
 def test_loan_record_id_matches_python(backend: Env, record: LoanRecord) -> None:
-    assert backend.call(backend.ledger.functions.loanRecordId(record.as_tuple())) == backend.record_id(record)
+    assert backend.call(
+        backend.ledger.functions.loanRecordId(record.as_tuple())
+    ) == backend.record_id(record)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     record_id=st.binary(min_size=32, max_size=32),
     successor=st.binary(min_size=32, max_size=32),
@@ -500,7 +554,9 @@ def test_retirement_digest_matches_python(
             retired_at=at,
         )
         onchain = backend.call(
-            backend.ledger.functions.retirementDigest(retirement.as_tuple(), retirement.is_amendment)
+            backend.ledger.functions.retirementDigest(
+                retirement.as_tuple(), retirement.is_amendment
+            )
         )
         assert onchain == retirement_digest(retirement, backend.domain)
 
@@ -509,11 +565,15 @@ def test_leaf_and_signatures_hash_match_python(backend: Env) -> None:
     record = backend.make_loan(guarantor=backend.guarantor)
     record_id, signatures = backend.record_id(record), backend.sign(record)
     sh = signatures_hash(signatures)
-    assert backend.call(backend.ledger.functions.leafOf(record_id, sh)) == leaf_hash(LEAF_TYPES, [record_id, sh])
+    assert backend.call(backend.ledger.functions.leafOf(record_id, sh)) == leaf_hash(
+        LEAF_TYPES, [record_id, sh]
+    )
 
 
 def test_eip712_domain(backend: Env) -> None:
-    fields, name, version, chain_id, contract, salt, extensions = backend.call(backend.ledger.functions.eip712Domain())
+    fields, name, version, chain_id, contract, salt, extensions = backend.call(
+        backend.ledger.functions.eip712Domain()
+    )
     assert (fields, name, version, chain_id, contract, salt, extensions) == (
         b"\x0f",
         "LoanEvidenceLedger",

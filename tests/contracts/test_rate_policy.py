@@ -33,7 +33,10 @@ def test_set_rate_cap_now(backend: Env) -> None:
         "capBps": 1500,
         "effectiveFrom": at,
     }
-    assert backend.call(reg.functions.rateCapHistory(SMALL_LOAN)) == [(2400, genesis_from), (1500, at)]
+    assert backend.call(reg.functions.rateCapHistory(SMALL_LOAN)) == [
+        (2400, genesis_from),
+        (1500, at),
+    ]
     assert cap_at(backend, SMALL_LOAN, at - 1) == [True, 2400]
     assert cap_at(backend, SMALL_LOAN, at) == [True, 1500]
     # before the first entry, the first entry applies (stock loans are still held to a cap)
@@ -114,13 +117,22 @@ def test_no_rate_cap_for_the_funder_type(backend: Env) -> None:
     deployment = deploy_contracts(backend.client, admin, policy)
     reg = backend.client.contract("ParticipantRegistry", deployment.registry)
     ledger = backend.client.contract("EvidenceLedger", deployment.ledger)
-    assert backend.call(reg.functions.rateCapAt(int(InstitutionType.TRUST), backend.now())) == [False, 0]
+    assert backend.call(reg.functions.rateCapAt(int(InstitutionType.TRUST), backend.now())) == [
+        False,
+        0,
+    ]
 
     trust, platform = LocalSigner.generate(), LocalSigner.generate()
     backend.client.fund(trust.address, GAS_MONEY)
-    for role, institution, signer in ((Role.FUNDER, InstitutionType.TRUST, trust), (Role.PLATFORM, 0, platform)):
+    for role, institution, signer in (
+        (Role.FUNDER, InstitutionType.TRUST, trust),
+        (Role.PLATFORM, 0, platform),
+    ):
         backend.transact(
-            admin, reg.functions.registerParticipant(int(role), int(institution), signer.address, b"\0" * 32, "x")
+            admin,
+            reg.functions.registerParticipant(
+                int(role), int(institution), signer.address, b"\0" * 32, "x"
+            ),
         )
     backend.transact(Account.from_key(trust.private_key), reg.functions.addToWhitelist(3, 0))
     from ledger.eip712 import Domain, loan_record_id
@@ -129,7 +141,9 @@ def test_no_rate_cap_for_the_funder_type(backend: Env) -> None:
     record_id = loan_record_id(record, Domain(backend.client.chain_id, deployment.ledger))
     signatures = [platform.sign_digest(record_id), trust.sign_digest(record_id)]
     with backend.reverts("EvidenceLedgerNoRateCap", int(InstitutionType.TRUST)):
-        backend.transact(backend.outsider, ledger.functions.anchorLoan(record.as_tuple(), signatures))
+        backend.transact(
+            backend.outsider, ledger.functions.anchorLoan(record.as_tuple(), signatures)
+        )
     # once the regulator sets one, the same record anchors
     backend.transact(admin, reg.functions.setRateCap(int(InstitutionType.TRUST), 2400, 0))
     backend.transact(backend.outsider, ledger.functions.anchorLoan(record.as_tuple(), signatures))
@@ -220,5 +234,7 @@ def test_policy_setters_require_regulator_role(backend: Env) -> None:
         reg.functions.setCoFundingFloor(3000),
         reg.functions.setLegacyCutoff(0),
     ):
-        with backend.reverts("AccessControlUnauthorizedAccount", backend.bank.address, REGULATOR_ROLE):
+        with backend.reverts(
+            "AccessControlUnauthorizedAccount", backend.bank.address, REGULATOR_ROLE
+        ):
             backend.transact(backend.bank, fn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_account import Account
 
 from ledger.chain.client import ContractRevert
@@ -58,9 +60,17 @@ def test_cast_is_registered(backend: Env) -> None:
         assert (role, institution) == (party.role, party.institution_type)
         assert backend.call(reg.functions.roleOf(party.id)) == [party.role, party.institution_type]
         assert backend.call(reg.functions.participantIdOf(party.address)) == party.id
-        assert backend.call(reg.functions.activeParticipantOf(party.address)) == [party.id, party.role]
+        assert backend.call(reg.functions.activeParticipantOf(party.address)) == [
+            party.id,
+            party.role,
+        ]
         signer, key, status, valid_from = backend.call(reg.functions.currentEpoch(party.id))
-        assert (signer, key, status, valid_from) == (party.address, party.ed25519_key, ACTIVE, registered_at)
+        assert (signer, key, status, valid_from) == (
+            party.address,
+            party.ed25519_key,
+            ACTIVE,
+            registered_at,
+        )
     assert backend.call(reg.functions.participant(backend.bank.id))[3] == "示例银行股份有限公司"
 
 
@@ -72,7 +82,9 @@ def test_register_participant_event_and_state(backend: Env) -> None:
     signer = LocalSigner.generate()
     key = bytes(range(32))
     name = "某信托有限责任公司"
-    fn = reg.functions.registerParticipant(int(Role.FUNDER), int(InstitutionType.TRUST), signer.address, key, name)
+    fn = reg.functions.registerParticipant(
+        int(Role.FUNDER), int(InstitutionType.TRUST), signer.address, key, name
+    )
     assert backend.call(fn, backend.regulator) == 9  # the id it would get (static call)
     receipt = backend.transact(backend.regulator, fn)
     at = backend.block_time(receipt)
@@ -85,7 +97,12 @@ def test_register_participant_event_and_state(backend: Env) -> None:
         "name": name,
     }
     assert backend.call(reg.functions.participantCount()) == 9
-    assert backend.call(reg.functions.participant(9)) == (int(Role.FUNDER), int(InstitutionType.TRUST), at, name)
+    assert backend.call(reg.functions.participant(9)) == (
+        int(Role.FUNDER),
+        int(InstitutionType.TRUST),
+        at,
+        name,
+    )
     assert backend.call(reg.functions.currentEpoch(9)) == (signer.address, key, ACTIVE, at)
     assert backend.call(reg.functions.epochs(9)) == [(signer.address, key, ACTIVE, at)]
     assert backend.call(reg.functions.epochAt(9, at)) == (signer.address, key, ACTIVE, at)
@@ -104,17 +121,24 @@ def test_register_every_role(backend: Env) -> None:
 
 def test_non_gateway_may_register_without_ed25519_key_and_informational_type(backend: Env) -> None:
     party = backend.register(Role.PLATFORM, InstitutionType.OTHER, ed25519_key=ZERO32)
-    assert backend.call(backend.registry.functions.roleOf(party.id)) == [Role.PLATFORM, InstitutionType.OTHER]
+    assert backend.call(backend.registry.functions.roleOf(party.id)) == [
+        Role.PLATFORM,
+        InstitutionType.OTHER,
+    ]
 
 
 def test_register_invalid_role(backend: Env) -> None:
-    fn = backend.registry.functions.registerParticipant(0, 0, LocalSigner.generate().address, ZERO32, "x")
+    fn = backend.registry.functions.registerParticipant(
+        0, 0, LocalSigner.generate().address, ZERO32, "x"
+    )
     with backend.reverts("RegistryInvalidRole"):
         backend.transact(backend.regulator, fn)
 
 
 def test_register_out_of_range_enum_reverts_without_error(backend: Env) -> None:
-    fn = backend.registry.functions.registerParticipant(7, 0, LocalSigner.generate().address, ZERO32, "x")
+    fn = backend.registry.functions.registerParticipant(
+        7, 0, LocalSigner.generate().address, ZERO32, "x"
+    )
     with backend.reverts(None):
         backend.transact(backend.regulator, fn)
 
@@ -129,7 +153,9 @@ def test_register_funder_requires_institution_type(backend: Env) -> None:
 
 
 def test_register_zero_signer(backend: Env) -> None:
-    fn = backend.registry.functions.registerParticipant(int(Role.PLATFORM), 0, ZERO_ADDRESS, ZERO32, "x")
+    fn = backend.registry.functions.registerParticipant(
+        int(Role.PLATFORM), 0, ZERO_ADDRESS, ZERO32, "x"
+    )
     with backend.reverts("RegistryInvalidSigner"):
         backend.transact(backend.regulator, fn)
 
@@ -177,14 +203,21 @@ def test_status_history(backend: Env) -> None:
     receipt = backend.reactivate(platform)
     reactivated_at = backend.block_time(receipt)
     assert backend.event(receipt, reg, "ParticipantStatusChanged")["status"] == ACTIVE
-    assert backend.call(reg.functions.activeParticipantOf(platform.address)) == [platform.id, Role.PLATFORM]
+    assert backend.call(reg.functions.activeParticipantOf(platform.address)) == [
+        platform.id,
+        Role.PLATFORM,
+    ]
 
     assert backend.call(reg.functions.epochs(platform.id)) == [
         (platform.address, ZERO32, ACTIVE, registered),
         (platform.address, ZERO32, SUSPENDED, suspended_at),
         (platform.address, ZERO32, ACTIVE, reactivated_at),
     ]
-    status_at = lambda t: backend.call(reg.functions.epochAt(platform.id, t))[2]  # noqa: E731
+
+    def status_at(t: int) -> int:
+        status: int = backend.call(reg.functions.epochAt(platform.id, t))[2]
+        return status
+
     assert status_at(registered - 1) == 0
     assert status_at(suspended_at - 1) == ACTIVE
     assert status_at(suspended_at) == SUSPENDED
@@ -195,18 +228,25 @@ def test_status_history(backend: Env) -> None:
 
 def test_set_status_invalid(backend: Env) -> None:
     with backend.reverts("RegistryInvalidStatus"):
-        backend.transact(backend.regulator, backend.registry.functions.setParticipantStatus(backend.platform.id, 0))
+        backend.transact(
+            backend.regulator,
+            backend.registry.functions.setParticipantStatus(backend.platform.id, 0),
+        )
 
 
 def test_set_status_unknown_participant(backend: Env) -> None:
     for pid in (0, 9, 2**64 - 1):
         with backend.reverts("RegistryUnknownParticipant", pid):
-            backend.transact(backend.regulator, backend.registry.functions.setParticipantStatus(pid, SUSPENDED))
+            backend.transact(
+                backend.regulator, backend.registry.functions.setParticipantStatus(pid, SUSPENDED)
+            )
 
 
 def test_set_status_requires_regulator_role(backend: Env) -> None:
     fn = backend.registry.functions.setParticipantStatus(backend.platform.id, SUSPENDED)
-    with backend.reverts("AccessControlUnauthorizedAccount", backend.platform.address, REGULATOR_ROLE):
+    with backend.reverts(
+        "AccessControlUnauthorizedAccount", backend.platform.address, REGULATOR_ROLE
+    ):
         backend.transact(backend.platform, fn)
 
 
@@ -219,22 +259,37 @@ def test_rotate_signer_by_regulator_keeps_history(backend: Env) -> None:
     backend.advance(10)
     old = platform.address
     new = LocalSigner.generate()
-    receipt = backend.transact(backend.regulator, reg.functions.rotateSigner(platform.id, new.address))
+    receipt = backend.transact(
+        backend.regulator, reg.functions.rotateSigner(platform.id, new.address)
+    )
     rotated_at = backend.block_time(receipt)
     assert backend.event(receipt, reg, "SignerRotated") == {
         "participantId": platform.id,
         "previousSigner": old,
         "newSigner": new.address,
     }
-    assert backend.call(reg.functions.epochAt(platform.id, rotated_at - 1)) == (old, ZERO32, ACTIVE, registered)
-    assert backend.call(reg.functions.epochAt(platform.id, rotated_at)) == (new.address, ZERO32, ACTIVE, rotated_at)
+    assert backend.call(reg.functions.epochAt(platform.id, rotated_at - 1)) == (
+        old,
+        ZERO32,
+        ACTIVE,
+        registered,
+    )
+    assert backend.call(reg.functions.epochAt(platform.id, rotated_at)) == (
+        new.address,
+        ZERO32,
+        ACTIVE,
+        rotated_at,
+    )
     assert backend.call(reg.functions.currentEpoch(platform.id))[0] == new.address
     assert len(backend.call(reg.functions.epochs(platform.id))) == 2
     # the old address stays bound to the participant (never reused) but is no longer active
     assert backend.call(reg.functions.participantIdOf(old)) == platform.id
     assert backend.call(reg.functions.participantIdOf(new.address)) == platform.id
     assert backend.call(reg.functions.activeParticipantOf(old)) == [0, 0]
-    assert backend.call(reg.functions.activeParticipantOf(new.address)) == [platform.id, Role.PLATFORM]
+    assert backend.call(reg.functions.activeParticipantOf(new.address)) == [
+        platform.id,
+        Role.PLATFORM,
+    ]
 
 
 def test_rotate_signer_by_self_then_old_key_is_powerless(backend: Env) -> None:
@@ -242,7 +297,9 @@ def test_rotate_signer_by_self_then_old_key_is_powerless(backend: Env) -> None:
     old_account = gateway.account
     old_signer = backend.rotate_signer(gateway, sender=old_account)
     with backend.reverts("RegistryUnauthorized", old_signer.address, gateway.id):
-        backend.transact(old_account, reg.functions.rotateSigner(gateway.id, LocalSigner.generate().address))
+        backend.transact(
+            old_account, reg.functions.rotateSigner(gateway.id, LocalSigner.generate().address)
+        )
     # the new key can rotate again
     backend.rotate_signer(gateway, sender=gateway)
 
@@ -250,9 +307,13 @@ def test_rotate_signer_by_self_then_old_key_is_powerless(backend: Env) -> None:
 def test_rotate_signer_to_used_addresses(backend: Env) -> None:
     reg, platform = backend.registry, backend.platform
     with backend.reverts("RegistrySignerInUse", backend.bank.address, backend.bank.id):
-        backend.transact(backend.regulator, reg.functions.rotateSigner(platform.id, backend.bank.address))
+        backend.transact(
+            backend.regulator, reg.functions.rotateSigner(platform.id, backend.bank.address)
+        )
     with backend.reverts("RegistrySignerInUse", platform.address, platform.id):
-        backend.transact(backend.regulator, reg.functions.rotateSigner(platform.id, platform.address))
+        backend.transact(
+            backend.regulator, reg.functions.rotateSigner(platform.id, platform.address)
+        )
     old = backend.rotate_signer(platform)
     # a participant cannot go back to its own former key either
     with backend.reverts("RegistrySignerInUse", old.address, platform.id):
@@ -261,16 +322,24 @@ def test_rotate_signer_to_used_addresses(backend: Env) -> None:
 
 def test_rotate_signer_zero(backend: Env) -> None:
     with backend.reverts("RegistryInvalidSigner"):
-        backend.transact(backend.regulator, backend.registry.functions.rotateSigner(backend.platform.id, ZERO_ADDRESS))
+        backend.transact(
+            backend.regulator,
+            backend.registry.functions.rotateSigner(backend.platform.id, ZERO_ADDRESS),
+        )
 
 
 def test_rotate_signer_unknown_participant(backend: Env) -> None:
     with backend.reverts("RegistryUnknownParticipant", 42):
-        backend.transact(backend.regulator, backend.registry.functions.rotateSigner(42, LocalSigner.generate().address))
+        backend.transact(
+            backend.regulator,
+            backend.registry.functions.rotateSigner(42, LocalSigner.generate().address),
+        )
 
 
 def test_rotate_signer_unauthorized(backend: Env) -> None:
-    fn = backend.registry.functions.rotateSigner(backend.platform.id, LocalSigner.generate().address)
+    fn = backend.registry.functions.rotateSigner(
+        backend.platform.id, LocalSigner.generate().address
+    )
     with backend.reverts("RegistryUnauthorized", backend.outsider.address, backend.platform.id):
         backend.transact(backend.outsider, fn)
     with backend.reverts("RegistryUnauthorized", backend.platform2.address, backend.platform.id):
@@ -280,7 +349,9 @@ def test_rotate_signer_unauthorized(backend: Env) -> None:
 def test_second_regulator_account_may_rotate(backend: Env) -> None:
     reg = backend.registry
     deputy = backend.client.new_funded_account()
-    receipt = backend.transact(backend.regulator, reg.functions.grantRole(REGULATOR_ROLE, deputy.address))
+    receipt = backend.transact(
+        backend.regulator, reg.functions.grantRole(REGULATOR_ROLE, deputy.address)
+    )
     assert backend.event(receipt, reg, "RoleGranted") == {
         "role": REGULATOR_ROLE,
         "account": deputy.address,
@@ -307,11 +378,20 @@ def test_rotate_ed25519_key_keeps_history(backend: Env) -> None:
         "newKey": new_key,
     }
     assert backend.call(reg.functions.epochAt(gateway.id, at - 1))[1] == old_key
-    assert backend.call(reg.functions.epochAt(gateway.id, at)) == (gateway.address, new_key, ACTIVE, at)
+    assert backend.call(reg.functions.epochAt(gateway.id, at)) == (
+        gateway.address,
+        new_key,
+        ACTIVE,
+        at,
+    )
     newer = bytes([8]) * 32
     receipt = backend.transact(backend.regulator, reg.functions.rotateEd25519Key(gateway.id, newer))
     assert backend.event(receipt, reg, "Ed25519KeyRotated")["previousKey"] == new_key
-    assert [e[1] for e in backend.call(reg.functions.epochs(gateway.id))] == [old_key, new_key, newer]
+    assert [e[1] for e in backend.call(reg.functions.epochs(gateway.id))] == [
+        old_key,
+        new_key,
+        newer,
+    ]
 
 
 def test_rotate_ed25519_key_errors(backend: Env) -> None:
@@ -334,7 +414,12 @@ def test_views_of_unknown_participants(backend: Env) -> None:
             backend.call(reg.functions.participant(pid))
         with backend.reverts("RegistryUnknownParticipant", pid):
             backend.call(reg.functions.currentEpoch(pid))
-        assert backend.call(reg.functions.epochAt(pid, backend.now())) == (ZERO_ADDRESS, ZERO32, 0, 0)
+        assert backend.call(reg.functions.epochAt(pid, backend.now())) == (
+            ZERO_ADDRESS,
+            ZERO32,
+            0,
+            0,
+        )
         assert backend.call(reg.functions.epochs(pid)) == []
         assert backend.call(reg.functions.roleOf(pid)) == [0, 0]
     stranger = LocalSigner.generate().address
@@ -349,14 +434,19 @@ def test_views_of_unknown_participants(backend: Env) -> None:
 def test_grant_and_revoke_regulator_role(backend: Env) -> None:
     reg = backend.registry
     deputy = backend.client.new_funded_account()
-    register = lambda: reg.functions.registerParticipant(  # noqa: E731
-        int(Role.AUDITOR), 0, LocalSigner.generate().address, ZERO32, "审计"
-    )
+
+    def register() -> Any:
+        return reg.functions.registerParticipant(
+            int(Role.AUDITOR), 0, LocalSigner.generate().address, ZERO32, "审计"
+        )
+
     with backend.reverts("AccessControlUnauthorizedAccount", deputy.address, REGULATOR_ROLE):
         backend.transact(deputy, register())
     backend.transact(backend.regulator, reg.functions.grantRole(REGULATOR_ROLE, deputy.address))
     backend.transact(deputy, register())
-    receipt = backend.transact(backend.regulator, reg.functions.revokeRole(REGULATOR_ROLE, deputy.address))
+    receipt = backend.transact(
+        backend.regulator, reg.functions.revokeRole(REGULATOR_ROLE, deputy.address)
+    )
     assert backend.event(receipt, reg, "RoleRevoked") == {
         "role": REGULATOR_ROLE,
         "account": deputy.address,
@@ -368,11 +458,15 @@ def test_grant_and_revoke_regulator_role(backend: Env) -> None:
 
 def test_grant_role_requires_admin(backend: Env) -> None:
     fn = backend.registry.functions.grantRole(REGULATOR_ROLE, backend.outsider.address)
-    with backend.reverts("AccessControlUnauthorizedAccount", backend.outsider.address, DEFAULT_ADMIN_ROLE):
+    with backend.reverts(
+        "AccessControlUnauthorizedAccount", backend.outsider.address, DEFAULT_ADMIN_ROLE
+    ):
         backend.transact(backend.outsider, fn)
     # a REGULATOR_ROLE holder is not an admin
     deputy = backend.client.new_funded_account()
-    backend.transact(backend.regulator, backend.registry.functions.grantRole(REGULATOR_ROLE, deputy.address))
+    backend.transact(
+        backend.regulator, backend.registry.functions.grantRole(REGULATOR_ROLE, deputy.address)
+    )
     with backend.reverts("AccessControlUnauthorizedAccount", deputy.address, DEFAULT_ADMIN_ROLE):
         backend.transact(deputy, fn)
 
@@ -381,8 +475,12 @@ def test_renounce_role(backend: Env) -> None:
     reg = backend.registry
     regulator = backend.regulator.address
     with backend.reverts("AccessControlBadConfirmation"):
-        backend.transact(backend.regulator, reg.functions.renounceRole(REGULATOR_ROLE, backend.outsider.address))
-    receipt = backend.transact(backend.regulator, reg.functions.renounceRole(REGULATOR_ROLE, regulator))
+        backend.transact(
+            backend.regulator, reg.functions.renounceRole(REGULATOR_ROLE, backend.outsider.address)
+        )
+    receipt = backend.transact(
+        backend.regulator, reg.functions.renounceRole(REGULATOR_ROLE, regulator)
+    )
     assert backend.event(receipt, reg, "RoleRevoked") == {
         "role": REGULATOR_ROLE,
         "account": regulator,
@@ -413,6 +511,8 @@ def test_deploy_without_registering_the_regulator(backend: Env) -> None:
     assert backend.call(reg.functions.participantCount()) == 0
     receipt = backend.transact(
         admin,
-        reg.functions.registerParticipant(int(Role.REGULATOR), 0, admin.address, ZERO32, "Regulator"),
+        reg.functions.registerParticipant(
+            int(Role.REGULATOR), 0, admin.address, ZERO32, "Regulator"
+        ),
     )
     assert backend.event(receipt, reg, "ParticipantRegistered")["participantId"] == 1

@@ -25,7 +25,9 @@ def retire_fn(
     signatures: list[bytes],
     inclusion: tuple[bytes, bytes, list[bytes]] = NO_INCLUSION,
 ) -> Any:
-    return getattr(backend.ledger.functions, method)(record.as_tuple(), inclusion, retirement.as_tuple(), signatures)
+    return getattr(backend.ledger.functions, method)(
+        record.as_tuple(), inclusion, retirement.as_tuple(), signatures
+    )
 
 
 def anchored(backend: Env) -> LoanRecord:
@@ -36,12 +38,16 @@ def anchored(backend: Env) -> LoanRecord:
 
 def make_retirement(backend: Env, method: str, record: LoanRecord, **kwargs: Any) -> Retirement:
     if method == AMEND and "superseded_by" not in kwargs:
-        kwargs["superseded_by"] = keccak256(b"successor " + bytes.fromhex(record.agreement_digest[2:]))
+        kwargs["superseded_by"] = keccak256(
+            b"successor " + bytes.fromhex(record.agreement_digest[2:])
+        )
     return backend.retirement(record, **kwargs)
 
 
 def state(backend: Env, record: LoanRecord) -> tuple[Any, ...]:
-    result: tuple[Any, ...] = backend.call(backend.ledger.functions.recordState(backend.record_id(record)))
+    result: tuple[Any, ...] = backend.call(
+        backend.ledger.functions.recordState(backend.record_id(record))
+    )
     return result
 
 
@@ -56,7 +62,9 @@ def test_retire_anchored_record(backend: Env, method: str, signers: str) -> None
     retirement = make_retirement(backend, method, record, reason_code=7)
     parties = [backend.regulator] if signers == "regulator" else [backend.platform, backend.bank]
     signatures = backend.sign_retirement(retirement, parties)
-    receipt = backend.transact(backend.outsider, retire_fn(backend, method, record, retirement, signatures))
+    receipt = backend.transact(
+        backend.outsider, retire_fn(backend, method, record, retirement, signatures)
+    )
     at = backend.block_time(receipt)
     record_id = backend.record_id(record)
     successor = bytes.fromhex(retirement.superseded_by[2:])
@@ -76,7 +84,13 @@ def test_retire_anchored_record(backend: Env, method: str, signers: str) -> None
             "retiredAt": at,
         }
         assert backend.events(receipt, backend.ledger, "RecordRevoked") == []
-        assert state(backend, record) == (int(RecordStatus.SUPERSEDED), anchored_at, at, 7, successor)
+        assert state(backend, record) == (
+            int(RecordStatus.SUPERSEDED),
+            anchored_at,
+            at,
+            7,
+            successor,
+        )
     # a retired record cannot be anchored again
     with backend.reverts("EvidenceLedgerDuplicateRecord", record_id):
         backend.anchor(record)
@@ -85,7 +99,9 @@ def test_retire_anchored_record(backend: Env, method: str, signers: str) -> None
 def test_amendment_then_successor_anchors(backend: Env) -> None:
     record = anchored(backend)
     successor = backend.make_loan(apr_bps=1500)
-    retirement = backend.retirement(record, superseded_by=backend.record_id(successor), reason_code=2)
+    retirement = backend.retirement(
+        record, superseded_by=backend.record_id(successor), reason_code=2
+    )
     signatures = backend.sign_retirement(retirement, [backend.platform, backend.bank])
     backend.transact(backend.platform, retire_fn(backend, AMEND, record, retirement, signatures))
     backend.anchor(successor)
@@ -98,7 +114,9 @@ def test_signed_retired_at_is_not_the_recorded_time(backend: Env) -> None:
     record = anchored(backend)
     retirement = backend.retirement(record, retired_at=12345)
     signatures = backend.sign_retirement(retirement, [backend.regulator])
-    receipt = backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures))
+    receipt = backend.transact(
+        backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures)
+    )
     assert state(backend, record)[2] == backend.block_time(receipt) != 12345
 
 
@@ -108,7 +126,9 @@ def test_another_registered_regulator_may_retire(backend: Env) -> None:
     retirement = backend.retirement(record)
     backend.transact(
         backend.outsider,
-        retire_fn(backend, REVOKE, record, retirement, backend.sign_retirement(retirement, [deputy])),
+        retire_fn(
+            backend, REVOKE, record, retirement, backend.sign_retirement(retirement, [deputy])
+        ),
     )
     assert state(backend, record)[0] == RecordStatus.REVOKED
 
@@ -140,11 +160,14 @@ def test_unauthorized_retirement(backend: Env, method: str, case: str) -> None:
     record = anchored(backend)
     retirement = make_retirement(backend, method, record)
     signers: list[Party | LocalSigner] = [
-        LocalSigner.generate() if name == "outsider" else backend.parties[name] for name in UNAUTHORIZED[case]
+        LocalSigner.generate() if name == "outsider" else backend.parties[name]
+        for name in UNAUTHORIZED[case]
     ]
     signatures = backend.sign_retirement(retirement, signers)
     with backend.reverts("EvidenceLedgerUnauthorizedRetirement", backend.record_id(record)):
-        backend.transact(backend.outsider, retire_fn(backend, method, record, retirement, signatures))
+        backend.transact(
+            backend.outsider, retire_fn(backend, method, record, retirement, signatures)
+        )
     assert state(backend, record)[0] == RecordStatus.ANCHORED
 
 
@@ -155,11 +178,15 @@ def test_signature_of_the_other_retirement_type(backend: Env) -> None:
     amendment = backend.retirement(record, superseded_by=keccak256(b"next"))
     revocation_sigs = backend.sign_retirement(revocation, [backend.regulator])
     with backend.reverts("EvidenceLedgerUnauthorizedRetirement", backend.record_id(record)):
-        backend.transact(backend.outsider, retire_fn(backend, AMEND, record, amendment, revocation_sigs))
+        backend.transact(
+            backend.outsider, retire_fn(backend, AMEND, record, amendment, revocation_sigs)
+        )
     # and a signature binds the reason code
     other_reason = backend.retirement(record, reason_code=99, retired_at=revocation.retired_at)
     with backend.reverts("EvidenceLedgerUnauthorizedRetirement", backend.record_id(record)):
-        backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, other_reason, revocation_sigs))
+        backend.transact(
+            backend.outsider, retire_fn(backend, REVOKE, record, other_reason, revocation_sigs)
+        )
 
 
 def test_malformed_retirement_signature(backend: Env) -> None:
@@ -168,7 +195,9 @@ def test_malformed_retirement_signature(backend: Env) -> None:
     (signature,) = backend.sign_retirement(retirement, [backend.regulator])
     for bad in (signature[:64], b"", signature[:64] + bytes([30])):
         with backend.reverts("EvidenceLedgerUnauthorizedRetirement", backend.record_id(record)):
-            backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, retirement, [bad]))
+            backend.transact(
+                backend.outsider, retire_fn(backend, REVOKE, record, retirement, [bad])
+            )
 
 
 def test_suspended_or_rotated_signers_cannot_retire(backend: Env) -> None:
@@ -178,7 +207,9 @@ def test_suspended_or_rotated_signers_cannot_retire(backend: Env) -> None:
     by_regulator = backend.sign_retirement(retirement, [backend.regulator])
     backend.suspend(backend.regulator)
     with backend.reverts("EvidenceLedgerUnauthorizedRetirement", record_id):
-        backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, retirement, by_regulator))
+        backend.transact(
+            backend.outsider, retire_fn(backend, REVOKE, record, retirement, by_regulator)
+        )
     backend.reactivate(backend.regulator)
     # retirement needs the current keys: the platform's old key no longer counts
     old_platform = backend.rotate_signer(backend.platform)
@@ -192,13 +223,17 @@ def test_suspended_or_rotated_signers_cannot_retire(backend: Env) -> None:
 def test_regulator_role_without_registration_cannot_sign(backend: Env) -> None:
     """Signing retirements needs a registered Regulator participant, not REGULATOR_ROLE."""
     deputy = LocalSigner.generate()
-    backend.transact(backend.regulator, backend.registry.functions.grantRole(REGULATOR_ROLE, deputy.address))
+    backend.transact(
+        backend.regulator, backend.registry.functions.grantRole(REGULATOR_ROLE, deputy.address)
+    )
     record = anchored(backend)
     retirement = backend.retirement(record)
     with backend.reverts("EvidenceLedgerUnauthorizedRetirement", backend.record_id(record)):
         backend.transact(
             backend.outsider,
-            retire_fn(backend, REVOKE, record, retirement, backend.sign_retirement(retirement, [deputy])),
+            retire_fn(
+                backend, REVOKE, record, retirement, backend.sign_retirement(retirement, [deputy])
+            ),
         )
 
 
@@ -212,13 +247,21 @@ def test_already_retired(backend: Env, first: str, second: str) -> None:
     retirement = make_retirement(backend, first, record)
     backend.transact(
         backend.outsider,
-        retire_fn(backend, first, record, retirement, backend.sign_retirement(retirement, [backend.regulator])),
+        retire_fn(
+            backend,
+            first,
+            record,
+            retirement,
+            backend.sign_retirement(retirement, [backend.regulator]),
+        ),
     )
     again = make_retirement(backend, second, record, reason_code=3)
     with backend.reverts("EvidenceLedgerRecordAlreadyRetired", backend.record_id(record)):
         backend.transact(
             backend.outsider,
-            retire_fn(backend, second, record, again, backend.sign_retirement(again, [backend.regulator])),
+            retire_fn(
+                backend, second, record, again, backend.sign_retirement(again, [backend.regulator])
+            ),
         )
 
 
@@ -230,7 +273,9 @@ def test_retirement_mismatch(backend: Env, method: str) -> None:
     with backend.reverts(
         "EvidenceLedgerRetirementMismatch", backend.record_id(record), backend.record_id(other)
     ):
-        backend.transact(backend.outsider, retire_fn(backend, method, record, retirement, signatures))
+        backend.transact(
+            backend.outsider, retire_fn(backend, method, record, retirement, signatures)
+        )
 
 
 def test_invalid_successor(backend: Env) -> None:
@@ -251,7 +296,9 @@ def test_invalid_successor(backend: Env) -> None:
         )
         signatures = backend.sign_retirement(retirement, [backend.regulator])
         with backend.reverts("EvidenceLedgerInvalidSuccessor", superseded_by):
-            backend.transact(backend.outsider, retire_fn(backend, method, record, retirement, signatures))
+            backend.transact(
+                backend.outsider, retire_fn(backend, method, record, retirement, signatures)
+            )
 
 
 def test_unknown_record(backend: Env) -> None:
@@ -260,7 +307,9 @@ def test_unknown_record(backend: Env) -> None:
         retirement = make_retirement(backend, method, record)
         signatures = backend.sign_retirement(retirement, [backend.regulator])
         with backend.reverts("EvidenceLedgerUnknownRecord", backend.record_id(record)):
-            backend.transact(backend.outsider, retire_fn(backend, method, record, retirement, signatures))
+            backend.transact(
+                backend.outsider, retire_fn(backend, method, record, retirement, signatures)
+            )
 
 
 def test_check_order(backend: Env) -> None:
@@ -274,7 +323,9 @@ def test_check_order(backend: Env) -> None:
     with backend.reverts("EvidenceLedgerInvalidSuccessor", keccak256(b"x")):
         backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, bad_successor, []))
     with backend.reverts("EvidenceLedgerUnknownRecord", record_id):
-        backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, backend.retirement(record), []))
+        backend.transact(
+            backend.outsider, retire_fn(backend, REVOKE, record, backend.retirement(record), [])
+        )
 
 
 # ------------------------------------------------------------------------------ batched records
@@ -288,16 +339,24 @@ def test_retire_batched_record(backend: Env, method: str) -> None:
     retirement = make_retirement(backend, method, record, reason_code=4)
     signatures = backend.sign_retirement(retirement, [backend.platform, backend.bank])
     receipt = backend.transact(
-        backend.outsider, retire_fn(backend, method, record, retirement, signatures, batch.inclusion(0))
+        backend.outsider,
+        retire_fn(backend, method, record, retirement, signatures, batch.inclusion(0)),
     )
     expected_status = RecordStatus.REVOKED if method == REVOKE else RecordStatus.SUPERSEDED
-    assert state(backend, record)[:4] == (int(expected_status), batch_anchored_at, backend.block_time(receipt), 4)
+    assert state(backend, record)[:4] == (
+        int(expected_status),
+        batch_anchored_at,
+        backend.block_time(receipt),
+        4,
+    )
     # now the contract knows it: retiring again is refused without any proof
     again = make_retirement(backend, method, record, reason_code=5)
     with backend.reverts("EvidenceLedgerRecordAlreadyRetired", backend.record_id(record)):
         backend.transact(
             backend.outsider,
-            retire_fn(backend, method, record, again, backend.sign_retirement(again, [backend.regulator])),
+            retire_fn(
+                backend, method, record, again, backend.sign_retirement(again, [backend.regulator])
+            ),
         )
 
 
@@ -312,26 +371,30 @@ def test_retire_batched_record_with_bad_inclusion(backend: Env) -> None:
     unknown = keccak256(b"never anchored")
     with backend.reverts("EvidenceLedgerUnknownBatch", unknown):
         backend.transact(
-            backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures, (unknown, sh, proof))
+            backend.outsider,
+            retire_fn(backend, REVOKE, record, retirement, signatures, (unknown, sh, proof)),
         )
     # wrong signatures hash
     wrong_sh = signatures_hash([b"\1" * 65])
     leaf = backend.call(backend.ledger.functions.leafOf(record_id, wrong_sh))
     with backend.reverts("EvidenceLedgerInvalidProof", root, leaf):
         backend.transact(
-            backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures, (root, wrong_sh, proof))
+            backend.outsider,
+            retire_fn(backend, REVOKE, record, retirement, signatures, (root, wrong_sh, proof)),
         )
     # wrong proof
     good_leaf = backend.call(backend.ledger.functions.leafOf(record_id, sh))
     with backend.reverts("EvidenceLedgerInvalidProof", root, good_leaf):
         backend.transact(
-            backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures, (root, sh, proof[1:]))
+            backend.outsider,
+            retire_fn(backend, REVOKE, record, retirement, signatures, (root, sh, proof[1:])),
         )
     # unauthorized signers still fail after a valid inclusion
     by_platform = backend.sign_retirement(retirement, [backend.platform])
     with backend.reverts("EvidenceLedgerUnauthorizedRetirement", record_id):
         backend.transact(
-            backend.outsider, retire_fn(backend, REVOKE, record, retirement, by_platform, batch.inclusion(0))
+            backend.outsider,
+            retire_fn(backend, REVOKE, record, retirement, by_platform, batch.inclusion(0)),
         )
 
 
@@ -340,7 +403,9 @@ def test_anchored_record_ignores_the_inclusion(backend: Env) -> None:
     retirement = backend.retirement(record)
     signatures = backend.sign_retirement(retirement, [backend.regulator])
     garbage = (keccak256(b"no such batch"), keccak256(b"x"), [keccak256(b"y")])
-    backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures, garbage))
+    backend.transact(
+        backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures, garbage)
+    )
     assert state(backend, record)[0] == RecordStatus.REVOKED
 
 
@@ -349,11 +414,16 @@ def test_violating_batched_record_can_still_be_revoked(backend: Env) -> None:
     batch = backend.anchor_batch([record], fillers=1)
     backend.transact(
         backend.outsider,
-        backend.ledger.functions.reportViolation(record.as_tuple(), batch.signatures[0], batch.root, batch.proof(0)),
+        backend.ledger.functions.reportViolation(
+            record.as_tuple(), batch.signatures[0], batch.root, batch.proof(0)
+        ),
     )
     retirement = backend.retirement(record, reason_code=11)
     signatures = backend.sign_retirement(retirement, [backend.regulator])
-    backend.transact(backend.outsider, retire_fn(backend, REVOKE, record, retirement, signatures, batch.inclusion(0)))
+    backend.transact(
+        backend.outsider,
+        retire_fn(backend, REVOKE, record, retirement, signatures, batch.inclusion(0)),
+    )
     assert state(backend, record)[0] == RecordStatus.REVOKED
     # the violation stays on record
     assert backend.call(backend.ledger.functions.violationOf(batch.record_ids[0])) != b"\0" * 4

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_abi import encode
+from eth_abi.abi import encode
 
 from ledger.chain.client import ContractRevert
 from ledger.chain.deploy import Role
@@ -107,22 +107,32 @@ BROKEN = {
         _guarantor_not_whitelisted, "EvidenceLedgerGuarantorNotWhitelisted(uint64,uint64)"
     ),
     "forged_signature": Broken(_forged_signature, "EvidenceLedgerInvalidSignature(uint64,address)"),
-    "malformed_signature": Broken(_malformed_signature, "EvidenceLedgerInvalidSignature(uint64,address)"),
-    "missing_signature": Broken(_missing_signature, "EvidenceLedgerSignatureCountMismatch(uint256,uint256)"),
+    "malformed_signature": Broken(
+        _malformed_signature, "EvidenceLedgerInvalidSignature(uint64,address)"
+    ),
+    "missing_signature": Broken(
+        _missing_signature, "EvidenceLedgerSignatureCountMismatch(uint256,uint256)"
+    ),
     "below_floor": Broken(_below_floor, "EvidenceLedgerCoFundingShareBelowFloor(uint16,uint16)"),
     "zero_principal": Broken(_zero_principal, "EvidenceLedgerZeroPrincipal()"),
     "unknown_flags": Broken(_unknown_flags, "EvidenceLedgerUnknownFlags(uint8)"),
     "wrong_role": Broken(_wrong_role, "EvidenceLedgerWrongRole(uint64,uint8)"),
     "not_active": Broken(_not_active, "EvidenceLedgerParticipantNotActive(uint64)"),
-    "legacy_after_cutoff": Broken(_legacy_after_cutoff, "EvidenceLedgerLegacyAfterCutoff(uint64,uint64)"),
+    "legacy_after_cutoff": Broken(
+        _legacy_after_cutoff, "EvidenceLedgerLegacyAfterCutoff(uint64,uint64)"
+    ),
     "invalid_co_funding": Broken(_invalid_co_funding, "EvidenceLedgerInvalidCoFunding()"),
 }
 
 
-def report_fn(backend: Env, batch: BatchInfo, index: int, signatures: list[bytes] | None = None) -> Any:
+def report_fn(
+    backend: Env, batch: BatchInfo, index: int, signatures: list[bytes] | None = None
+) -> Any:
     record = batch.records[index]
     sigs = batch.signatures[index] if signatures is None else signatures
-    return backend.ledger.functions.reportViolation(record.as_tuple(), sigs, batch.root, batch.proof(index))
+    return backend.ledger.functions.reportViolation(
+        record.as_tuple(), sigs, batch.root, batch.proof(index)
+    )
 
 
 @pytest.mark.parametrize("kind", list(BROKEN))
@@ -135,7 +145,9 @@ def test_violation_is_proven(backend: Env, kind: str) -> None:
     code = reason[:4]
     # the gateway's promise was wrong: the re-check finds the rule, with the same error anchorLoan gives
     with backend.reverts(broken.signature[: broken.signature.index("(")], *args):
-        backend.check(record, signatures, at=backend.call(backend.ledger.functions.batch(batch.root))[1])
+        backend.check(
+            record, signatures, at=backend.call(backend.ledger.functions.batch(batch.root))[1]
+        )
     fn = report_fn(backend, batch, 0)
     assert backend.call(fn, backend.outsider) == code
     receipt = backend.transact(backend.outsider, fn)
@@ -182,7 +194,8 @@ def test_invalid_proof(backend: Env) -> None:
     bad_proof = [keccak256(b"x"), *batch.proof(0)[1:]]
     with backend.reverts("EvidenceLedgerInvalidProof", batch.root, leaf):
         backend.transact(
-            backend.outsider, ledger.functions.reportViolation(record.as_tuple(), signatures, batch.root, bad_proof)
+            backend.outsider,
+            ledger.functions.reportViolation(record.as_tuple(), signatures, batch.root, bad_proof),
         )
     # other signatures than the ones committed in the leaf: a different leaf
     other = backend.sign(record, [backend.platform, backend.small_loan])
@@ -192,11 +205,15 @@ def test_invalid_proof(backend: Env) -> None:
     # a record that is not in the batch at all
     stranger = backend.make_loan(apr_bps=9999)
     stranger_sigs = backend.sign(stranger)
-    stranger_leaf = backend.call(ledger.functions.leafOf(backend.record_id(stranger), signatures_hash(stranger_sigs)))
+    stranger_leaf = backend.call(
+        ledger.functions.leafOf(backend.record_id(stranger), signatures_hash(stranger_sigs))
+    )
     with backend.reverts("EvidenceLedgerInvalidProof", batch.root, stranger_leaf):
         backend.transact(
             backend.outsider,
-            ledger.functions.reportViolation(stranger.as_tuple(), stranger_sigs, batch.root, batch.proof(0)),
+            ledger.functions.reportViolation(
+                stranger.as_tuple(), stranger_sigs, batch.root, batch.proof(0)
+            ),
         )
 
 
@@ -268,7 +285,9 @@ def test_cutoff_moved_after_anchoring_is_no_violation(backend: Env) -> None:
     backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(cutoff))
     record = backend.make_loan(flags=1, apr_bps=3600)
     batch = backend.anchor_batch([record], fillers=1)
-    backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(record.issued_at))
+    backend.transact(
+        backend.regulator, backend.registry.functions.setLegacyCutoff(record.issued_at)
+    )
     with backend.reverts("EvidenceLedgerNoViolation", batch.record_ids[0]):
         backend.transact(backend.outsider, report_fn(backend, batch, 0))
 
@@ -284,7 +303,7 @@ def test_starving_the_recheck_of_gas_cannot_forge_a_violation(backend: Env) -> N
             fn.call({"from": sender, "gas": gas})
         except ContractRevert as exc:  # pragma: no cover - fn.call raises web3's errors
             return exc.error_name
-        except Exception as exc:  # noqa: BLE001 - web3 / eth-tester revert types differ
+        except Exception as exc:
             from ledger.chain.client import _as_revert
 
             revert = _as_revert(exc)

@@ -15,11 +15,19 @@ def listed(backend: Env, funder_id: int, partner_id: int, at: int) -> bool:
 
 
 def history(backend: Env, funder_id: int, partner_id: int) -> list[tuple[int, int]]:
-    return [tuple(p) for p in backend.call(backend.registry.functions.whitelistHistory(funder_id, partner_id))]
+    return [
+        tuple(p)
+        for p in backend.call(backend.registry.functions.whitelistHistory(funder_id, partner_id))
+    ]
 
 
 def test_base_whitelists(backend: Env) -> None:
-    bank, small, platform, guarantor = backend.bank, backend.small_loan, backend.platform, backend.guarantor
+    bank, small, platform, guarantor = (
+        backend.bank,
+        backend.small_loan,
+        backend.platform,
+        backend.guarantor,
+    )
     now = backend.now()
     assert listed(backend, bank.id, platform.id, now)
     assert listed(backend, bank.id, guarantor.id, now)
@@ -27,7 +35,7 @@ def test_base_whitelists(backend: Env) -> None:
     assert not listed(backend, small.id, guarantor.id, now)
     assert not listed(backend, bank.id, backend.platform2.id, now)
     assert history(backend, bank.id, backend.platform2.id) == []
-    (start, end), = history(backend, bank.id, platform.id)
+    ((start, end),) = history(backend, bank.id, platform.id)
     assert end == 0 and start <= now
     assert not listed(backend, bank.id, platform.id, start - 1)
     # whitelists are per funder: the platform's entry does not list it for anybody else
@@ -71,7 +79,7 @@ def test_future_dated_entry(backend: Env) -> None:
 
 def test_remove_now(backend: Env) -> None:
     bank, platform = backend.bank, backend.platform
-    (start, _), = history(backend, bank.id, platform.id)
+    ((start, _),) = history(backend, bank.id, platform.id)
     backend.advance(50)
     receipt = backend.unwhitelist(bank, platform)
     until = backend.block_time(receipt)
@@ -111,7 +119,7 @@ def test_future_removal(backend: Env) -> None:
 
 def test_re_adding_keeps_history(backend: Env) -> None:
     small, platform = backend.small_loan, backend.platform
-    (first_start, _), = history(backend, small.id, platform.id)
+    ((first_start, _),) = history(backend, small.id, platform.id)
     backend.advance(100)
     first_end = backend.block_time(backend.unwhitelist(small, platform))
     backend.advance(100)
@@ -192,19 +200,26 @@ def test_only_platforms_and_credit_enhancers_can_be_listed(backend: Env, target:
 
 def test_credit_enhancer_can_be_listed(backend: Env) -> None:
     receipt = backend.whitelist(backend.small_loan, backend.guarantor)
-    assert backend.event(receipt, backend.registry, "WhitelistEntryAdded")["partnerId"] == backend.guarantor.id
+    assert (
+        backend.event(receipt, backend.registry, "WhitelistEntryAdded")["partnerId"]
+        == backend.guarantor.id
+    )
     enhancer = backend.register(Role.CREDIT_ENHANCER)
     backend.whitelist(backend.small_loan, enhancer)
     assert listed(backend, backend.small_loan.id, enhancer.id, backend.now())
 
 
-@pytest.mark.parametrize("caller", ["regulator", "platform", "guarantor", "gateway", "auditor", "outsider"])
+@pytest.mark.parametrize(
+    "caller", ["regulator", "platform", "guarantor", "gateway", "auditor", "outsider"]
+)
 def test_only_funders_manage_whitelists(backend: Env, caller: str) -> None:
     sender = backend.outsider if caller == "outsider" else backend.parties[caller]
     with backend.reverts("WhitelistCallerNotActiveFunder", sender.address):
         backend.transact(sender, backend.registry.functions.addToWhitelist(backend.platform2.id, 0))
     with backend.reverts("WhitelistCallerNotActiveFunder", sender.address):
-        backend.transact(sender, backend.registry.functions.removeFromWhitelist(backend.platform.id, 0))
+        backend.transact(
+            sender, backend.registry.functions.removeFromWhitelist(backend.platform.id, 0)
+        )
 
 
 def test_suspended_funder_cannot_manage_whitelist(backend: Env) -> None:
@@ -223,7 +238,9 @@ def test_whitelist_survives_funder_key_rotation(backend: Env) -> None:
     old_account = bank.account
     backend.rotate_signer(bank)
     with backend.reverts("WhitelistCallerNotActiveFunder", old_account.address):
-        backend.transact(old_account, backend.registry.functions.addToWhitelist(backend.platform2.id, 0))
+        backend.transact(
+            old_account, backend.registry.functions.addToWhitelist(backend.platform2.id, 0)
+        )
     # the list belongs to the funder id, not to the key
     assert listed(backend, bank.id, backend.platform.id, backend.now())
     receipt = backend.whitelist(bank, backend.platform2)
