@@ -27,6 +27,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ledger.anchoring import EvidenceChain, SignedLoan
 from ledger.canonical import borrower_commitment, digest_bytes, new_salt
@@ -40,12 +41,13 @@ from ledger.chain.deploy import (
     load_deployment,
 )
 from ledger.disclosure import DisclosurePolicy, FeeDisclosure, check_disclosure
-from ledger.eip712 import loan_record_id, signatures_hash
+from ledger.eip712 import loan_record_id
 from ledger.errors import InputError, LedgerError, RuleViolation, SignatureError
 from ledger.keystore import hash_api_key, load_master_key, new_api_key, seal, seal_document, unseal
 from ledger.merkle import StandardMerkleTree, leaf_hash
 from ledger.receipts import LEAF_TYPES, Anchor, DocumentRef, Leaf, Receipt
 from ledger.records import FLAG_LEGACY, LoanRecord
+from ledger.rules import RegistryView, check_rules
 from ledger.signing import LocalSigner, recover_address
 from ledger.store import ApiKeyRow, BatchRow, Database, DocumentRow, ParticipantRow, SubmissionRow
 from ledger.timestamps import EntryPromise, GatewayKey, SignedEntryTimestamp
@@ -478,71 +480,6 @@ class LedgerService:
 
     # ------------------------------------------------------------------ loans
 
-    def _precheck(self, record: LoanRecord, at: int) -> None:
-        """Rules checkable before every party has signed, against the chain's state; the
-        contract's full `checkLoan` runs again once all signatures are in."""
-        reg = self.chain.registry.functions
-        roles = {
-            record.platform_id: Role.PLATFORM,
-            record.funder_id: Role.FUNDER,
-            record.guarantor_id: Role.CREDIT_ENHANCER,
-            record.co_funder_id: Role.FUNDER,
-        }
-        for pid, role in roles.items():
-            if pid == 0:
-                continue
-            epoch = self.client.call(reg.epochAt(pid, at))
-            if int(epoch[2]) != ParticipantStatus.ACTIVE:
-                raise RuleViolation(
-                    f"participant {pid} is unknown or suspended", code="PARTICIPANT_NOT_ACTIVE"
-                )
-            actual, _ = self.client.call(reg.roleOf(pid))
-            if int(actual) != role:
-                raise RuleViolation(
-                    f"participant {pid} is not a {role.name.lower()}", code="PARTICIPANT_WRONG_ROLE"
-                )
-        if not record.is_legacy:
-            if not self.client.call(
-                reg.isWhitelisted(record.funder_id, record.platform_id, record.issued_at)
-            ):
-                raise RuleViolation(
-                    f"platform {record.platform_id} is not on funder {record.funder_id}'s whitelist",
-                    code="PLATFORM_NOT_WHITELISTED",
-                )
-            if record.guarantor_id and not self.client.call(
-                reg.isWhitelisted(record.funder_id, record.guarantor_id, record.issued_at)
-            ):
-                raise RuleViolation(
-                    f"guarantor {record.guarantor_id} is not on funder {record.funder_id}'s whitelist",
-                    code="GUARANTOR_NOT_WHITELISTED",
-                )
-        if record.co_funder_id:
-            floor = int(self.client.call(reg.coFundingFloorBps()))
-            if record.co_funder_share_bps < floor:
-                raise RuleViolation(
-                    f"co-funding share {record.co_funder_share_bps} bps is below the floor of {floor} bps",
-                    code="CO_FUNDING_SHARE_BELOW_FLOOR",
-                )
-        elif record.co_funder_share_bps:
-            raise RuleViolation("a co-funding share without a co-funder", code="CO_FUNDING_INVALID")
-        if record.is_legacy:
-            cutoff = int(self.client.call(reg.legacyCutoff()))
-            if record.issued_at >= cutoff:
-                raise RuleViolation(
-                    f"legacy loans must be issued before {cutoff}", code="LEGACY_AFTER_CUTOFF"
-                )
-            return
-        _, institution = self.client.call(reg.roleOf(record.funder_id))
-        found, cap = self.client.call(reg.rateCapAt(institution, record.issued_at))
-        if not found:
-            raise RuleViolation(
-                "no rate cap is set for the funder's institution type", code="RATE_CAP_MISSING"
-            )
-        if record.apr_bps > int(cap):
-            raise RuleViolation(
-                f"APR {record.apr_bps} bps exceeds the cap of {cap} bps", code="RATE_CAP_EXCEEDED"
-            )
-
     def _build_record(
         self, platform_id: int, sub: LoanSubmission, now: int
     ) -> tuple[LoanRecord, FeeDisclosure]:
@@ -578,8 +515,8 @@ class LedgerService:
         self, participant_id: int, record_id: bytes, given: str | None, who: str
     ) -> str | None:
         """A party's signature: verified if given, else made with its custodial key if held."""
-        row = self._participant_row(self.db, participant_id)
         if given is not None:
+            row = self._participant_row(self.db, participant_id)
             signature = bytes.fromhex(given[2:])
             recovered = recover_address(record_id, signature)
             if recovered.lower() != row.signer_address.lower():
@@ -590,33 +527,34 @@ class LedgerService:
         signer = self._signer(participant_id)
         return _hex(signer.sign_digest(record_id)) if signer else None
 
-    def submit_loan(
+    def _view(self) -> RegistryView:
+        """Registry reads memoized for one request or batch."""
+        return RegistryView(self.client, self.chain.registry)
+
+    def _prepare(
         self,
         caller: Caller,
         sub: LoanSubmission,
-        document: bytes | None = None,
-        media_type: str = "application/pdf",
-    ) -> SubmissionOutcome:
-        """A platform submits a loan; see the module docstring for the flow."""
-        if caller.role is not Role.PLATFORM:
-            raise PermissionDenied("only platforms submit loans")
+        now: int,
+        view: RegistryView,
+        document: bytes | None,
+        media_type: str,
+    ) -> SubmissionRow:
+        """Validates one submission and returns its row (not yet stored); raises the first error."""
         if (
             document is not None
-            and "0x" + digest_bytes(document).hex()
-            != "0x" + sub.agreement_sha256.removeprefix("0x").lower()
+            and digest_bytes(document).hex() != sub.agreement_sha256.removeprefix("0x").lower()
         ):
             raise InputError(
                 "the uploaded document does not hash to agreement_sha256",
                 code="DOCUMENT_DIGEST_MISMATCH",
             )
-        now = self.client.latest_timestamp()
         record, form = self._build_record(caller.participant_id, sub, now)
         record_id = loan_record_id(record, self.chain.domain)
-        existing = self._idempotent(record, sub)
-        if existing is not None:
-            return existing
         with self.chain_lock:
-            self._precheck(record, now)
+            check_rules(
+                record, view, now
+            )  # every rule but the signatures (the funder has yet to sign)
         signatures: dict[str, str] = {}
         platform_sig = self._signature_for(
             caller.participant_id, record_id, sub.platform_signature, "platform"
@@ -636,17 +574,17 @@ class LedgerService:
                 sig = self._signature_for(pid, record_id, None, "party")
                 if sig:
                     signatures[str(pid)] = sig
-        if document is not None:
-            self._store_document(record.agreement_digest, document, media_type)
-        row = SubmissionRow(
+        _, institution = view.role_of(record.funder_id)
+        return SubmissionRow(
             record_id=_hex(record_id),
             status="awaiting_funder",
             anchoring=sub.anchoring,
+            agreement_digest=record.agreement_digest,
             platform_id=record.platform_id,
             funder_id=record.funder_id,
             guarantor_id=record.guarantor_id,
             co_funder_id=record.co_funder_id,
-            institution_type=self._participant_row(self.db, record.funder_id).institution_type,
+            institution_type=INSTITUTION_NAMES[InstitutionType(institution)],
             principal=record.principal,
             apr_bps=record.apr_bps,
             issued_at=record.issued_at,
@@ -669,104 +607,284 @@ class LedgerService:
             ),
             created_at=time.time(),
         )
-        with self.db.session() as s:
-            s.add(row)
-        self.metrics["submissions"] += 1
-        if all(str(pid) in signatures for pid in record.signer_ids()):
-            return self._accept(row.record_id)
-        return SubmissionOutcome(row.record_id, "awaiting_funder", None)
 
-    def _idempotent(self, record: LoanRecord, sub: LoanSubmission) -> SubmissionOutcome | None:
-        """Resubmitting the same loan (same agreement, funder, platform, issue time) returns the
-        record already accepted instead of a second one. The borrower commitment is salted per
-        submission, so the match is on the agreement digest and the parties."""
-        with self.db.session() as s:
-            rows = s.execute(
-                select(SubmissionRow).where(
-                    SubmissionRow.platform_id == record.platform_id,
-                    SubmissionRow.funder_id == record.funder_id,
-                    SubmissionRow.issued_at == record.issued_at,
-                    SubmissionRow.status != "rejected",
+    def _existing(
+        self, s: Session, platform_id: int, sub: LoanSubmission, now: int
+    ) -> SubmissionRow | None:
+        """Idempotency: the same agreement, parties and issue time is the same loan (the borrower
+        commitment is salted per submission, so it cannot be the key)."""
+        digest = "0x" + sub.agreement_sha256.removeprefix("0x").lower()
+        issued_at = sub.issued_at if sub.issued_at is not None else None
+        query = select(SubmissionRow).where(
+            SubmissionRow.agreement_digest == digest,
+            SubmissionRow.platform_id == platform_id,
+            SubmissionRow.funder_id == sub.funder_id,
+            SubmissionRow.status != "rejected",
+        )
+        if issued_at is not None:
+            query = query.where(SubmissionRow.issued_at == issued_at)
+        with s.no_autoflush:  # rows added earlier in this batch need no flush for this lookup
+            return s.execute(query.limit(1)).scalar_one_or_none()
+
+    @staticmethod
+    def _outcome(row: SubmissionRow, duplicate: bool) -> SubmissionOutcome:
+        entry = (
+            SignedEntryTimestamp.model_validate_json(row.entry_timestamp_json)
+            if row.entry_timestamp_json
+            else None
+        )
+        return SubmissionOutcome(row.record_id, row.status, entry, duplicate=duplicate)
+
+    def submit_loan(
+        self,
+        caller: Caller,
+        sub: LoanSubmission,
+        document: bytes | None = None,
+        media_type: str = "application/pdf",
+    ) -> SubmissionOutcome:
+        """A platform submits a loan; see the module docstring for the flow."""
+        results = self._submit_many(caller, [sub], document, media_type, raise_errors=True)
+        outcome = results[0]
+        assert isinstance(outcome, SubmissionOutcome)
+        return outcome
+
+    def submit_batch(self, caller: Caller, subs: Sequence[LoanSubmission]) -> list[dict[str, Any]]:
+        """Up to 10,000 submissions in one transaction; each item gets its outcome or its error."""
+        if len(subs) > MAX_BATCH_SUBMISSION:
+            raise InputError(
+                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
+            )
+        results = []
+        for index, outcome in enumerate(
+            self._submit_many(caller, subs, None, "application/pdf", raise_errors=False)
+        ):
+            if isinstance(outcome, LedgerError):
+                results.append(
+                    {"index": index, "error": {"code": outcome.code, "message": outcome.message}}
                 )
-            ).scalars()
-            for row in rows:
-                if json.loads(row.record_json)["agreement_digest"] == record.agreement_digest:
-                    entry = (
-                        SignedEntryTimestamp.model_validate_json(row.entry_timestamp_json)
-                        if row.entry_timestamp_json
-                        else None
-                    )
-                    return SubmissionOutcome(row.record_id, row.status, entry, duplicate=True)
-        return None
+            else:
+                results.append(
+                    {
+                        "index": index,
+                        "record_id": outcome.record_id,
+                        "status": outcome.status,
+                        "duplicate": outcome.duplicate,
+                    }
+                )
+        return results
 
-    def _accept(self, record_id: str) -> SubmissionOutcome:
-        """All signatures are in: the contract's own rule check, then queue (or anchor now)."""
+    def _submit_many(
+        self,
+        caller: Caller,
+        subs: Sequence[LoanSubmission],
+        document: bytes | None,
+        media_type: str,
+        *,
+        raise_errors: bool,
+    ) -> list[SubmissionOutcome | LedgerError]:
+        if caller.role is not Role.PLATFORM:
+            raise PermissionDenied("only platforms submit loans", code="ROLE_FORBIDDEN")
+        now = self.client.latest_timestamp()
+        view = self._view()
+        outcomes: list[SubmissionOutcome | LedgerError] = []
+        ready: list[str] = []
         with self.db.session() as s:
-            row = s.get(SubmissionRow, record_id)
-            if row is None:
-                raise NotFound(f"no record {record_id}")
-            record = LoanRecord.model_validate_json(row.record_json)
-            sigs = json.loads(row.signatures_json)
-            loan = self._signed_loan(row)
-            with self.chain_lock:
+            seen: set[str] = set()
+            for sub in subs:
                 try:
-                    self.chain.check_loan(loan)
+                    existing = self._existing(s, caller.participant_id, sub, now)
+                    if existing is not None:
+                        outcomes.append(self._outcome(existing, duplicate=True))
+                        continue
+                    row = self._prepare(caller, sub, now, view, document, media_type)
+                    if row.record_id in seen:
+                        raise Conflict(
+                            "the same loan appears twice in this request",
+                            code="DUPLICATE_IN_REQUEST",
+                        )
+                    seen.add(row.record_id)
+                except LedgerError as exc:
+                    self._count_error(exc.code)
+                    if raise_errors:
+                        raise
+                    outcomes.append(exc)
+                    continue
+                s.add(row)
+                record = LoanRecord.model_validate_json(row.record_json)
+                signed = json.loads(row.signatures_json)
+                if all(str(pid) in signed for pid in record.signer_ids()):
+                    ready.append(row.record_id)
+                outcomes.append(SubmissionOutcome(row.record_id, row.status, None))
+            if (
+                document is not None
+                and outcomes
+                and isinstance(outcomes[0], SubmissionOutcome)
+                and not outcomes[0].duplicate
+            ):
+                self._store_document(
+                    s,
+                    "0x" + subs[0].agreement_sha256.removeprefix("0x").lower(),
+                    document,
+                    media_type,
+                )
+        self.metrics["submissions"] += sum(
+            isinstance(o, SubmissionOutcome) and not o.duplicate for o in outcomes
+        )
+        if ready:
+            accepted = {
+                o.record_id: o
+                for o in self._accept_many(ready, view, raise_errors=raise_errors)
+                if isinstance(o, SubmissionOutcome)
+            }
+            outcomes = [
+                accepted.get(o.record_id, o) if isinstance(o, SubmissionOutcome) else o
+                for o in outcomes
+            ]
+        return outcomes
+
+    def _accept_many(
+        self, record_ids: Sequence[str], view: RegistryView, *, raise_errors: bool
+    ) -> list[SubmissionOutcome | LedgerError]:
+        """All signatures are in: every rule with the signatures, then the entry timestamp and the
+        queue, in one transaction (or per-record anchoring at once, if asked for)."""
+        now = self.client.latest_timestamp()
+        outcomes: list[SubmissionOutcome | LedgerError] = []
+        per_record: list[str] = []
+        with self.db.session() as s:
+            for record_id in record_ids:
+                row = s.get(SubmissionRow, record_id)
+                if row is None:
+                    outcomes.append(NotFound(f"no record {record_id}", code="RECORD_NOT_FOUND"))
+                    continue
+                loan = self._signed_loan(row)
+                try:
+                    with self.chain_lock:
+                        check_rules(
+                            loan.record,
+                            view,
+                            now,
+                            record_id=loan.record_id,
+                            signatures=loan.signatures,
+                        )
                 except LedgerError as exc:
                     row.status = "rejected"
                     row.rejection_code = exc.code
                     row.rejection_reason = exc.message
-                    raise
-                now = self.client.latest_timestamp()
-            values = [
-                record_id,
-                _hex(signatures_hash([_b32(sigs[str(pid)]) for pid in record.signer_ids()])),
-            ]
-            entry = self.gateway_key.sign(
-                EntryPromise(
-                    gateway_id=self.gateway_id,
-                    chain_id=self.deployment.chain_id,
-                    ledger=self.deployment.ledger,
-                    record_id=record_id,
-                    leaf_hash=_hex(leaf_hash(LEAF_TYPES, values)),
-                    accepted_at=now,
-                    anchor_deadline=now + self.config.anchor_deadline_seconds,
+                    self._count_error(exc.code)
+                    outcomes.append(exc)
+                    continue
+                entry = self.gateway_key.sign(
+                    EntryPromise(
+                        gateway_id=self.gateway_id,
+                        chain_id=self.deployment.chain_id,
+                        ledger=self.deployment.ledger,
+                        record_id=record_id,
+                        leaf_hash=_hex(leaf_hash(LEAF_TYPES, loan.leaf_values)),
+                        accepted_at=now,
+                        anchor_deadline=now + self.config.anchor_deadline_seconds,
+                    )
                 )
-            )
-            row.entry_timestamp_json = entry.model_dump_json()
-            row.status = "queued"
-            row.queued_at = time.time()
-            anchoring = row.anchoring
-        if anchoring == "per-record":
+                row.entry_timestamp_json = entry.model_dump_json()
+                row.status = "queued"
+                row.queued_at = time.time()
+                if row.anchoring == "per-record":
+                    per_record.append(record_id)
+                outcomes.append(SubmissionOutcome(record_id, "queued", entry))
+        if raise_errors:
+            for outcome in outcomes:
+                if isinstance(outcome, LedgerError):
+                    raise outcome
+        for record_id in per_record:
             self._anchor_per_record(record_id)
+        if per_record:
             with self.db.session() as s:
-                status = s.get(SubmissionRow, record_id).status  # type: ignore[union-attr]
-            return SubmissionOutcome(record_id, status, entry)
-        return SubmissionOutcome(record_id, "queued", entry)
+                anchored = {rid: s.get(SubmissionRow, rid) for rid in per_record}
+            outcomes = [
+                SubmissionOutcome(o.record_id, getattr(anchored[o.record_id], "status", o.status), o.entry_timestamp)
+                if isinstance(o, SubmissionOutcome) and o.record_id in anchored
+                else o
+                for o in outcomes
+            ]
+        return outcomes
 
     def confirm_loan(
         self, caller: Caller, record_id: str, signature: str | None = None
     ) -> SubmissionOutcome:
         """The funder co-signs (R7): custodial key, or its own signature verified."""
+        outcome = self._confirm_many(caller, [(record_id, signature)], raise_errors=True)[0]
+        assert isinstance(outcome, SubmissionOutcome)
+        return outcome
+
+    def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """A funder co-signs many loans at once; each gets its own outcome or error."""
+        if len(record_ids) > MAX_BATCH_SUBMISSION:
+            raise InputError(
+                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
+            )
+        results: list[dict[str, Any]] = []
+        outcomes = self._confirm_many(
+            caller, [(r.lower(), None) for r in record_ids], raise_errors=False
+        )
+        for record_id, outcome in zip(record_ids, outcomes, strict=True):
+            if isinstance(outcome, LedgerError):
+                results.append(
+                    {
+                        "record_id": record_id,
+                        "error": {"code": outcome.code, "message": outcome.message},
+                    }
+                )
+            else:
+                results.append({"record_id": outcome.record_id, "status": outcome.status})
+        return results
+
+    def _confirm_many(
+        self, caller: Caller, items: Sequence[tuple[str, str | None]], *, raise_errors: bool
+    ) -> list[SubmissionOutcome | LedgerError]:
+        outcomes: list[SubmissionOutcome | LedgerError] = []
+        ready: list[str] = []
         with self.db.session() as s:
-            row = s.get(SubmissionRow, record_id)
-            if row is None or caller.participant_id not in (row.funder_id,):
-                raise NotFound(f"no record {record_id} for this funder", code="RECORD_NOT_FOUND")
-            if row.status != "awaiting_funder":
-                entry = (
-                    SignedEntryTimestamp.model_validate_json(row.entry_timestamp_json)
-                    if row.entry_timestamp_json
-                    else None
-                )
-                return SubmissionOutcome(record_id, row.status, entry, duplicate=True)
-            sig = self._signature_for(caller.participant_id, _b32(record_id), signature, "funder")
-            if sig is None:
-                raise SignatureError(
-                    "this funder keeps its own key: include its signature", code="SIGNATURE_MISSING"
-                )
-            sigs = json.loads(row.signatures_json)
-            sigs[str(caller.participant_id)] = sig
-            row.signatures_json = json.dumps(sigs)
-        return self._accept(record_id)
+            for record_id, signature in items:
+                try:
+                    row = s.get(SubmissionRow, record_id)
+                    if row is None or caller.participant_id != row.funder_id:
+                        raise NotFound(
+                            f"no record {record_id} for this funder", code="RECORD_NOT_FOUND"
+                        )
+                    if row.status != "awaiting_funder":
+                        outcomes.append(self._outcome(row, duplicate=True))
+                        continue
+                    sig = self._signature_for(
+                        caller.participant_id, _b32(record_id), signature, "funder"
+                    )
+                    if sig is None:
+                        raise SignatureError(
+                            "this funder keeps its own key: include its signature",
+                            code="SIGNATURE_MISSING",
+                        )
+                except LedgerError as exc:
+                    self._count_error(exc.code)
+                    if raise_errors:
+                        raise
+                    outcomes.append(exc)
+                    continue
+                sigs = json.loads(row.signatures_json)
+                sigs[str(caller.participant_id)] = sig
+                row.signatures_json = json.dumps(sigs)
+                ready.append(record_id)
+                outcomes.append(SubmissionOutcome(record_id, "awaiting_funder", None))
+        if ready:
+            accepted = self._accept_many(ready, self._view(), raise_errors=raise_errors)
+            by_id = {
+                o.record_id if isinstance(o, SubmissionOutcome) else rid: o
+                for rid, o in zip(ready, accepted, strict=True)
+            }
+            outcomes = [
+                by_id.get(o.record_id, o)
+                if isinstance(o, SubmissionOutcome) and not o.duplicate
+                else o
+                for o in outcomes
+            ]
+        return outcomes
 
     def reject_loan(self, caller: Caller, record_id: str, reason: str) -> SubmissionOutcome:
         """The funder refuses a loan awaiting its approval."""
@@ -784,69 +902,28 @@ class LedgerService:
             row.rejection_reason = reason
         return SubmissionOutcome(record_id, "rejected", None)
 
-    def submit_batch(self, caller: Caller, subs: Sequence[LoanSubmission]) -> list[dict[str, Any]]:
-        """Up to 10,000 submissions; each item gets its own outcome or error (nothing else changes)."""
-        if len(subs) > MAX_BATCH_SUBMISSION:
-            raise InputError(
-                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
-            )
-        results: list[dict[str, Any]] = []
-        for index, sub in enumerate(subs):
-            try:
-                outcome = self.submit_loan(caller, sub)
-                results.append(
-                    {
-                        "index": index,
-                        "record_id": outcome.record_id,
-                        "status": outcome.status,
-                        "duplicate": outcome.duplicate,
-                    }
-                )
-            except LedgerError as exc:
-                self._count_error(exc.code)
-                results.append(
-                    {"index": index, "error": {"code": exc.code, "message": exc.message}}
-                )
-        return results
-
-    def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """A funder co-signs many loans; each gets its own outcome or error."""
-        if len(record_ids) > MAX_BATCH_SUBMISSION:
-            raise InputError(
-                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
-            )
-        results: list[dict[str, Any]] = []
-        for record_id in record_ids:
-            try:
-                outcome = self.confirm_loan(caller, record_id.lower())
-                results.append({"record_id": outcome.record_id, "status": outcome.status})
-            except LedgerError as exc:
-                self._count_error(exc.code)
-                results.append(
-                    {"record_id": record_id, "error": {"code": exc.code, "message": exc.message}}
-                )
-        return results
-
     def _count_error(self, code: str) -> None:
         errors: dict[str, int] = self.metrics["errors"]
         errors[code] = errors.get(code, 0) + 1
 
     # ------------------------------------------------------------------ documents
 
-    def _store_document(self, sha256_hex: str, document: bytes, media_type: str) -> None:
-        ciphertext, wrapped = seal_document(self._master, document, sha256_hex)
-        with self.db.session() as s:
-            if s.get(DocumentRow, sha256_hex) is None:
-                s.add(
-                    DocumentRow(
-                        sha256=sha256_hex,
-                        media_type=media_type,
-                        size=len(document),
-                        ciphertext=ciphertext,
-                        wrapped_key=wrapped,
-                        created_at=time.time(),
-                    )
+    def _store_document(
+        self, s: Session, sha256_hex: str, document: bytes, media_type: str
+    ) -> None:
+        """Encrypts the agreement into the vault (one data key per document)."""
+        if s.get(DocumentRow, sha256_hex) is None:
+            ciphertext, wrapped = seal_document(self._master, document, sha256_hex)
+            s.add(
+                DocumentRow(
+                    sha256=sha256_hex,
+                    media_type=media_type,
+                    size=len(document),
+                    ciphertext=ciphertext,
+                    wrapped_key=wrapped,
+                    created_at=time.time(),
                 )
+            )
 
     # ------------------------------------------------------------------ anchoring
 

@@ -92,6 +92,7 @@ class SubmissionRow(Base):
     record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
     status: Mapped[str] = mapped_column(String(24), index=True)
     anchoring: Mapped[str] = mapped_column(String(16))
+    agreement_digest: Mapped[str] = mapped_column(String(66), index=True)
     platform_id: Mapped[int] = mapped_column(Integer, index=True)
     funder_id: Mapped[int] = mapped_column(Integer, index=True)
     guarantor_id: Mapped[int] = mapped_column(Integer, index=True)
