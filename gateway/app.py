@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 
 from gateway.errors import install_error_handlers
-from gateway.routers import loans, ops, participants, verify, whitelists
+from gateway.routers import loans, ops, participants, regulator, verify, whitelists
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
+from ledger.indexer import EventIndexer
 from ledger.service import LedgerService, ServiceConfig
 from ledger.store import Database
 
@@ -51,6 +52,68 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+class BodyLimit:
+    """ASGI middleware: refuses a request body over `limit` bytes with 413 PAYLOAD_TOO_LARGE,
+    from Content-Length when given and by counting what arrives otherwise (chunked uploads)."""
+
+    def __init__(self, app: ASGIApp, limit: int, on_refuse: Callable[[], None]) -> None:
+        self.app, self.limit, self.on_refuse = app, limit, on_refuse
+
+    async def _refuse(self, send: Send) -> None:
+        self.on_refuse()
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "PAYLOAD_TOO_LARGE",
+                    "message": f"request body exceeds {self.limit} bytes",
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        too_large = False
+        refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Cut the body off here; whatever the app answers is replaced by a 413.
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused:
+                refused = True
+                await self._refuse(send)
+
+        await self.app(scope, counting_receive, guarded_send)
 
 
 @dataclass
@@ -114,6 +177,17 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
                     target=service.run_batcher, args=(stop, report), name="batcher", daemon=True
                 )
             )
+            indexer = EventIndexer(
+                service.db,
+                service.client,
+                service.deployment,
+                gateway.settings.confirmations,
+                chain_lock=service.chain_lock,
+            )
+            app.state.indexer = indexer
+            threads.append(
+                threading.Thread(target=indexer.run, args=(stop, 2.0), name="indexer", daemon=True)
+            )
             for thread in threads:
                 thread.start()
         try:
@@ -134,22 +208,9 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
     install_error_handlers(app, on_error=service._count_error)
 
     @app.middleware("http")
-    async def limits_and_logs(
+    async def access_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        length = request.headers.get("content-length")
-        limit = gateway.settings.max_upload_bytes + 1024 * 1024  # the file plus the form around it
-        if length is not None and length.isdigit() and int(length) > limit:
-            service._count_error("PAYLOAD_TOO_LARGE")
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "PAYLOAD_TOO_LARGE",
-                        "message": f"request body exceeds {limit} bytes",
-                    }
-                },
-                status_code=413,
-            )
         started = time.perf_counter()
         response = await call_next(request)
         log.info(
@@ -165,6 +226,19 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         )
         return response
 
-    for router in (participants.router, whitelists.router, loans.router, verify.router, ops.router):
+    # Outermost: counts the bytes actually received, so chunked bodies are limited too.
+    app.add_middleware(
+        BodyLimit,
+        limit=gateway.settings.max_upload_bytes + 1024 * 1024,  # the file plus the form around it
+        on_refuse=lambda: service._count_error("PAYLOAD_TOO_LARGE"),
+    )
+    for router in (
+        participants.router,
+        whitelists.router,
+        loans.router,
+        verify.router,
+        regulator.router,
+        ops.router,
+    ):
         app.include_router(router)
     return app

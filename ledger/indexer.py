@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound
 
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment
@@ -139,7 +140,7 @@ class EventIndexer:
         with self._chain_lock:
             try:
                 block = self.client.w3.eth.get_block(number)
-            except Exception:  # a missing block is a reorganization to us
+            except BlockNotFound:  # the chain got shorter: a reorganization to us
                 return None
         block_hash = block.get("hash")
         return _hex(bytes(block_hash)) if block_hash is not None else None

@@ -63,6 +63,7 @@ RULE_CODES: dict[str, tuple[str, str]] = {
     ),
     "EvidenceLedgerZeroPrincipal": ("PRINCIPAL_ZERO", "the principal must be positive"),
     "EvidenceLedgerUnknownFlags": ("FLAGS_UNKNOWN", "undefined record flags"),
+    "EvidenceLedgerIssuedInFuture": ("ISSUED_IN_FUTURE", "the loan is dated in the future"),
     "EvidenceLedgerDuplicateRecord": ("DUPLICATE_RECORD", "the record is already anchored"),
 }
 
@@ -120,13 +121,15 @@ class RegistryView:
         found, cap = self._read("rateCapAt", institution_type, at)
         return bool(found), int(cap)
 
-    def co_funding_floor(self) -> int:
-        return int(self._read("coFundingFloorBps"))
+    def co_funding_floor_at(self, at: int) -> int:
+        return int(self._read("coFundingFloorAt", at))
 
-    def legacy_cutoff(self) -> int:
-        return int(self._read("legacyCutoff"))
+    def legacy_cutoff_at(self, at: int) -> int:
+        return int(self._read("legacyCutoffAt", at))
 
 
+#: `EvidenceLedger._MAX_CLOCK_SKEW`: how far ahead of the check a loan may be dated.
+MAX_CLOCK_SKEW_SECONDS = 15 * 60
 _ACTIVE = 1
 _ROLE_FUNDER, _ROLE_PLATFORM, _ROLE_CREDIT_ENHANCER = 1, 2, 3
 
@@ -155,6 +158,8 @@ def check_rules(
         raise _violation("EvidenceLedgerZeroPrincipal", "principal is 0")
     if record.flags & ~FLAG_LEGACY:
         raise _violation("EvidenceLedgerUnknownFlags", f"flags {record.flags}")
+    if record.issued_at > at + MAX_CLOCK_SKEW_SECONDS:
+        raise _violation("EvidenceLedgerIssuedInFuture", f"issued at {record.issued_at}, checked at {at}")
     parties = record.signer_ids()
     if signatures is not None and len(signatures) != len(parties):
         raise _violation(
@@ -190,7 +195,7 @@ def check_rules(
         party(next_index, record.guarantor_id, _ROLE_CREDIT_ENHANCER)
         next_index += 1
     if record.is_legacy:
-        cutoff = view.legacy_cutoff()
+        cutoff = view.legacy_cutoff_at(at)
         if record.issued_at >= cutoff:
             raise _violation(
                 "EvidenceLedgerLegacyAfterCutoff", f"issued {record.issued_at}, cutoff {cutoff}"
@@ -225,7 +230,7 @@ def check_rules(
                 "EvidenceLedgerInvalidCoFunding", "co-funder is the funder, or share >= 100%"
             )
         co_type = party(next_index, record.co_funder_id, _ROLE_FUNDER)
-        floor = view.co_funding_floor()
+        floor = view.co_funding_floor_at(record.issued_at)
         if record.co_funder_share_bps < floor:
             raise _violation(
                 "EvidenceLedgerCoFundingShareBelowFloor",

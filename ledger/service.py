@@ -18,14 +18,15 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict, Field
+from eth_utils.address import to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -103,8 +104,17 @@ class LoanSubmission(BaseModel):
     agreement_sha256: str = Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")
     disclosure: FeeDisclosure
     borrower_id_type: str = Field(min_length=1, max_length=32, default="resident-id")
-    borrower_id: str = Field(
-        min_length=1, max_length=64, description="turned into a commitment at once, never stored"
+    borrower_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="turned into a keyed, salted commitment at once, never stored",
+    )
+    borrower_commitment: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{64}$",
+        description="instead of borrower_id: a commitment the platform made with its own key "
+        "(needed to sign the record before submitting it, non-custodially)",
     )
     funder_id: int = Field(ge=1)
     guarantor_id: int = Field(default=0, ge=0)
@@ -117,6 +127,18 @@ class LoanSubmission(BaseModel):
     platform_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
     funder_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
     source_system: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_borrower_reference(self) -> LoanSubmission:
+        if (self.borrower_id is None) == (self.borrower_commitment is None):
+            raise ValueError("give exactly one of borrower_id and borrower_commitment")
+        if self.platform_signature is not None and (
+            self.issued_at is None or self.borrower_commitment is None
+        ):
+            raise ValueError(
+                "a platform signature needs issued_at and borrower_commitment (the record must be fixed)"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -350,7 +372,7 @@ class LedgerService:
             )
         custodial = signer_address is None
         signer = LocalSigner.generate() if custodial else None
-        address = signer.address if signer else str(signer_address)
+        address = signer.address if signer else to_checksum_address(str(signer_address))
         with self.chain_lock:
             pid = self.chain.register_participant(
                 self._regulator_account(), role, address, name, institution_type, ed25519_public_key
@@ -482,18 +504,23 @@ class LedgerService:
 
     def _build_record(
         self, platform_id: int, sub: LoanSubmission, now: int
-    ) -> tuple[LoanRecord, FeeDisclosure]:
+    ) -> tuple[LoanRecord, FeeDisclosure, int]:
+        """The record of a submission, its form, and the APR computed from the form (bps)."""
         issued_at = sub.issued_at if sub.issued_at is not None else now
-        check_disclosure(
+        computed = check_disclosure(
             sub.disclosure,
             self.config.disclosure_policy,
             signed_at=datetime.fromtimestamp(issued_at, UTC),
         )
         if sub.disclosure.principal > MAX_PRINCIPAL:
             raise InputError("principal too large")
-        commitment = borrower_commitment(
-            self._commitment_key, sub.borrower_id_type, sub.borrower_id, new_salt()
-        )
+        if sub.borrower_commitment is not None:
+            commitment = _b32(sub.borrower_commitment)
+        else:
+            assert sub.borrower_id is not None
+            commitment = borrower_commitment(
+                self._commitment_key, sub.borrower_id_type, sub.borrower_id, new_salt()
+            )
         record = LoanRecord(
             agreement_digest="0x" + sub.agreement_sha256.removeprefix("0x").lower(),
             disclosure_digest=_hex(sub.disclosure.digest()),
@@ -509,7 +536,7 @@ class LedgerService:
             issued_at=issued_at,
             flags=FLAG_LEGACY if sub.legacy else 0,
         )
-        return record, sub.disclosure
+        return record, sub.disclosure, computed.nominal_bps
 
     def _signature_for(
         self, participant_id: int, record_id: bytes, given: str | None, who: str
@@ -549,20 +576,33 @@ class LedgerService:
                 "the uploaded document does not hash to agreement_sha256",
                 code="DOCUMENT_DIGEST_MISMATCH",
             )
-        record, form = self._build_record(caller.participant_id, sub, now)
+        record, form, computed_bps = self._build_record(caller.participant_id, sub, now)
         record_id = loan_record_id(record, self.chain.domain)
         with self.chain_lock:
-            check_rules(
-                record, view, now
-            )  # every rule but the signatures (the funder has yet to sign)
+            # every rule but the signatures (the funder has yet to sign)
+            check_rules(record, view, now)
+            if not record.is_legacy:
+                # R2/R4: the cap binds the cost computed from the form, not only the stated figure
+                # (which the Appendix J tolerance lets differ slightly).
+                _, institution = view.role_of(record.funder_id)
+                _, cap = view.rate_cap_at(institution, record.issued_at)
+                if computed_bps > cap:
+                    raise RuleViolation(
+                        f"the form's own numbers give an APR of {computed_bps} bps, above the cap of {cap} bps",
+                        code="RATE_CAP_EXCEEDED",
+                    )
         signatures: dict[str, str] = {}
         platform_sig = self._signature_for(
             caller.participant_id, record_id, sub.platform_signature, "platform"
         )
         if platform_sig is None:
+            hint = (
+                f"sign record id {_hex(record_id)} and resubmit with platform_signature"
+                if sub.borrower_commitment is not None and sub.issued_at is not None
+                else "POST /v1/loans/prepare with borrower_commitment and issued_at to learn the record id to sign"
+            )
             raise SignatureError(
-                "the platform keeps its own key: include platform_signature",
-                code="SIGNATURE_MISSING",
+                f"the platform keeps its own key: {hint}", code="SIGNATURE_MISSING"
             )
         signatures[str(caller.participant_id)] = platform_sig
         if sub.funder_signature is not None:
@@ -635,6 +675,20 @@ class LedgerService:
         )
         return SubmissionOutcome(row.record_id, row.status, entry, duplicate=duplicate)
 
+    def prepare_loan(self, caller: Caller, sub: LoanSubmission) -> tuple[LoanRecord, bytes]:
+        """For platforms that keep their own key: the record a submission makes, and its id to
+        sign, with every rule checked and nothing stored. Needs `borrower_commitment` and
+        `issued_at`, so that the record the platform signs is the one the gateway will rebuild."""
+        if caller.role is not Role.PLATFORM:
+            raise PermissionDenied("only platforms submit loans", code="ROLE_FORBIDDEN")
+        if sub.borrower_commitment is None or sub.issued_at is None:
+            raise InputError("preparing a record needs borrower_commitment and issued_at", code="RECORD_NOT_FIXED")
+        now = self.client.latest_timestamp()
+        record, _, _ = self._build_record(caller.participant_id, sub, now)
+        with self.chain_lock:
+            check_rules(record, self._view(), now)
+        return record, loan_record_id(record, self.chain.domain)
+
     def submit_loan(
         self,
         caller: Caller,
@@ -689,20 +743,25 @@ class LedgerService:
         outcomes: list[SubmissionOutcome | LedgerError] = []
         ready: list[str] = []
         with self.db.session() as s:
-            seen: set[str] = set()
+            seen: dict[tuple[str, int, int], SubmissionOutcome] = {}
             for sub in subs:
+                key = (
+                    sub.agreement_sha256.removeprefix("0x").lower(),
+                    sub.funder_id,
+                    sub.issued_at or now,
+                )
                 try:
+                    if key in seen:  # the same loan twice in one request: one record
+                        first = seen[key]
+                        outcomes.append(
+                            SubmissionOutcome(first.record_id, first.status, None, duplicate=True)
+                        )
+                        continue
                     existing = self._existing(s, caller.participant_id, sub, now)
                     if existing is not None:
                         outcomes.append(self._outcome(existing, duplicate=True))
                         continue
                     row = self._prepare(caller, sub, now, view, document, media_type)
-                    if row.record_id in seen:
-                        raise Conflict(
-                            "the same loan appears twice in this request",
-                            code="DUPLICATE_IN_REQUEST",
-                        )
-                    seen.add(row.record_id)
                 except LedgerError as exc:
                     self._count_error(exc.code)
                     if raise_errors:
@@ -714,7 +773,9 @@ class LedgerService:
                 signed = json.loads(row.signatures_json)
                 if all(str(pid) in signed for pid in record.signer_ids()):
                     ready.append(row.record_id)
-                outcomes.append(SubmissionOutcome(row.record_id, row.status, None))
+                fresh = SubmissionOutcome(row.record_id, row.status, None)
+                outcomes.append(fresh)
+                seen[key] = fresh
             if (
                 document is not None
                 and outcomes
@@ -737,7 +798,13 @@ class LedgerService:
                 if isinstance(o, SubmissionOutcome)
             }
             outcomes = [
-                accepted.get(o.record_id, o) if isinstance(o, SubmissionOutcome) else o
+                (
+                    replace(accepted[o.record_id], duplicate=o.duplicate)
+                    if o.record_id in accepted
+                    else o
+                )
+                if isinstance(o, SubmissionOutcome)
+                else o
                 for o in outcomes
             ]
         return outcomes
@@ -800,7 +867,11 @@ class LedgerService:
             with self.db.session() as s:
                 anchored = {rid: s.get(SubmissionRow, rid) for rid in per_record}
             outcomes = [
-                SubmissionOutcome(o.record_id, getattr(anchored[o.record_id], "status", o.status), o.entry_timestamp)
+                SubmissionOutcome(
+                    o.record_id,
+                    getattr(anchored[o.record_id], "status", o.status),
+                    o.entry_timestamp,
+                )
                 if isinstance(o, SubmissionOutcome) and o.record_id in anchored
                 else o
                 for o in outcomes

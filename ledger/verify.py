@@ -373,7 +373,7 @@ class _Verifier:
         if not found:
             raise _Fail(f"no rate cap exists for institution type {institution}")
         if rec.is_legacy:
-            cutoff = int(self.client.call(self.registry.functions.legacyCutoff()))
+            cutoff = int(self._view("registry", "legacyCutoffAt", self.anchor.block_time))
             if rec.issued_at >= cutoff:
                 raise _Fail(
                     f"flagged legacy but issued at {rec.issued_at}, after the cutoff {cutoff}"

@@ -18,6 +18,8 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
     /// @dev Bit 0 of `LoanRecord.flags`: legacy (stock) loan (R8).
     uint8 private constant _FLAG_LEGACY = 1;
     uint16 private constant _FULL_SHARE_BPS = 10_000;
+    /// @dev Clocks of platforms and chains differ a little; a loan may be dated this far ahead.
+    uint64 private constant _MAX_CLOCK_SKEW = 15 minutes;
 
     IParticipantRegistry private immutable _registry;
 
@@ -155,7 +157,9 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
         bytes32[] calldata proof,
         bool[] calldata proofFlags
     ) external view returns (bool) {
-        return _batches[root].anchoredAt != 0 && MerkleProof.multiProofVerifyCalldata(proof, proofFlags, root, leaves);
+        // An empty set of leaves "verifies" in OpenZeppelin's multiproof; it proves nothing here.
+        return leaves.length > 0 && _batches[root].anchoredAt != 0
+            && MerkleProof.multiProofVerifyCalldata(proof, proofFlags, root, leaves);
     }
 
     /// @inheritdoc IEvidenceLedger
@@ -192,6 +196,7 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
     {
         if (r.principal == 0) revert EvidenceLedgerZeroPrincipal();
         if (r.flags & ~_FLAG_LEGACY != 0) revert EvidenceLedgerUnknownFlags(r.flags);
+        if (r.issuedAt > at + _MAX_CLOCK_SKEW) revert EvidenceLedgerIssuedInFuture(r.issuedAt, at);
 
         uint256 expected = 2 + (r.guarantorId != 0 ? 1 : 0) + (r.coFunderId != 0 ? 1 : 0);
         if (signatures.length != expected) revert EvidenceLedgerSignatureCountMismatch(expected, signatures.length);
@@ -208,7 +213,7 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
         // today's caps (R3); it is anchored flagged so the regulator can track its clearance.
         bool legacy = r.flags & _FLAG_LEGACY != 0;
         if (legacy) {
-            uint64 cutoff = _registry.legacyCutoff();
+            uint64 cutoff = _registry.legacyCutoffAt(at);
             if (r.issuedAt >= cutoff) revert EvidenceLedgerLegacyAfterCutoff(r.issuedAt, cutoff);
         } else {
             // R1: partners must be on the funder's whitelist when the loan is issued.
@@ -230,7 +235,7 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
             }
             IParticipantRegistry.InstitutionType coFunderType =
                 _checkParty(r.coFunderId, IParticipantRegistry.Role.Funder, recordId, signatures[next], at);
-            uint16 floorBps = _registry.coFundingFloorBps();
+            uint16 floorBps = _registry.coFundingFloorAt(r.issuedAt);
             if (r.coFunderShareBps < floorBps) {
                 revert EvidenceLedgerCoFundingShareBelowFloor(r.coFunderShareBps, floorBps);
             }
@@ -270,6 +275,7 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
 
     function _isRuleError(bytes4 selector) private pure returns (bool) {
         return selector == EvidenceLedgerZeroPrincipal.selector || selector == EvidenceLedgerUnknownFlags.selector
+            || selector == EvidenceLedgerIssuedInFuture.selector
             || selector == EvidenceLedgerSignatureCountMismatch.selector
             || selector == EvidenceLedgerParticipantNotActive.selector || selector == EvidenceLedgerWrongRole.selector
             || selector == EvidenceLedgerInvalidSignature.selector

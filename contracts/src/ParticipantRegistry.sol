@@ -24,8 +24,10 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     mapping(InstitutionType institutionType => RateCap[]) private _rateCaps;
     LprEntry[] private _lpr;
-    uint16 private _coFundingFloorBps;
-    uint64 private _legacyCutoff;
+    // Policy values keep their history: violations of batched records are judged by the rules in
+    // force when the loan was issued or the batch anchored, not by today's.
+    PolicyEntry[] private _coFundingFloors;
+    PolicyEntry[] private _legacyCutoffs;
 
     /// @param regulator The first regulator account (gets `REGULATOR_ROLE` and the admin role).
     /// @param initialCoFundingFloorBps Minimum co-funding share (3,000 bps under the 2021 notice).
@@ -33,8 +35,12 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     constructor(address regulator, uint16 initialCoFundingFloorBps, uint64 initialLegacyCutoff) {
         _grantRole(DEFAULT_ADMIN_ROLE, regulator);
         _grantRole(REGULATOR_ROLE, regulator);
-        _coFundingFloorBps = initialCoFundingFloorBps;
-        _legacyCutoff = initialLegacyCutoff;
+        if (initialCoFundingFloorBps == 0 || initialCoFundingFloorBps >= 10_000) {
+            revert RatePolicyInvalidRate(initialCoFundingFloorBps);
+        }
+        // Genesis entries take effect at time 0: they govern every earlier loan.
+        _coFundingFloors.push(PolicyEntry(initialCoFundingFloorBps, 0));
+        _legacyCutoffs.push(PolicyEntry(initialLegacyCutoff, 0));
     }
 
     // ------------------------------------------------------------------ participants
@@ -221,14 +227,14 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     /// @inheritdoc IParticipantRegistry
     function setCoFundingFloor(uint16 floorBps) external onlyRole(REGULATOR_ROLE) {
         if (floorBps == 0 || floorBps >= 10_000) revert RatePolicyInvalidRate(floorBps);
-        _coFundingFloorBps = floorBps;
-        emit CoFundingFloorSet(floorBps);
+        _coFundingFloors.push(PolicyEntry(floorBps, uint64(block.timestamp)));
+        emit CoFundingFloorSet(floorBps, uint64(block.timestamp));
     }
 
     /// @inheritdoc IParticipantRegistry
     function setLegacyCutoff(uint64 cutoff) external onlyRole(REGULATOR_ROLE) {
-        _legacyCutoff = cutoff;
-        emit LegacyCutoffSet(cutoff);
+        _legacyCutoffs.push(PolicyEntry(cutoff, uint64(block.timestamp)));
+        emit LegacyCutoffSet(cutoff, uint64(block.timestamp));
     }
 
     /// @inheritdoc IParticipantRegistry
@@ -257,15 +263,33 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     /// @inheritdoc IParticipantRegistry
     function coFundingFloorBps() external view returns (uint16) {
-        return _coFundingFloorBps;
+        return uint16(_coFundingFloors[_coFundingFloors.length - 1].value);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function coFundingFloorAt(uint64 at) external view returns (uint16) {
+        return uint16(_policyAt(_coFundingFloors, at));
     }
 
     /// @inheritdoc IParticipantRegistry
     function legacyCutoff() external view returns (uint64) {
-        return _legacyCutoff;
+        return _legacyCutoffs[_legacyCutoffs.length - 1].value;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function legacyCutoffAt(uint64 at) external view returns (uint64) {
+        return _policyAt(_legacyCutoffs, at);
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// @dev The entry in force at `at`; the genesis entry (effective at 0) always matches.
+    function _policyAt(PolicyEntry[] storage entries, uint64 at) private view returns (uint64) {
+        for (uint256 i = entries.length; i > 0; --i) {
+            if (entries[i - 1].effectiveFrom <= at) return entries[i - 1].value;
+        }
+        return entries[0].value;
+    }
 
     function _requireKnown(uint64 participantId) private view {
         if (participantId == 0 || participantId > _participantCount) {

@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
 from gateway.errors import ApiError
+from ledger.eip712 import typed_data
 from ledger.errors import InputError
 from ledger.service import (
     MAX_BATCH_SUBMISSION,
@@ -54,40 +56,58 @@ def outcome_view(outcome: SubmissionOutcome) -> dict[str, Any]:
     }
 
 
+async def read_form(request: Request, limit: int) -> Any:
+    """The multipart form, with an oversized part answered 413 (Starlette says 400)."""
+    try:
+        return await request.form(max_part_size=limit)
+    except StarletteHTTPException as exc:
+        if "maximum size" in str(exc.detail).lower():
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"a form part exceeds {limit} bytes") from exc
+        raise ApiError(422, "INVALID_INPUT", f"malformed multipart body: {exc.detail}") from exc
+
+
 async def _read_upload(request: Request) -> tuple[LoanSubmission, bytes | None, str]:
     """JSON body, or multipart with a `submission` JSON field and an `agreement` file."""
     limit: int = request.app.state.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=limit)
-        raw = form.get("submission")
-        upload = form.get("agreement")
-        if not isinstance(raw, str):
-            raise ApiError(
-                422, "INVALID_INPUT", "multipart needs a `submission` field with the loan as JSON"
-            )
-        document = None
-        media_type = "application/octet-stream"
-        if upload is not None and not isinstance(upload, str):
-            chunks, size = [], 0
-            while chunk := await upload.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the agreement exceeds {limit} bytes")
-                chunks.append(chunk)
-            document = b"".join(chunks)
-            media_type = upload.content_type or media_type
-        text = raw
-    else:
-        body = await request.body()
-        text = body.decode("utf-8", errors="replace")
-        document, media_type = None, "application/pdf"
+        form = await read_form(request, limit)
+        try:
+            return await _from_form(form, limit)
+        finally:
+            await form.close()
+    body = await request.body()
+    return _submission(body.decode("utf-8", errors="replace")), None, "application/pdf"
+
+
+def _submission(text: str) -> LoanSubmission:
     try:
-        return LoanSubmission.model_validate_json(text), document, media_type
+        return LoanSubmission.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise InputError(f"{where}: {first.get('msg', 'invalid')}") from exc
+
+
+async def _from_form(form: Any, limit: int) -> tuple[LoanSubmission, bytes | None, str]:
+    raw = form.get("submission")
+    upload = form.get("agreement")
+    if not isinstance(raw, str):
+        raise ApiError(
+            422, "INVALID_INPUT", "multipart needs a `submission` field with the loan as JSON"
+        )
+    document = None
+    media_type = "application/octet-stream"
+    if upload is not None and not isinstance(upload, str):
+        chunks, size = [], 0
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the agreement exceeds {limit} bytes")
+            chunks.append(chunk)
+        document = b"".join(chunks)
+        media_type = upload.content_type or media_type
+    return _submission(raw), document, media_type
 
 
 @router.post(
@@ -103,6 +123,19 @@ async def _read_upload(request: Request) -> tuple[LoanSubmission, bytes | None, 
 async def submit(request: Request, service: Service, caller: PlatformCaller) -> dict[str, Any]:
     submission, document, media_type = await _read_upload(request)
     return outcome_view(service.submit_loan(caller, submission, document, media_type))
+
+
+@router.post(
+    "/prepare", summary="The record and id a platform with its own key must sign (nothing stored)"
+)
+async def prepare(request: Request, service: Service, caller: PlatformCaller) -> dict[str, Any]:
+    submission = _submission((await request.body()).decode("utf-8", errors="replace"))
+    record, record_id = service.prepare_loan(caller, submission)
+    return {
+        "record": record.model_dump(mode="json"),
+        "record_id": "0x" + record_id.hex(),
+        "typed_data": typed_data(record, service.chain.domain),
+    }
 
 
 @router.post("/batch", status_code=202, summary="Submit up to 10,000 loans (platform)")

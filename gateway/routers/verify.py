@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.deps import Service
 from gateway.errors import ApiError
+from gateway.routers.loans import read_form
 from ledger.verify import verify_receipt
 
 router = APIRouter(prefix="/v1", tags=["verification"])
@@ -34,7 +35,7 @@ async def verify(request: Request, service: Service) -> dict[str, Any]:
     limit: int = request.app.state.settings.max_upload_bytes
     document: bytes | None = None
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_part_size=limit)
+        form = await read_form(request, limit)
         raw_receipt = form.get("receipt")
         upload = form.get("document")
         if not isinstance(raw_receipt, str):
@@ -47,8 +48,14 @@ async def verify(request: Request, service: Service) -> dict[str, Any]:
             body = VerifyRequest(receipt=json.loads(raw_receipt))
         except ValueError as exc:
             raise ApiError(422, "INVALID_INPUT", f"receipt is not JSON: {exc}") from exc
+        await form.close()
     else:
-        body = VerifyRequest.model_validate_json(await request.body())
+        try:
+            body = VerifyRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise ApiError(422, "INVALID_INPUT", f"{where}: {first.get('msg', 'invalid')}") from exc
     with service.chain_lock:
         report = verify_receipt(
             body.receipt,

@@ -62,6 +62,13 @@ def _loan(m: Matrix) -> dict[str, Any]:
     return body
 
 
+def _prepared(m: Matrix) -> dict[str, Any]:
+    body = {k: v for k, v in _loan(m).items() if k != "borrower_id"}
+    body["borrower_commitment"] = "0x" + "ab" * 32
+    body["issued_at"] = m.env.now()
+    return body
+
+
 #: the status of an allowed call, when it is not 200
 CREATED = {"POST /v1/participants": 201, "POST /v1/loans": 202, "POST /v1/loans/batch": 202}
 
@@ -134,6 +141,30 @@ ROUTES: dict[str, tuple[Call, frozenset[str]]] = {
             },
         ),
         PUBLIC,
+    ),
+    "POST /v1/loans/prepare": (
+        lambda m: ("POST", "/v1/loans/prepare", {"json": _prepared(m)}),
+        frozenset({"platform"}),
+    ),
+    "GET /v1/regulator/loans": (
+        lambda m: ("GET", "/v1/regulator/loans", {}),
+        frozenset({"regulator"}),
+    ),
+    "GET /v1/regulator/loans (csv)": (
+        lambda m: ("GET", "/v1/regulator/loans?format=csv", {}),
+        frozenset({"regulator"}),
+    ),
+    "GET /v1/regulator/chain-loans": (
+        lambda m: ("GET", "/v1/regulator/chain-loans", {}),
+        frozenset({"regulator"}),
+    ),
+    "GET /v1/regulator/stats": (
+        lambda m: ("GET", "/v1/regulator/stats", {}),
+        frozenset({"regulator"}),
+    ),
+    "GET /v1/regulator/violations": (
+        lambda m: ("GET", "/v1/regulator/violations", {}),
+        frozenset({"regulator"}),
     ),
     "GET /healthz": (lambda m: ("GET", "/healthz", {}), PUBLIC),
     "GET /metrics": (lambda m: ("GET", "/metrics", {}), PUBLIC),
@@ -280,7 +311,9 @@ def test_only_the_funder_may_confirm_or_reject(env: Env, loans: dict[str, str]) 
             assert r.json()["results"][0]["error"]["code"] == "RECORD_NOT_FOUND"
         # the co-funder of a loan is not its funder either
         r = env.http.post(
-            f"/v1/loans/{loans['full']}/reject", json={"reason": "x"}, headers=auth(env["bank2"].key)
+            f"/v1/loans/{loans['full']}/reject",
+            json={"reason": "x"},
+            headers=auth(env["bank2"].key),
         )
         assert r.status_code == 404 and error_code(r) == "RECORD_NOT_FOUND"
     assert env.status(pending)["status"] == "awaiting_funder"

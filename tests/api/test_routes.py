@@ -77,11 +77,6 @@ def test_register_non_custodial_participant(env: Env) -> None:
     assert participant["signer_address"].lower() == address.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST /v1/participants with a lower-case signer_address (accepted by the "
-    "schema's pattern ^0x[0-9a-fA-F]{40}$) is passed unchecksummed to web3 -> InvalidAddress -> 500",
-)
 def test_register_with_lower_case_signer_address(env: Env) -> None:
     address = Account.create().address.lower()
     r = env.http.post(
@@ -105,7 +100,9 @@ def test_rate_cap_change_applies_to_new_loans(env: Env) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {"institution_type": "small_loan", "cap_bps": 1000, "effective_from": 0}
     with env.gw.service.chain_lock:
-        found, cap = registry.rateCapAt(InstitutionType.SMALL_LOAN, env.now()).call()  # InstitutionType.SMALL_LOAN
+        found, cap = registry.rateCapAt(
+            InstitutionType.SMALL_LOAN, env.now()
+        ).call()  # InstitutionType.SMALL_LOAN
     assert (found, cap) == (True, 1000)
     with env.nothing_changes():
         r = env.submit(env["p1"], funder=funder)  # 12 % a month-rate loan: APR 1200 bps > 1000

@@ -29,7 +29,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,28 @@ class BatchInfo:
 # --------------------------------------------------------------------------------- chains
 
 
+def _single_run_gas_estimate(state: Any, transaction: Any) -> int:
+    """A py-evm gas estimator that runs the transaction once (with the block gas limit).
+
+    py-evm's default estimator bisects the gas limit (a dozen executions per estimate), which
+    makes eth-tester several times slower than anvil. One run gives the same revert (the bisection
+    also raises the error of its full-gas run); the limit it returns is generous, so the 63/64
+    rule and refunds never starve the real transaction (which would fail the test loudly).
+    """
+    from eth.vm.spoof import SpoofTransaction
+
+    spoofed = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(spoofed)
+        if computation.is_error:
+            raise computation.error
+        used = int(computation.get_gas_used())
+    finally:
+        state.revert(snapshot)
+    return min(int(state.gas_limit), int(transaction.intrinsic_gas) + used * 3 // 2 + 50_000)
+
+
 @dataclass
 class _Chain:
     """One backend with the base state deployed, snapshotted for per-test reverts."""
@@ -151,7 +173,6 @@ class _Chain:
     base_time: int
     node: AnvilNode | None = None
     _snapshot: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def snapshot(self) -> None:
         if self.kind == "anvil":
@@ -165,12 +186,15 @@ class _Chain:
             assert answer.get("result") is True, answer
             self.snapshot()  # anvil consumes a snapshot when reverting to it
         else:
-            self.w3.provider.ethereum_tester.revert_to_snapshot(self._snapshot)  # type: ignore[attr-defined]
+            tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+            tester.revert_to_snapshot(self._snapshot)
+            tester.backend.chain.gas_estimator = _single_run_gas_estimate
 
 
 def _build_base_state(kind: str, w3: Web3, node: AnvilNode | None) -> _Chain:
     client = ChainClient(w3)
     if kind == "eth-tester":
+        w3.provider.ethereum_tester.backend.chain.gas_estimator = _single_run_gas_estimate  # type: ignore[attr-defined]
         # py-evm stamps a block max(wall clock, parent + 1). Put the chain a month ahead of the
         # wall clock so that, after each revert to the base snapshot, blocks again advance by
         # exactly one second (as on anvil with its timestamp interval) however long the run.

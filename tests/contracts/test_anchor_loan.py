@@ -498,9 +498,14 @@ def test_key_rotation_keeps_history(backend: Env) -> None:
     backend.anchor(record, backend.sign(record))
 
 
-def test_future_issue_time_is_accepted(backend: Env) -> None:
-    """Nothing bounds issuedAt from above: a loan dated in the future anchors today."""
-    backend.anchor(backend.make_loan(issued_at=backend.now() + 365 * 86_400))
+def test_future_issue_time_is_refused_beyond_the_clock_skew(backend: Env) -> None:
+    """A loan dated ahead could pick up a cap or whitelist entry scheduled for later."""
+    at = backend.sim_time()
+    far = backend.make_loan(issued_at=at + 365 * 86_400)
+    with backend.reverts("EvidenceLedgerIssuedInFuture", at + 365 * 86_400, at):
+        backend.anchor(far)
+    # up to 15 minutes of clock skew is tolerated
+    backend.anchor(backend.make_loan(issued_at=backend.sim_time() + 15 * 60 - 5))
 
 
 # ------------------------------------------------------------------------------ hashing views

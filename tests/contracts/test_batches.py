@@ -249,16 +249,6 @@ def test_openzeppelin_js_tree_verifies_on_chain(backend: Env, oz_merkle) -> None
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "contract bug (low severity): verifyMultiInclusion(root, leaves=[], proof=[root], flags=[]) "
-        "returns true for any anchored root - OpenZeppelin's multiProofVerify treats the empty set as "
-        "valid and its docs advise disallowing it; the ledger does not, so 'several leaves are "
-        "included' is claimed for no leaves at all"
-    ),
-)
 def test_empty_multiproof_proves_nothing(backend: Env) -> None:
     batch = backend.anchor_batch([backend.make_loan()], fillers=1)
     result = backend.call(

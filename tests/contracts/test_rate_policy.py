@@ -53,12 +53,12 @@ def test_future_cap_applies_by_issue_time(backend: Env) -> None:
     backend.transact(backend.regulator, reg.functions.setRateCap(SMALL_LOAN, 4 * lpr, start))
     assert cap_at(backend, SMALL_LOAN, start - 1) == [True, 2400]
     assert cap_at(backend, SMALL_LOAN, start) == [True, 1200]
-    # a loan issued before the change may still cost up to 24% ...
+    backend.advance(86_400)
+    # a loan issued before the change may still cost up to 24%, even anchored after it ...
     backend.anchor(backend.make_loan(funder=small, apr_bps=2400, issued_at=start - 1))
-    # ... one issued from the change on only 12%, whenever it is anchored
+    # ... one issued from the change on only 12%
     with backend.reverts("EvidenceLedgerRateCapExceeded", 1201, 1200):
         backend.anchor(backend.make_loan(funder=small, apr_bps=1201, issued_at=start))
-    backend.advance(86_400)
     backend.anchor(backend.make_loan(funder=small, apr_bps=1200))
     with backend.reverts("EvidenceLedgerRateCapExceeded", 2400, 1200):
         backend.anchor(backend.make_loan(funder=small, apr_bps=2400))
@@ -189,12 +189,22 @@ def test_set_lpr_errors(backend: Env) -> None:
 
 def test_set_co_funding_floor(backend: Env) -> None:
     reg = backend.registry
+    before = backend.now()
     receipt = backend.transact(backend.regulator, reg.functions.setCoFundingFloor(4000))
-    assert backend.event(receipt, reg, "CoFundingFloorSet") == {"floorBps": 4000}
+    at = backend.block_time(receipt)
+    assert backend.event(receipt, reg, "CoFundingFloorSet") == {
+        "floorBps": 4000,
+        "effectiveFrom": at,
+    }
     assert backend.call(reg.functions.coFundingFloorBps()) == 4000
+    # history: loans issued before the change keep the floor of their issue time
+    assert backend.call(reg.functions.coFundingFloorAt(at)) == 4000
+    assert backend.call(reg.functions.coFundingFloorAt(before - 1)) == 3000
+    assert backend.call(reg.functions.coFundingFloorAt(0)) == 3000
     backend.transact(backend.regulator, reg.functions.setCoFundingFloor(9999))
     backend.transact(backend.regulator, reg.functions.setCoFundingFloor(1))
     assert backend.call(reg.functions.coFundingFloorBps()) == 1
+    assert backend.call(reg.functions.coFundingFloorAt(before - 1)) == 3000
 
 
 @pytest.mark.parametrize("bps", [0, 10_000, 65_535])
@@ -215,13 +225,19 @@ def test_raised_floor_applies_to_new_loans(backend: Env) -> None:
 
 def test_set_legacy_cutoff(backend: Env) -> None:
     reg = backend.registry
+    genesis_cutoff = backend.call(reg.functions.legacyCutoff())
     cutoff = backend.now() + 86_400
     receipt = backend.transact(backend.regulator, reg.functions.setLegacyCutoff(cutoff))
-    assert backend.event(receipt, reg, "LegacyCutoffSet") == {"cutoff": cutoff}
+    at = backend.block_time(receipt)
+    assert backend.event(receipt, reg, "LegacyCutoffSet") == {"cutoff": cutoff, "effectiveFrom": at}
     assert backend.call(reg.functions.legacyCutoff()) == cutoff
-    # no history and no validation: any value, even 0, is accepted
+    # history: a batch anchored before the change is judged by the cutoff then in force
+    assert backend.call(reg.functions.legacyCutoffAt(at)) == cutoff
+    assert backend.call(reg.functions.legacyCutoffAt(at - 1)) == genesis_cutoff
+    # no validation of the value itself: any time, even 0, is accepted
     backend.transact(backend.regulator, reg.functions.setLegacyCutoff(0))
     assert backend.call(reg.functions.legacyCutoff()) == 0
+    assert backend.call(reg.functions.legacyCutoffAt(at)) == cutoff
 
 
 def test_policy_setters_require_regulator_role(backend: Env) -> None:
@@ -238,3 +254,44 @@ def test_policy_setters_require_regulator_role(backend: Env) -> None:
             "AccessControlUnauthorizedAccount", backend.bank.address, REGULATOR_ROLE
         ):
             backend.transact(backend.bank, fn)
+
+
+def test_floor_of_the_issue_time_applies(backend: Env) -> None:
+    """Loans are held to the co-funding floor in force when they were issued (R6)."""
+    issued = backend.now()
+    record = backend.make_loan(
+        co_funder=backend.small_loan, co_funder_share_bps=3000, issued_at=issued
+    )
+    backend.advance(10)
+    backend.transact(backend.regulator, backend.registry.functions.setCoFundingFloor(4000))
+    backend.anchor(record)  # issued under the 30% floor
+    later = backend.make_loan(co_funder=backend.small_loan, co_funder_share_bps=3000)
+    with backend.reverts("EvidenceLedgerCoFundingShareBelowFloor", 3000, 4000):
+        backend.anchor(later)
+
+
+def test_cutoff_of_the_anchoring_time_applies(backend: Env) -> None:
+    """A legacy loan is judged by the cutoff in force when it is anchored (R8)."""
+    cutoff = backend.now() + 86_400
+    backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(cutoff))
+    record = backend.make_loan(flags=1, apr_bps=3600)
+    earlier = record.issued_at - 1
+    backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(earlier))
+    with backend.reverts("EvidenceLedgerLegacyAfterCutoff", record.issued_at, earlier):
+        backend.anchor(record)
+    assert backend.check(record, at=backend.now() - 1) == backend.record_id(record)
+
+
+@pytest.mark.parametrize("floor", [0, 10_000])
+def test_constructor_rejects_invalid_floor(backend: Env, floor: int) -> None:
+    admin = Account.from_key(LocalSigner.generate().private_key)
+    backend.client.fund(admin.address, GAS_MONEY)
+    with backend.reverts("RatePolicyInvalidRate", floor):
+        deploy_contracts(backend.client, admin, GenesisPolicy(co_funding_floor_bps=floor))
+
+
+def test_constructor_genesis_entries_govern_all_earlier_times(backend: Env) -> None:
+    reg = backend.registry
+    assert backend.call(reg.functions.coFundingFloorAt(0)) == 3000
+    assert backend.call(reg.functions.legacyCutoffAt(0)) == backend.policy.legacy_cutoff
+    assert backend.call(reg.functions.legacyCutoffAt(2**64 - 1)) == backend.policy.legacy_cutoff

@@ -254,15 +254,6 @@ def test_suspension_before_anchoring_is_a_violation_even_after_reactivation(back
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # "DID NOT RAISE": the report went through
-    reason=(
-        "contract bug: reportViolation re-checks with the co-funding floor in force NOW "
-        "(registry.coFundingFloorBps(), no history) instead of the rules in force when the batch "
-        "was anchored, so raising the floor turns compliant batched loans into 'proven' violations"
-    ),
-)
 def test_floor_raised_after_anchoring_is_no_violation(backend: Env) -> None:
     record = backend.make_loan(co_funder=backend.small_loan, co_funder_share_bps=3000)
     batch = backend.anchor_batch([record], fillers=1)
@@ -271,15 +262,6 @@ def test_floor_raised_after_anchoring_is_no_violation(backend: Env) -> None:
         backend.transact(backend.outsider, report_fn(backend, batch, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # "DID NOT RAISE": the report went through
-    reason=(
-        "contract bug: reportViolation re-checks legacy loans against the legacy cutoff in force "
-        "NOW (registry.legacyCutoff(), no history), so moving the cutoff earlier turns legacy "
-        "loans that were compliant when their batch was anchored into 'proven' violations"
-    ),
-)
 def test_cutoff_moved_after_anchoring_is_no_violation(backend: Env) -> None:
     cutoff = backend.now() + 86_400
     backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(cutoff))
@@ -292,6 +274,7 @@ def test_cutoff_moved_after_anchoring_is_no_violation(backend: Env) -> None:
         backend.transact(backend.outsider, report_fn(backend, batch, 0))
 
 
+@pytest.mark.slow
 def test_starving_the_recheck_of_gas_cannot_forge_a_violation(backend: Env) -> None:
     """With too little gas the re-check runs out of gas: CheckFailed(""), never a recorded rule."""
     batch = backend.anchor_batch([backend.make_loan()], fillers=1)

@@ -2,7 +2,7 @@
 the gateway service on eth-tester, plus loans anchored on chain by others, a proven violation,
 a revocation and an amendment, all indexed by `EventIndexer`.
 
-The world (built once per module):
+The world (built once per process and shared with test_indexer.py):
 
 phase A (issued at t_a, one quarter), non-legacy unless noted:
   L1  bank/p1 + guarantor   1,000,000 @ 1200  batch
@@ -14,7 +14,8 @@ phase A (issued at t_a, one quarter), non-legacy unless noted:
   L6  bank/p1 legacy 2025-03-01  1,000,000 @ 3600  batch, then amended (superseded)
   L7  cf/p1 legacy 2025-06-01    2,000,000 @ 3000  batch
   L8  bank/p1               3,000,000 @ 1500  per-record
-  R1  bank/p3 rejected by the funder; W1 bank/p2 awaiting the funder
+  R1  bank/p3 rejected by the funder; R2 bank/p3 rejected by the rules (PARTICIPANT_NOT_ACTIVE:
+      p3 suspended before the funder confirmed); W1 bank/p2 awaiting the funder
 phase B (t_b, 100 days later, another quarter):
   L9  cf/p1 1,000,000 @ 2400; L10 cf/p1 1,000,000 @ 1800; L11 bank/p2 1,500,000 @ 960 (batch)
   Q1  bank/p1 queued (not anchored)
@@ -41,12 +42,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from web3 import EthereumTesterProvider, Web3
 
-from ledger.anchoring import SignedLoan
+from ledger.anchoring import BatchAnchor, SignedLoan
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import InstitutionType, Role
+from ledger.chain.deploy import InstitutionType, ParticipantStatus, Role
 from ledger.demo import build_disclosure
 from ledger.disclosure import FeeDisclosure
-from ledger.errors import InputError
+from ledger.errors import InputError, LedgerError
 from ledger.indexer import EventIndexer
 from ledger.queries import (
     CSV_COLUMNS,
@@ -98,6 +99,8 @@ class World:
     ids: dict[str, int] = field(default_factory=dict)
     loans: dict[str, str] = field(default_factory=dict)
     chain_loans: dict[str, SignedLoan] = field(default_factory=dict)
+    tx: dict[str, str] = field(default_factory=dict)
+    batch: BatchAnchor | None = None
     t_a: int = 0
     t_b: int = 0
     serial: int = 0
@@ -170,6 +173,11 @@ def _build(data_dir: Path) -> World:
     w.submit("L8", "bank", "p1", 3_000_000, 1500, issued_at=t_a, anchoring="per-record")
     rejected = w.submit("R1", "bank", "p3", 1_000_000, 1200, issued_at=t_a, confirm=False)
     svc.reject_loan(Caller(w.ids["bank"], Role.FUNDER), rejected, '=HYPERLINK("http://x")')
+    # R2: the platform is suspended before the funder confirms: the rule check rejects it.
+    w.submit("R2", "bank", "p3", 1_000_000, 1200, issued_at=t_a, confirm=False)
+    svc.set_participant_status(w.ids["p3"], ParticipantStatus.SUSPENDED)
+    with pytest.raises(LedgerError):
+        svc.confirm_loan(Caller(w.ids["bank"], Role.FUNDER), w.loans["R2"])
     w.submit("W1", "bank", "p2", 1_000_000, 1200, issued_at=t_a, confirm=False)
     assert svc.anchor_pending() == 8
 
@@ -210,10 +218,11 @@ def _build(data_dir: Path) -> World:
         w.chain_loans[name] = loan
         return loan
 
-    svc.chain.anchor_loan(svc.gateway_account, chain_loan("C1", 700_000, 1500))
-    svc.chain.anchor_loan(svc.gateway_account, chain_loan("C2", BIG, 1000))
+    for name, principal, apr in (("C1", 700_000, 1500), ("C2", BIG, 1000)):
+        anchored = svc.chain.anchor_loan(svc.gateway_account, chain_loan(name, principal, apr))
+        w.tx[name] = "0x" + anchored.transaction_hash.hex()
     smuggled = chain_loan("S1", 800_000, 3000)
-    batch = svc.chain.anchor_batch(svc.gateway_account, [smuggled])
+    w.batch = batch = svc.chain.anchor_batch(svc.gateway_account, [smuggled])
     client.transact(
         svc.gateway_account,
         svc.chain.ledger.functions.reportViolation(
@@ -252,9 +261,19 @@ def _build(data_dir: Path) -> World:
     return w
 
 
+_SHARED: list[World] = []
+
+
+def shared_world(factory: pytest.TempPathFactory) -> World:
+    """The world, built once per process (test_indexer.py uses it too)."""
+    if not _SHARED:
+        _SHARED.append(_build(factory.mktemp("world")))
+    return _SHARED[0]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return _build(tmp_path_factory.mktemp("queries"))
+    return shared_world(tmp_path_factory)
 
 
 def ids(items: list[dict[str, Any]]) -> list[str]:
@@ -296,7 +315,7 @@ def assert_no_floats(value: Any) -> None:
 def test_world_statuses(world: World) -> None:
     status = {name: world.svc.submission(Caller(1, Role.REGULATOR), rid).status
               for name, rid in world.loans.items()}  # fmt: skip
-    assert status["R1"] == "rejected" and status["W1"] == "awaiting_funder"
+    assert status["R1"] == status["R2"] == "rejected" and status["W1"] == "awaiting_funder"
     assert status["Q1"] == "queued" and status["L8"] == "anchored"
     assert sum(s == "anchored" for s in status.values()) == 12
 
@@ -306,7 +325,7 @@ def test_world_statuses(world: World) -> None:
     [
         (
             {"funder_id": "bank"},
-            {"L1", "L2", "L6", "L8", "L11", "R1", "W1", "Q1"},
+            {"L1", "L2", "L6", "L8", "L11", "R1", "R2", "W1", "Q1"},
         ),
         ({"platform_id": "p2"}, {"L2", "L5", "L12", "L11", "W1"}),
         ({"guarantor_id": "g"}, {"L1"}),
@@ -315,7 +334,8 @@ def test_world_statuses(world: World) -> None:
         ({"apr_min_bps": 1800, "apr_max_bps": 2160}, {"L2", "L3", "L4", "L10"}),
         ({"status": "awaiting_funder"}, {"W1"}),
         ({"status": "queued"}, {"Q1"}),
-        ({"status": "rejected"}, {"R1"}),
+        ({"status": "rejected"}, {"R1", "R2"}),
+        ({"rule": "PARTICIPANT_NOT_ACTIVE"}, {"R2"}),
         ({"rule": "FUNDER_REJECTED"}, {"R1"}),
         ({"rule": "RATE_CAP_EXCEEDED"}, set()),
         ({"legacy": True}, {"L6", "L7"}),
@@ -355,20 +375,20 @@ def test_items_are_submission_summaries(world: World) -> None:
 
 def test_pagination_has_no_gaps_or_duplicates(world: World) -> None:
     everything, _ = list_loans(world.db, None, limit=1000)
-    assert len(everything) == len(world.loans) == 15
+    assert len(everything) == len(world.loans) == 16
     keys = [(i["issued_at"], i["record_id"]) for i in everything]
     assert keys == sorted(keys)
-    for limit in (1, 2, 4, 7, 15, 16):
+    for limit in (1, 2, 4, 7, 16, 17):
         paged, pages = all_pages(world.db, None, limit)
         assert ids(paged) == ids(everything)
         assert pages == max(1, -(-len(everything) // limit))
 
 
 def test_pagination_ties_on_issued_at(world: World) -> None:
-    # Phase A has nine loans issued in the same second: the record id breaks the tie.
+    # Phase A has ten loans issued in the same second: the record id breaks the tie.
     flt = LoanFilter(issued_from=world.t_a, issued_to=world.t_a + 1)
     paged, _ = all_pages(world.db, flt, 2)
-    assert len(paged) == 9
+    assert len(paged) == 10
     assert ids(paged) == sorted(ids(paged))
 
 
@@ -434,7 +454,7 @@ def test_caller_scope_matches_may_see(world: World, role: Role, who: str) -> Non
 
 def test_csv_streams_all_pages(world: World) -> None:
     chunks = list(loans_csv(world.db, LoanFilter(funder_id=world.ids["bank"]), page_size=3))
-    assert len(chunks) == 1 + 8
+    assert len(chunks) == 1 + 9
     rows = list(csv.reader(io.StringIO("".join(chunks))))
     assert tuple(rows[0]) == CSV_COLUMNS
     expected, _ = list_loans(world.db, LoanFilter(funder_id=world.ids["bank"]), limit=100)
@@ -690,7 +710,10 @@ def test_violations(world: World) -> None:
     legacy = result["legacy_awaiting_clearance"]  # L7 only: L6 was superseded
     assert legacy["count"] == 1 and legacy["principal"] == 2_000_000
     assert ids(legacy["records"]) == [world.loans["L7"]] and legacy["truncated"] is False
-    assert result["rejected_at_submission"] == {"total": 1, "by_code": {"FUNDER_REJECTED": 1}}
-    assert result["index"]["last_block"] == world.client.w3.eth.block_number
+    assert result["rejected_at_submission"] == {
+        "total": 2,
+        "by_code": {"FUNDER_REJECTED": 1, "PARTICIPANT_NOT_ACTIVE": 1},
+    }
+    assert result["index"]["last_block"] == world.indexer.last_block()
 
     assert violations(world.db, legacy_limit=0)["legacy_awaiting_clearance"]["truncated"] is True

@@ -102,6 +102,9 @@ interface IEvidenceLedger {
     /// @notice Co-funding fields are inconsistent (share without partner, share of 100% or more,
     /// the funder co-funding with itself).
     error EvidenceLedgerInvalidCoFunding();
+    /// @notice The loan is dated after the time it is checked at (beyond the allowed clock skew):
+    /// a future date could pick up a cap or whitelist entry scheduled for later.
+    error EvidenceLedgerIssuedInFuture(uint64 issuedAt, uint64 at);
     /// @notice Only bit 0 (legacy) of `flags` is defined.
     error EvidenceLedgerUnknownFlags(uint8 flags);
     /// @notice A loan needs a positive principal.
@@ -260,7 +263,7 @@ interface IEvidenceLedger {
     /// @param leaves The leaf hashes, in the order the multiproof expects.
     /// @param proof The multiproof's sibling hashes.
     /// @param proofFlags The multiproof's flags.
-    /// @return True if the batch exists and the multiproof holds.
+    /// @return True if the batch exists, `leaves` is not empty and the multiproof holds.
     function verifyMultiInclusion(
         bytes32 root,
         bytes32[] calldata leaves,

@@ -66,6 +66,12 @@ interface IParticipantRegistry {
         uint64 effectiveFrom;
     }
 
+    /// @notice A policy value (co-funding floor in bps, or legacy cutoff as unix time) from `effectiveFrom`.
+    struct PolicyEntry {
+        uint64 value;
+        uint64 effectiveFrom;
+    }
+
     /// @notice The one-year Loan Prime Rate, in basis points.
     struct LprEntry {
         uint32 lprBps;
@@ -136,10 +142,11 @@ interface IParticipantRegistry {
     event RateCapSet(InstitutionType indexed institutionType, uint32 capBps, uint64 effectiveFrom);
     /// @notice The regulator recorded the one-year LPR.
     event LprSet(uint32 lprBps, uint64 effectiveFrom);
-    /// @notice The regulator set the minimum share of a co-funding partner (R6).
-    event CoFundingFloorSet(uint16 floorBps);
-    /// @notice The regulator set the date after which no loan may be anchored as legacy stock (R8).
-    event LegacyCutoffSet(uint64 cutoff);
+    /// @notice The regulator set the minimum share of a co-funding partner (R6) from `effectiveFrom`.
+    event CoFundingFloorSet(uint16 floorBps, uint64 effectiveFrom);
+    /// @notice The regulator set the date after which no loan may be anchored as legacy stock (R8),
+    /// in force from `effectiveFrom`.
+    event LegacyCutoffSet(uint64 cutoff, uint64 effectiveFrom);
 
     // ------------------------------------------------------------------ participants
 
@@ -282,11 +289,22 @@ interface IParticipantRegistry {
     /// @return The LPR in basis points.
     function lprAt(uint64 at) external view returns (uint32);
 
-    /// @notice The minimum co-funding share in basis points.
+    /// @notice The minimum co-funding share in basis points, now.
     /// @return The floor.
     function coFundingFloorBps() external view returns (uint16);
 
-    /// @notice The time from which no new loan may be anchored as legacy stock.
+    /// @notice The minimum co-funding share in force at `at` (loans are held to the floor of
+    /// their issue time).
+    /// @param at A unix time.
+    /// @return The floor in basis points.
+    function coFundingFloorAt(uint64 at) external view returns (uint16);
+
+    /// @notice The time from which no new loan may be anchored as legacy stock, now.
     /// @return The cutoff (unix time).
     function legacyCutoff() external view returns (uint64);
+
+    /// @notice The legacy cutoff in force at `at` (a batch is judged by the cutoff of its anchoring).
+    /// @param at A unix time.
+    /// @return The cutoff (unix time).
+    function legacyCutoffAt(uint64 at) external view returns (uint64);
 }
