@@ -9,11 +9,14 @@ revocation; an auditor verifying a receipt and catching a tampered document; sta
 from __future__ import annotations
 
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -37,7 +40,7 @@ from ledger.disclosure import (
 from ledger.errors import LedgerError, VerificationError
 from ledger.merkle import leaf_hash
 from ledger.receipts import LEAF_TYPES, DocumentRef, Receipt
-from ledger.records import LoanRecord, Retirement
+from ledger.records import LoanRecord
 from ledger.signing import LocalSigner
 from ledger.timestamps import EntryPromise, GatewayKey
 from ledger.verify import verify_receipt
@@ -275,8 +278,22 @@ class DemoReport:
         self.steps.append((step, outcome, detail))
 
 
-def run_demo(batch_size: int = 20, log: Log | None = None) -> DemoReport:
-    """Runs the whole scenario and returns what happened (each step's outcome is computed)."""
+def run_demo(
+    batch_size: int = 20, log: Log | None = None, data_dir: Path | None = None
+) -> DemoReport:
+    """Runs the whole scenario through the gateway's library (`LedgerService`) on a fresh
+    embedded chain (persisted in a temporary data dir) and returns what happened; every outcome
+    printed is computed, none is canned."""
+    with tempfile.TemporaryDirectory(prefix="ledger-demo-") as tmp:
+        return _run_demo(Path(data_dir or tmp), batch_size, log)
+
+
+def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
+    from ledger.chain.embedded import open_embedded_chain
+    from ledger.queries import stats as loan_stats
+    from ledger.service import Caller, LedgerService, LoanSubmission, ServiceConfig
+    from ledger.store import Database
+
     started = time.perf_counter()
     report = DemoReport()
 
@@ -285,147 +302,201 @@ def run_demo(batch_size: int = 20, log: Log | None = None) -> DemoReport:
         if log:
             log(f"{name}: {outcome} — {detail}")
 
-    actors = setup_actors()
-    chain = actors.chain
-    step(
-        "deploy",
-        "ok",
-        f"registry {actors.deployment.registry}, ledger {actors.deployment.ledger} on chain {actors.deployment.chain_id}",
-    )
-    step("participants", "ok", f"{len(actors.ids)} registered: " + ", ".join(actors.ids))
-
-    # Per-record anchoring: the contract checks every rule itself.
-    loan, document = make_loan(
-        actors, "Bank A", "Platform 1", guarantor="Guarantor G", guarantee_fee_per_month=3_000
-    )
-    tx = chain.anchor_loan(actors.gateway_account, loan)
-    per_record = chain.per_record_receipt(loan, tx)
-    report.receipts.append(per_record)
-    step(
-        "per-record anchor", "ok", f"APR {loan.record.apr_bps} bps, 3 signatures, gas {tx.gas_used}"
-    )
-
-    # Batched anchoring: rules checked off chain by the contract's own view, then one root.
-    batch_loans = []
-    for i in range(batch_size):
-        funder, platform = [
-            ("Bank A", "Platform 2"),
-            ("Bank B", "Platform 2"),
-            ("CF Co", "Platform 3"),
-        ][i % 3]
-        candidate, _ = make_loan(
-            actors,
-            funder,
-            platform,
-            monthly_rate=Fraction(8 + i % 9, 1000),
-            upfront_fee=10_000 * (i % 3),
-        )
-        chain.check_loan(candidate)
-        batch_loans.append(promise(actors, candidate))
-    batch = chain.anchor_batch(actors.gateway_account, batch_loans)
-    receipts = chain.batch_receipts(batch)
-    report.receipts.extend(receipts)
-    step(
-        "batch anchor",
-        "ok",
-        f"{len(batch_loans)} loans, root {batch.root.hex()[:16]}…, gas {batch.tx.gas_used}"
-        f" ({batch.tx.gas_used // len(batch_loans)} per record)",
-    )
-
-    # Rejections.
-    over_cap, _ = make_loan(actors, "Bank A", "Platform 1", monthly_rate=Fraction(25, 1000))
-    try:
-        chain.anchor_loan(actors.gateway_account, over_cap)
-        step("over-cap loan", "NOT REJECTED", "the contract accepted it")
-    except LedgerError as exc:
-        step("over-cap loan", "rejected", f"{exc.code}: APR {over_cap.record.apr_bps} bps")
-    off_list, _ = make_loan(actors, "Bank B", "Platform 3")
-    try:
-        chain.check_loan(off_list)
-        step("off-whitelist platform", "NOT REJECTED", "the check passed")
-    except LedgerError as exc:
+    with open_embedded_chain(data_dir / "chain") as embedded:
+        client = ChainClient(embedded.w3)
+        db = Database(f"sqlite:///{data_dir / 'ledger.db'}")
+        service, _regulator_key = LedgerService.open(db, client, ServiceConfig(data_dir=data_dir))
+        deployment = service.deployment
         step(
-            "off-whitelist platform", "rejected", f"{exc.code}: Platform 3 is not on Bank B's list"
+            "deploy",
+            "ok",
+            f"registry {deployment.registry}, ledger {deployment.ledger}, embedded chain {deployment.chain_id}",
         )
 
-    # Amendment: the per-record loan is replaced by a corrected one (platform + funder sign).
-    corrected, _ = make_loan(
-        actors, "Bank A", "Platform 1", guarantor="Guarantor G", guarantee_fee_per_month=2_000
-    )
-    chain.anchor_loan(actors.gateway_account, corrected)
-    now = actors.client.latest_timestamp()
-    amendment = Retirement(
-        record_id="0x" + loan.record_id.hex(),
-        superseded_by="0x" + corrected.record_id.hex(),
-        reason_code=2,
-        retired_at=now,
-    )
-    chain.retire(
-        actors.gateway_account,
-        loan.record,
-        amendment,
-        [actors.signers[loan.record.platform_id], actors.signers[loan.record.funder_id]],
-    )
-    step(
-        "amendment",
-        "ok",
-        f"{loan.record_id.hex()[:16]}… superseded by {corrected.record_id.hex()[:16]}…",
-    )
+        cast = [
+            ("Bank A", Role.FUNDER, InstitutionType.BANK),
+            ("Bank B", Role.FUNDER, InstitutionType.BANK),
+            ("CF Co", Role.FUNDER, InstitutionType.CONSUMER_FINANCE),
+            ("Platform 1", Role.PLATFORM, InstitutionType.NONE),
+            ("Platform 2", Role.PLATFORM, InstitutionType.NONE),
+            ("Platform 3", Role.PLATFORM, InstitutionType.NONE),
+            ("Guarantor G", Role.CREDIT_ENHANCER, InstitutionType.NONE),
+            ("Auditor", Role.AUDITOR, InstitutionType.NONE),
+        ]
+        ids: dict[str, int] = {"Regulator": 1}
+        callers: dict[str, Caller] = {"Regulator": Caller(1, Role.REGULATOR)}
+        for name, role, institution in cast:
+            row, _key = service.register_participant(role, name, institution)
+            ids[name] = row.id
+            callers[name] = Caller(row.id, role)
+        step("participants", "ok", ", ".join(f"{n} #{i}" for n, i in ids.items()))
+        whitelists = {
+            "Bank A": ["Platform 1", "Platform 2", "Guarantor G"],
+            "Bank B": ["Platform 2"],
+            "CF Co": ["Platform 3", "Guarantor G"],
+        }
+        for funder, partners in whitelists.items():
+            for partner in partners:
+                service.whitelist_add(ids[funder], ids[partner])
+        step("whitelists", "ok", "; ".join(f"{f}: {', '.join(p)}" for f, p in whitelists.items()))
 
-    # Revocation of a batched record by the regulator alone, with its inclusion proof.
-    revoked = receipts[1]
-    assert revoked.anchor.root is not None and revoked.anchor.leaf is not None
-    revocation = Retirement(record_id=revoked.record_id, reason_code=7, retired_at=now)
-    chain.retire(
-        actors.gateway_account,
-        revoked.record,
-        revocation,
-        [actors.regulator],
-        (
-            bytes.fromhex(revoked.anchor.root[2:]),
-            bytes.fromhex(revoked.anchor.leaf.values[1][2:]),
-            [bytes.fromhex(p[2:]) for p in revoked.anchor.proof],
-        ),
-    )
-    step(
-        "revocation",
-        "ok",
-        f"batched record {revoked.record_id[:18]}… revoked by the regulator (reason 7)",
-    )
+        now = client.latest_timestamp()
+        issued = datetime.fromtimestamp(now, UTC)
+        serial = iter(range(1, 1_000_000))
 
-    # Auditor.
-    client = actors.client
-    good = verify_receipt(
-        Receipt.model_validate_json(receipts[0].to_json()), client, raise_on_failure=False
-    )
-    passed = sum(c.status == "pass" for c in good.checks)
-    step(
-        "auditor: receipt",
-        "verified" if good.ok else "FAILED",
-        f"{passed} checks passed, rest not applicable",
-    )
-    try:
-        verify_receipt(per_record, client, document=document + b" tampered")
-        step("auditor: tampered document", "NOT CAUGHT", "")
-    except VerificationError as exc:
-        step("auditor: tampered document", "caught", f"{exc.check}: {exc.code}")
-    try:
-        verify_receipt(per_record, client, document=document)
-        step("auditor: amended record", "NOT CAUGHT", "")
-    except VerificationError as exc:
-        step("auditor: amended record", "flagged", f"{exc.check}: {exc.code}")
+        def submission(funder: str, rate: Fraction, **extra: Any) -> tuple[LoanSubmission, bytes]:
+            n = next(serial)
+            document = f"借款合同 loan agreement #{n} ({funder})".encode()
+            guarantee = 3_000 if extra.get("guarantor_id") else 0
+            form = build_disclosure(
+                2_000_000 + 10_000 * n,
+                12,
+                rate,
+                issued.date(),
+                lender=funder,
+                guarantee_fee_per_month=guarantee,
+                upfront_fee=10_000 * (n % 3),
+                guarantor="Guarantor G" if guarantee else "",
+                confirmed_at=issued - timedelta(minutes=5),
+            )
+            return (
+                LoanSubmission(
+                    agreement_sha256=digest_bytes(document).hex(),
+                    disclosure=form,
+                    borrower_id=f"1101011990030{n:05d}",
+                    funder_id=ids[funder],
+                    term_days=365,
+                    source_system="demo",
+                    **extra,
+                ),
+                document,
+            )
 
-    # Regulator statistics from the chain's events and the receipts.
-    loans = [r.record for r in report.receipts]
-    by_funder: dict[int, list[int]] = {}
-    for rec in loans:
-        by_funder.setdefault(rec.funder_id, []).append(rec.apr_bps)
-    names = {pid: name for name, pid in actors.ids.items()}
-    for funder_id, aprs in sorted(by_funder.items()):
+        # Per-record anchoring, with a guarantor: the contract checks every rule itself.
+        sub, document = submission(
+            "Bank A", Fraction(12, 1000), guarantor_id=ids["Guarantor G"], anchoring="per-record"
+        )
+        accepted = service.submit_loan(callers["Platform 1"], sub, document)
+        confirmed = service.confirm_loan(callers["Bank A"], accepted.record_id)
         step(
-            f"stats: {names[funder_id]}",
-            f"{len(aprs)} loans",
-            f"APR avg {sum(aprs) / len(aprs) / 100:.2f}%, max {max(aprs) / 100:.2f}%",
+            "per-record anchor",
+            confirmed.status,
+            f"{accepted.record_id[:18]}… platform, funder and guarantor signed; agreement in the vault",
         )
+        first_id, first_document = accepted.record_id, document
+
+        # Batched anchoring: platforms submit, funders co-sign, the batcher anchors one root.
+        plan = [("Bank A", "Platform 2"), ("Bank B", "Platform 2"), ("CF Co", "Platform 3")]
+        by_platform: dict[tuple[str, str], list[LoanSubmission]] = {}
+        for i in range(batch_size):
+            funder, platform = plan[i % 3]
+            by_platform.setdefault((funder, platform), []).append(
+                submission(funder, Fraction(8 + i % 9, 1000))[0]
+            )
+        queued = 0
+        for (funder, platform), subs in by_platform.items():
+            results = service.submit_batch(callers[platform], subs)
+            ids_ = [r["record_id"] for r in results if "record_id" in r]
+            queued += sum("status" in r for r in service.confirm_batch(callers[funder], ids_))
+        anchored = service.anchor_pending()
+        step(
+            "co-signing + batch anchor",
+            "ok",
+            f"{queued} loans co-signed by their funders; {anchored} anchored under one Merkle root",
+        )
+
+        # Rejections.
+        over, _ = submission("Bank A", Fraction(25, 1000))
+        try:
+            service.submit_loan(callers["Platform 1"], over)
+            step("over-cap loan", "NOT REJECTED", "")
+        except LedgerError as exc:
+            step(
+                "over-cap loan",
+                "rejected",
+                f"{exc.code}: APR {over.disclosure.stated_apr_bps} bps > 2400",
+            )
+        off, _ = submission("Bank B", Fraction(1, 100))
+        try:
+            service.submit_loan(callers["Platform 3"], off)
+            step("off-whitelist platform", "NOT REJECTED", "")
+        except LedgerError as exc:
+            step(
+                "off-whitelist platform",
+                "rejected",
+                f"{exc.code}: Platform 3 is not on Bank B's list",
+            )
+
+        # Amendment (platform and funder) and revocation (regulator).
+        corrected, corrected_document = submission(
+            "Bank A", Fraction(11, 1000), guarantor_id=ids["Guarantor G"], anchoring="per-record"
+        )
+        replacement = service.submit_loan(callers["Platform 1"], corrected, corrected_document)
+        service.confirm_loan(callers["Bank A"], replacement.record_id)
+        service.retire(
+            callers["Platform 1"], first_id, reason_code=2, superseded_by=replacement.record_id
+        )
+        step(
+            "amendment",
+            "ok",
+            f"{first_id[:18]}… superseded by {replacement.record_id[:18]}… (platform + funder signed)",
+        )
+        from ledger.queries import list_loans
+
+        batched = [
+            item["record_id"] for item in list_loans(db, limit=1000)[0] if item["batch_root"]
+        ]
+        service.retire(callers["Regulator"], batched[1], reason_code=7)
+        step(
+            "revocation",
+            "ok",
+            f"batched record {batched[1][:18]}… revoked by the regulator with its inclusion proof",
+        )
+
+        # Auditor: receipts verify from the chain alone; tampering is caught.
+        auditor = callers["Auditor"]
+        receipt = service.receipt(auditor, batched[0])
+        good = verify_receipt(
+            Receipt.model_validate_json(receipt.to_json()), client, raise_on_failure=False
+        )
+        passed = sum(c.status == "pass" for c in good.checks)
+        step(
+            "auditor: receipt",
+            "verified" if good.ok else "FAILED",
+            f"{passed}/{len(good.checks)} checks passed",
+        )
+        report.receipts.append(receipt)
+        replacement_receipt = service.receipt(auditor, replacement.record_id)
+        report.receipts.append(replacement_receipt)
+        try:
+            verify_receipt(replacement_receipt, client, document=corrected_document + b" tampered")
+            step("auditor: tampered document", "NOT CAUGHT", "")
+        except VerificationError as exc:
+            step("auditor: tampered document", "caught", f"{exc.check}: {exc.code}")
+        try:
+            verify_receipt(service.receipt(auditor, first_id), client, document=first_document)
+            step("auditor: amended record", "NOT CAUGHT", "")
+        except VerificationError as exc:
+            step("auditor: amended record", "flagged", f"{exc.check}: {exc.code}")
+
+        # Regulator statistics.
+        report_stats = loan_stats(
+            db, group_by="institution_type", period="quarter", caps_bps={"24%": 2400, "4xLPR": 1200}
+        )
+        for group in report_stats["groups"]:
+            apr = group["apr_bps"]
+            step(
+                f"stats: {group['group']} {group['period']}",
+                f"{group['count']} loans",
+                f"volume ¥{group['volume'] / 100:,.2f}; APR weighted {apr['weighted'] / 100:.2f}%,"
+                f" max {apr['max'] / 100:.2f}%; above 4xLPR: {group['above_cap']['4xLPR']['count']}",
+            )
+        for row in report_stats["consumer_finance_rule"]["by_funder"]:
+            step(
+                f"stats: CF rule {row['quarter']}",
+                "within 20%" if row.get("within_limit") else "ABOVE 20%",
+                str({k: v for k, v in row.items() if k not in ("funder_id", "quarter")}),
+            )
+        db.engine.dispose()
     report.seconds = time.perf_counter() - started
     return report

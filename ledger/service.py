@@ -47,7 +47,7 @@ from ledger.errors import InputError, LedgerError, RuleViolation, SignatureError
 from ledger.keystore import hash_api_key, load_master_key, new_api_key, seal, seal_document, unseal
 from ledger.merkle import StandardMerkleTree, leaf_hash
 from ledger.receipts import LEAF_TYPES, Anchor, DocumentRef, Leaf, Receipt
-from ledger.records import FLAG_LEGACY, LoanRecord
+from ledger.records import FLAG_LEGACY, ZERO32, LoanRecord, Retirement
 from ledger.rules import RegistryView, check_rules
 from ledger.signing import LocalSigner, recover_address
 from ledger.store import ApiKeyRow, BatchRow, Database, DocumentRow, ParticipantRow, SubmissionRow
@@ -682,7 +682,10 @@ class LedgerService:
         if caller.role is not Role.PLATFORM:
             raise PermissionDenied("only platforms submit loans", code="ROLE_FORBIDDEN")
         if sub.borrower_commitment is None or sub.issued_at is None:
-            raise InputError("preparing a record needs borrower_commitment and issued_at", code="RECORD_NOT_FIXED")
+            raise InputError(
+                "preparing a record needs borrower_commitment and issued_at",
+                code="RECORD_NOT_FIXED",
+            )
         now = self.client.latest_timestamp()
         record, _, _ = self._build_record(caller.participant_id, sub, now)
         with self.chain_lock:
@@ -976,6 +979,78 @@ class LedgerService:
     def _count_error(self, code: str) -> None:
         errors: dict[str, int] = self.metrics["errors"]
         errors[code] = errors.get(code, 0) + 1
+
+    # ------------------------------------------------------------------ retirement
+
+    def retire(
+        self, caller: Caller, record_id: str, reason_code: int, superseded_by: str | None = None
+    ) -> dict[str, Any]:
+        """Revokes a record, or amends it (`superseded_by`: the replacing record's id), on chain.
+
+        Signed by the regulator alone (when it calls), or by the record's platform and funder
+        together (either may call; both keys must be held by this gateway)."""
+        row = self.submission(caller, record_id)
+        if row.status != "anchored":
+            raise Conflict(
+                f"record {record_id} is {row.status}; only anchored records can be retired",
+                code="NOT_ANCHORED",
+            )
+        if caller.role is Role.REGULATOR:
+            signer_ids = [1]
+        elif caller.participant_id in (row.platform_id, row.funder_id):
+            signer_ids = [row.platform_id, row.funder_id]
+        else:
+            raise PermissionDenied(
+                "only the regulator or the record's platform and funder retire it",
+                code="ROLE_FORBIDDEN",
+            )
+        signers = []
+        for pid in signer_ids:
+            signer = self._signer(pid)
+            if signer is None:
+                raise PermissionDenied(
+                    f"participant {pid} keeps its own key: it must sign the retirement",
+                    code="NON_CUSTODIAL",
+                )
+            signers.append(signer)
+        loan = self._signed_loan(row)
+        retirement = Retirement(
+            record_id=row.record_id,
+            superseded_by=(superseded_by or ZERO32).lower(),
+            reason_code=reason_code,
+            retired_at=self.client.latest_timestamp(),
+        )
+        inclusion: tuple[bytes, bytes, list[bytes]] = (b"\0" * 32, b"\0" * 32, [])
+        if row.batch_root is not None:
+            inclusion = (
+                _b32(row.batch_root),
+                loan.signatures_hash,
+                [_b32(p) for p in json.loads(row.proof_json or "[]")],
+            )
+        from ledger.chain.client import ContractRevert
+
+        with self.chain_lock:
+            try:
+                tx = self.chain.retire(
+                    self.gateway_account, loan.record, retirement, signers, inclusion
+                )
+            except ContractRevert as exc:
+                raise RuleViolation(
+                    f"retirement refused: {exc.error_name}{exc.error_args}",
+                    code=_code(exc.error_name),
+                ) from exc
+        with self.db.session() as s:
+            stored = s.get(SubmissionRow, row.record_id)
+            if stored is not None:
+                stored.retired = "superseded" if retirement.is_amendment else "revoked"
+        return {
+            "record_id": row.record_id,
+            "retired": "superseded" if retirement.is_amendment else "revoked",
+            "superseded_by": superseded_by,
+            "reason_code": reason_code,
+            "transaction_hash": _hex(tx.transaction_hash),
+            "block_number": tx.block_number,
+        }
 
     # ------------------------------------------------------------------ documents
 
@@ -1281,5 +1356,8 @@ def _code(error_name: str | None) -> str:
         "WhitelistBackdatedChange": "WHITELIST_BACKDATED",
         "WhitelistCallerNotActiveFunder": "FUNDER_NOT_ACTIVE",
         "WhitelistRemovalBeforeStart": "WHITELIST_REMOVAL_BEFORE_START",
+        "EvidenceLedgerRecordAlreadyRetired": "RECORD_ALREADY_RETIRED",
+        "EvidenceLedgerInvalidSuccessor": "INVALID_SUCCESSOR",
+        "EvidenceLedgerUnauthorizedRetirement": "RETIREMENT_UNAUTHORIZED",
     }
     return mapping.get(error_name or "", "CHAIN_REJECTED")

@@ -196,7 +196,8 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
     {
         if (r.principal == 0) revert EvidenceLedgerZeroPrincipal();
         if (r.flags & ~_FLAG_LEGACY != 0) revert EvidenceLedgerUnknownFlags(r.flags);
-        if (r.issuedAt > at + _MAX_CLOCK_SKEW) revert EvidenceLedgerIssuedInFuture(r.issuedAt, at);
+        // Written as a difference so that `at` near 2**64 cannot overflow.
+        if (r.issuedAt > at && r.issuedAt - at > _MAX_CLOCK_SKEW) revert EvidenceLedgerIssuedInFuture(r.issuedAt, at);
 
         uint256 expected = 2 + (r.guarantorId != 0 ? 1 : 0) + (r.coFunderId != 0 ? 1 : 0);
         if (signatures.length != expected) revert EvidenceLedgerSignatureCountMismatch(expected, signatures.length);

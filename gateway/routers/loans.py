@@ -40,6 +40,17 @@ class ConfirmationBatch(BaseModel):
     record_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_SUBMISSION)
 
 
+class RetirementRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason_code: int = Field(ge=0, lt=2**16)
+
+
+class AmendmentRequest(RetirementRequest):
+    superseded_by: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{64}$", description="the replacing record's id"
+    )
+
+
 class Rejection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
@@ -168,6 +179,25 @@ def reject(
     record_id: str, body: Rejection, service: Service, caller: FunderCaller
 ) -> dict[str, Any]:
     return outcome_view(service.reject_loan(caller, record_id.lower(), body.reason))
+
+
+@router.post(
+    "/{record_id}/revoke",
+    summary="Revoke an anchored record (regulator, or its platform and funder)",
+)
+def revoke(
+    record_id: str, body: RetirementRequest, service: Service, caller: CurrentCaller
+) -> dict[str, Any]:
+    return service.retire(caller, record_id.lower(), body.reason_code)
+
+
+@router.post(
+    "/{record_id}/amend", summary="Amend an anchored record: superseded by another (same signers)"
+)
+def amend(
+    record_id: str, body: AmendmentRequest, service: Service, caller: CurrentCaller
+) -> dict[str, Any]:
+    return service.retire(caller, record_id.lower(), body.reason_code, body.superseded_by)
 
 
 @router.get("/{record_id}", summary="Status of a loan record")

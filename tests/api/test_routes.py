@@ -7,7 +7,6 @@ import json
 import re
 from fractions import Fraction
 
-import pytest
 from eth_account import Account
 
 from ledger.chain.deploy import InstitutionType

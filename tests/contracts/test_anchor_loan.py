@@ -375,7 +375,7 @@ def test_rule_order_signatures_before_whitelist_before_cap(backend: Env) -> None
 
 
 def test_legacy_over_cap_before_cutoff_anchors(backend: Env) -> None:
-    cutoff = backend.now() + 86_400
+    cutoff = backend.now() + 60  # soon: loans may be dated at most 15 minutes ahead
     backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(cutoff))
     record = backend.make_loan(apr_bps=3600, flags=1, issued_at=cutoff - 1)
     receipt = backend.anchor(record)
@@ -386,7 +386,7 @@ def test_legacy_over_cap_before_cutoff_anchors(backend: Env) -> None:
 
 
 def test_legacy_after_cutoff(backend: Env) -> None:
-    cutoff = backend.now() + 86_400
+    cutoff = backend.now() + 60  # soon: loans may be dated at most 15 minutes ahead
     backend.transact(backend.regulator, backend.registry.functions.setLegacyCutoff(cutoff))
     with backend.reverts("EvidenceLedgerLegacyAfterCutoff", cutoff, cutoff):
         backend.anchor(backend.make_loan(apr_bps=3600, flags=1, issued_at=cutoff))

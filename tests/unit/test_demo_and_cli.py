@@ -16,9 +16,12 @@ runner = CliRunner()
 def test_demo_scenario_outcomes() -> None:
     report = run_demo(batch_size=6)
     outcomes = {step: (outcome, detail) for step, outcome, detail in report.steps}
-    assert outcomes["per-record anchor"][0] == "ok"
-    assert outcomes["batch anchor"][0] == "ok"
-    assert outcomes["over-cap loan"] == ("rejected", outcomes["over-cap loan"][1])
+    assert outcomes["per-record anchor"][0] == "anchored"
+    assert outcomes["co-signing + batch anchor"] == (
+        "ok",
+        "6 loans co-signed by their funders; 6 anchored under one Merkle root",
+    )
+    assert outcomes["over-cap loan"][0] == "rejected"
     assert outcomes["over-cap loan"][1].startswith("RATE_CAP_EXCEEDED")
     assert outcomes["off-whitelist platform"][1].startswith("PLATFORM_NOT_WHITELISTED")
     assert outcomes["amendment"][0] == "ok"
@@ -29,7 +32,14 @@ def test_demo_scenario_outcomes() -> None:
         "document: VERIFY_DOCUMENT_MISMATCH",
     )
     assert outcomes["auditor: amended record"] == ("flagged", "status: VERIFY_RECORD_SUPERSEDED")
-    assert len(report.receipts) == 7
+    assert any(step.startswith("stats: bank") for step in outcomes)
+    assert any(step.startswith("stats: CF rule") for step in outcomes)
+
+
+def test_cli_demo_exits_zero() -> None:
+    result = runner.invoke(app, ["demo", "--batch-size", "3"])
+    assert result.exit_code == 0, result.output
+    assert "0 unexpected outcomes" in result.output
 
 
 def test_cli_apr_domain_example(tmp_path: Path) -> None:
@@ -63,5 +73,5 @@ def test_cli_apr_bad_input_is_a_clear_error(tmp_path: Path) -> None:
 def test_cli_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("apr", "verify", "deploy", "compile", "demo", "bench"):
+    for command in ("serve", "apr", "verify", "deploy", "compile", "demo", "bench"):
         assert command in result.output

@@ -23,7 +23,7 @@ from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import GenesisPolicy, InstitutionType, Role
-from ledger.errors import InputError, VerificationError
+from ledger.errors import VerificationError
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES, Receipt
 from ledger.records import FLAG_LEGACY, Retirement

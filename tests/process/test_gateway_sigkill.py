@@ -1,0 +1,173 @@
+"""SIGKILL the real gateway (`ledger serve`, embedded chain, SQLite) during a burst of
+submissions; after a restart every acknowledged record is anchored exactly once and verifies.
+
+"Acknowledged" = the funder's confirm returned 200 with a signed entry timestamp: the gateway's
+promise to anchor. Exactly once is checked on the chain itself after the last stop: the record
+counts of all `BatchAnchored` events add up to the number of anchored records, and every root is
+one the gateway recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger.chain.client import ChainClient
+from ledger.chain.embedded import open_embedded_chain
+from ledger.demo import build_disclosure
+from ledger.store import Database, SubmissionRow
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.log = data_dir.parent / f"server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ledger", "serve", "--data-dir", str(data_dir), "--port", str(self.port),
+             "--batch-interval", "0.3"],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code in (200, 503):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise AssertionError("gateway did not start")
+
+    def regulator_key(self) -> str:
+        text = self.log.read_text()
+        return text.split("Regulator API key (shown once, store it now): ")[1].split()[0]
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _loan(funder_id: int, now: int, n: int) -> dict[str, Any]:
+    issued = datetime.fromtimestamp(now, UTC)
+    form = build_disclosure(1_000_000 + n, 6, Fraction(1, 100), issued.date(), lender="Bank", confirmed_at=issued - timedelta(minutes=5))
+    return {
+        "agreement_sha256": f"{n:064x}",
+        "disclosure": form.as_json(),
+        "borrower_id": f"11010119900307{n:04d}",
+        "funder_id": funder_id,
+        "term_days": 180,
+    }
+
+
+def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_path: Path) -> None:
+    data = tmp_path / "gw"
+    server = Server(data)
+    regulator = server.regulator_key()
+    http = httpx.Client(base_url=server.base, timeout=30)
+    bank = http.post("/v1/participants", json={"role": "funder", "name": "Bank", "institution_type": "bank"}, headers=_auth(regulator)).json()
+    platform = http.post("/v1/participants", json={"role": "platform", "name": "P"}, headers=_auth(regulator)).json()
+    assert http.put(f"/v1/whitelist/{platform['participant']['id']}", headers=_auth(bank["api_key"])).status_code == 200
+    now = int(http.get("/healthz").json()["time"])
+
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    counter = iter(range(1, 10_000))
+
+    def burst(base: str) -> None:
+        client = httpx.Client(base_url=base, timeout=10)
+        while not stop.is_set():
+            n = next(counter)
+            try:
+                r = client.post("/v1/loans", json=_loan(bank["participant"]["id"], now, n), headers=_auth(platform["api_key"]))
+                if r.status_code != 202:
+                    continue
+                c = client.post(f"/v1/loans/{r.json()['record_id']}/confirm", headers=_auth(bank["api_key"]))
+                if c.status_code == 200 and c.json()["entry_timestamp"]:
+                    acknowledged.append(c.json()["record_id"])
+            except httpx.HTTPError:
+                return  # the server died under us: whatever was acknowledged counts
+
+    rng = random.Random(7)
+    for _round in range(2):
+        stop.clear()
+        worker = threading.Thread(target=burst, args=(server.base,))
+        worker.start()
+        target = len(acknowledged) + 8
+        deadline = time.time() + 60
+        while len(acknowledged) < target and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.4))
+        server.kill()  # SIGKILL, mid-burst
+        stop.set()
+        worker.join(timeout=30)
+        server = Server(data)
+        http = httpx.Client(base_url=server.base, timeout=30)
+
+    assert len(acknowledged) >= 16
+    # every acknowledged record gets anchored after the restart, and verifies
+    deadline = time.time() + 60
+    pending = set(acknowledged)
+    while pending and time.time() < deadline:
+        pending = {r for r in pending if http.get(f"/v1/loans/{r}", headers=_auth(regulator)).json()["status"] != "anchored"}
+        time.sleep(0.3)
+    assert not pending, f"{len(pending)} acknowledged records never anchored"
+    for record_id in acknowledged:
+        receipt = http.get(f"/v1/loans/{record_id}/receipt", headers=_auth(platform["api_key"])).json()
+        report = http.post("/v1/verify", json={"receipt": receipt}).json()
+        assert report["ok"], report
+    server.stop()
+
+    # exactly once, on the chain itself
+    db = Database(f"sqlite:///{data / 'ledger.db'}")
+    with db.session() as s:
+        anchored = {r.record_id: r.batch_root for r in s.query(SubmissionRow).filter(SubmissionRow.status == "anchored")}
+    assert set(acknowledged) <= set(anchored)
+    deployment = json.loads(next((data / "deployments").glob("*.json")).read_text())
+    with open_embedded_chain(data / "chain") as chain:
+        client = ChainClient(chain.w3)
+        ledger = client.contract("EvidenceLedger", deployment["ledger"])
+        events = ledger.events.BatchAnchored().get_logs(from_block=0, to_block="latest")
+    roots = {"0x" + bytes(e["args"]["root"]).hex(): int(e["args"]["recordCount"]) for e in events}
+    batched = [root for root in anchored.values() if root is not None]
+    assert sum(roots.values()) == len(batched), "some record was anchored in more than one batch"
+    assert set(batched) == set(roots), "a root on chain is not the root of any stored record"
