@@ -251,36 +251,43 @@ class EvidenceChain:
             entry_timestamp=loan.entry_timestamp,
         )
 
-    def per_record_receipt(self, loan: SignedLoan, tx: AnchoredTx) -> Receipt:
+    def receipt(
+        self,
+        loan: SignedLoan,
+        tx: AnchoredTx,
+        batch: tuple[bytes, list[bytes], int] | None = None,
+    ) -> Receipt:
+        """The receipt of an anchored record; `batch` = (root, proof, batch size) if batched."""
+        merkle: dict[str, Any] = {}
+        if batch is not None:
+            root, proof, size = batch
+            values = loan.leaf_values
+            merkle = {
+                "leaf": Leaf(
+                    types=list(LEAF_TYPES), values=values, hash=_hex(leaf_hash(LEAF_TYPES, values))
+                ),
+                "proof": [_hex(p) for p in proof],
+                "root": _hex(root),
+                "batch_size": size,
+            }
         anchor = Anchor(
-            mode="per-record",
+            mode="batch" if batch is not None else "per-record",
             chain_id=self.deployment.chain_id,
             registry=self.deployment.registry,
             ledger=self.deployment.ledger,
             transaction_hash=_hex(tx.transaction_hash),
             block_number=tx.block_number,
             block_time=tx.block_time,
+            **merkle,
         )
         return self._receipt(loan, anchor)
 
+    def per_record_receipt(self, loan: SignedLoan, tx: AnchoredTx) -> Receipt:
+        return self.receipt(loan, tx)
+
     def batch_receipts(self, batch: BatchAnchor) -> list[Receipt]:
-        receipts = []
-        for index, loan in enumerate(batch.loans):
-            values = loan.leaf_values
-            anchor = Anchor(
-                mode="batch",
-                chain_id=self.deployment.chain_id,
-                registry=self.deployment.registry,
-                ledger=self.deployment.ledger,
-                transaction_hash=_hex(batch.tx.transaction_hash),
-                block_number=batch.tx.block_number,
-                block_time=batch.tx.block_time,
-                leaf=Leaf(
-                    types=list(LEAF_TYPES), values=values, hash=_hex(leaf_hash(LEAF_TYPES, values))
-                ),
-                proof=[_hex(p) for p in batch.tree.get_proof(index)],
-                root=_hex(batch.root),
-                batch_size=len(batch.loans),
-            )
-            receipts.append(self._receipt(loan, anchor))
-        return receipts
+        size = len(batch.loans)
+        return [
+            self.receipt(loan, batch.tx, (batch.root, batch.tree.get_proof(index), size))
+            for index, loan in enumerate(batch.loans)
+        ]

@@ -407,25 +407,22 @@ def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
 
         # Rejections.
         over, _ = submission("Bank A", Fraction(25, 1000))
-        try:
-            service.submit_loan(callers["Platform 1"], over)
-            step("over-cap loan", "NOT REJECTED", "")
-        except LedgerError as exc:
-            step(
-                "over-cap loan",
-                "rejected",
-                f"{exc.code}: APR {over.disclosure.stated_apr_bps} bps > 2400",
-            )
         off, _ = submission("Bank B", Fraction(1, 100))
-        try:
-            service.submit_loan(callers["Platform 3"], off)
-            step("off-whitelist platform", "NOT REJECTED", "")
-        except LedgerError as exc:
-            step(
-                "off-whitelist platform",
-                "rejected",
-                f"{exc.code}: Platform 3 is not on Bank B's list",
-            )
+        refusals = [
+            (
+                "over-cap loan",
+                "Platform 1",
+                over,
+                f"APR {over.disclosure.stated_apr_bps} bps > 2400",
+            ),
+            ("off-whitelist platform", "Platform 3", off, "Platform 3 is not on Bank B's list"),
+        ]
+        for name, platform, refused, why in refusals:
+            try:
+                service.submit_loan(callers[platform], refused)
+                step(name, "NOT REJECTED", "")
+            except LedgerError as exc:
+                step(name, "rejected", f"{exc.code}: {why}")
 
         # Amendment (platform and funder) and revocation (regulator).
         corrected, corrected_document = submission(

@@ -159,7 +159,9 @@ def check_rules(
     if record.flags & ~FLAG_LEGACY:
         raise _violation("EvidenceLedgerUnknownFlags", f"flags {record.flags}")
     if record.issued_at > at + MAX_CLOCK_SKEW_SECONDS:
-        raise _violation("EvidenceLedgerIssuedInFuture", f"issued at {record.issued_at}, checked at {at}")
+        raise _violation(
+            "EvidenceLedgerIssuedInFuture", f"issued at {record.issued_at}, checked at {at}"
+        )
     parties = record.signer_ids()
     if signatures is not None and len(signatures) != len(parties):
         raise _violation(

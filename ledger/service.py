@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.anchoring import EvidenceChain, SignedLoan
+from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
 from ledger.canonical import borrower_commitment, digest_bytes, new_salt
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import (
@@ -46,7 +46,7 @@ from ledger.eip712 import loan_record_id
 from ledger.errors import InputError, LedgerError, RuleViolation, SignatureError
 from ledger.keystore import hash_api_key, load_master_key, new_api_key, seal, seal_document, unseal
 from ledger.merkle import StandardMerkleTree, leaf_hash
-from ledger.receipts import LEAF_TYPES, Anchor, DocumentRef, Leaf, Receipt
+from ledger.receipts import LEAF_TYPES, DocumentRef, Receipt
 from ledger.records import FLAG_LEGACY, ZERO32, LoanRecord, Retirement
 from ledger.rules import RegistryView, check_rules
 from ledger.signing import LocalSigner, recover_address
@@ -443,29 +443,24 @@ class LedgerService:
         return account
 
     def whitelist_add(self, funder_id: int, partner_id: int, effective_from: int = 0) -> None:
-        from ledger.chain.client import ContractRevert
-
-        with self.chain_lock:
-            try:
-                self.client.transact(
-                    self._funder_account(funder_id),
-                    self.chain.registry.functions.addToWhitelist(partner_id, effective_from),
-                )
-            except ContractRevert as exc:
-                raise RuleViolation(
-                    f"whitelist change refused: {exc.error_name}{exc.error_args}",
-                    code=_code(exc.error_name),
-                ) from exc
+        """The funder (custodial key) puts a partner on its whitelist, from now or later."""
+        self._whitelist_tx(
+            funder_id, self.chain.registry.functions.addToWhitelist(partner_id, effective_from)
+        )
 
     def whitelist_remove(self, funder_id: int, partner_id: int, effective_until: int = 0) -> None:
+        """The funder (custodial key) takes a partner off its whitelist, from now or later."""
+        self._whitelist_tx(
+            funder_id,
+            self.chain.registry.functions.removeFromWhitelist(partner_id, effective_until),
+        )
+
+    def _whitelist_tx(self, funder_id: int, fn: Any) -> None:
         from ledger.chain.client import ContractRevert
 
         with self.chain_lock:
             try:
-                self.client.transact(
-                    self._funder_account(funder_id),
-                    self.chain.registry.functions.removeFromWhitelist(partner_id, effective_until),
-                )
+                self.client.transact(self._funder_account(funder_id), fn)
             except ContractRevert as exc:
                 raise RuleViolation(
                     f"whitelist change refused: {exc.error_name}{exc.error_args}",
@@ -1276,38 +1271,15 @@ class LedgerService:
         return self.receipt_of(row)
 
     def receipt_of(self, row: SubmissionRow) -> Receipt:
-        loan = self._signed_loan(row)
         assert (
             row.tx_hash is not None and row.block_number is not None and row.block_time is not None
         )
+        tx = AnchoredTx(_b32(row.tx_hash), row.block_number, row.block_time, 0)
+        batch = None
         if row.batch_root is not None:
-            values = loan.leaf_values
-            anchor = Anchor(
-                mode="batch",
-                chain_id=self.deployment.chain_id,
-                registry=self.deployment.registry,
-                ledger=self.deployment.ledger,
-                transaction_hash=row.tx_hash,
-                block_number=row.block_number,
-                block_time=row.block_time,
-                leaf=Leaf(
-                    types=list(LEAF_TYPES), values=values, hash=_hex(leaf_hash(LEAF_TYPES, values))
-                ),
-                proof=json.loads(row.proof_json or "[]"),
-                root=row.batch_root,
-                batch_size=self._batch_size(row.batch_root),
-            )
-        else:
-            anchor = Anchor(
-                mode="per-record",
-                chain_id=self.deployment.chain_id,
-                registry=self.deployment.registry,
-                ledger=self.deployment.ledger,
-                transaction_hash=row.tx_hash,
-                block_number=row.block_number,
-                block_time=row.block_time,
-            )
-        return self.chain._receipt(loan, anchor)
+            proof = [_b32(p) for p in json.loads(row.proof_json or "[]")]
+            batch = (_b32(row.batch_root), proof, self._batch_size(row.batch_root) or 1)
+        return self.chain.receipt(self._signed_loan(row), tx, batch)
 
     def _batch_size(self, root: str) -> int | None:
         with self.db.session() as s:

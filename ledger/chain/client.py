@@ -154,7 +154,11 @@ class ChainClient:
             gas = int(fn.estimate_gas({"from": account.address}))
         except _REVERTS as exc:
             raise _as_revert(exc) from exc
-        params: TxParams = {"from": account.address, "gas": gas + gas // 5 + 10_000, "nonce": Nonce(0)}
+        params: TxParams = {
+            "from": account.address,
+            "gas": gas + gas // 5 + 10_000,
+            "nonce": Nonce(0),
+        }
         params.update(self._fees())  # type: ignore[typeddict-item]
         tx = fn.build_transaction(params)
         return self._send(account, dict(tx))
