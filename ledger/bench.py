@@ -92,7 +92,7 @@ def _receipts(n: int, log: Log) -> dict[str, Any]:
         documents.append(document)
     batch = actors.chain.anchor_batch(actors.gateway_account, loans)
     receipts = actors.chain.batch_receipts(batch)
-    log(f"verifying {n} receipts against the embedded chain (cold, then with a shared read cache)…")
+    log(f"verifying {n} receipts against the in-process eth-tester chain (cold, then with a shared read cache)…")
     t0 = time.perf_counter()
     for receipt, document in zip(receipts, documents, strict=True):
         verify_receipt(receipt, actors.client, document=document)

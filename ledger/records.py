@@ -7,7 +7,7 @@ the borrower appears only as a keyed, salted commitment.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,7 @@ __all__ = [
     "FLAG_LEGACY",
     "Bytes32Hex",
     "LoanRecord",
+    "Participant",
     "Retirement",
 ]
 
@@ -107,3 +108,19 @@ class Retirement(_Struct):
             self.reason_code,
             self.retired_at,
         )
+
+
+class Participant(BaseModel):
+    """A participant as the gateway knows it (the chain's registry is the source of truth)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Uint64
+    role: Literal["funder", "platform", "credit_enhancer", "auditor", "gateway", "regulator"]
+    institution_type: Literal["none", "bank", "trust", "consumer_finance", "small_loan", "other"]
+    name: str = Field(min_length=1, max_length=200)
+    signer_address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    status: Literal["active", "suspended"]
+    custodial: bool = Field(
+        description="whether the gateway holds the signing key (encrypted at rest)"
+    )

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from ledger.records import Participant
+
 __all__ = [
     "ApiKeyRow",
     "Base",
@@ -67,6 +69,19 @@ class ParticipantRow(Base):
     custodial: Mapped[bool] = mapped_column(Boolean)
     encrypted_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     registered_at: Mapped[int] = mapped_column(BigInteger)
+
+    def to_model(self) -> Participant:
+        return Participant.model_validate(
+            {
+                "id": self.id,
+                "role": self.role,
+                "institution_type": self.institution_type,
+                "name": self.name,
+                "signer_address": self.signer_address,
+                "status": self.status,
+                "custodial": self.custodial,
+            }
+        )
 
 
 class ApiKeyRow(Base):

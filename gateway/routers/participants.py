@@ -46,15 +46,8 @@ class LprChange(BaseModel):
 
 
 def participant_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "role": row.role,
-        "institution_type": row.institution_type,
-        "name": row.name,
-        "signer_address": row.signer_address,
-        "status": row.status,
-        "custodial": row.custodial,
-    }
+    view: dict[str, Any] = row.to_model().model_dump()
+    return view
 
 
 @router.post("/participants", status_code=201, summary="Register a participant (regulator)")

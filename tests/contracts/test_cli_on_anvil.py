@@ -1,0 +1,57 @@
+"""`ledger deploy` and `ledger verify` against a real JSON-RPC node (anvil)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from web3 import Web3
+
+from ledger.anchoring import EvidenceChain
+from ledger.chain.anvil import AnvilNode
+from ledger.chain.client import ChainClient
+from ledger.chain.deploy import load_deployment
+from ledger.cli import app
+from ledger.demo import make_loan, promise, setup_actors
+
+pytestmark = pytest.mark.anvil
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[AnvilNode]:
+    with AnvilNode() as anvil:
+        yield anvil
+
+
+def test_deploy_records_the_deployment_per_chain_id(node: AnvilNode, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["deploy", "--rpc", node.url, "--out", str(tmp_path), "--dev-fund"])
+    assert result.exit_code == 0, result.output
+    client = ChainClient(Web3(Web3.HTTPProvider(node.url)))
+    deployment = load_deployment(tmp_path, client.chain_id)
+    assert deployment is not None
+    chain = EvidenceChain(client, deployment)
+    assert client.call(chain.ledger.functions.registry()) == deployment.registry
+    assert client.call(chain.registry.functions.participantCount()) == 1  # the regulator
+
+
+def test_verify_cli_checks_a_receipt_against_the_node(node: AnvilNode, tmp_path: Path) -> None:
+    actors = setup_actors(ChainClient(Web3(Web3.HTTPProvider(node.url))))
+    loan, document = make_loan(actors, "Bank A", "Platform 1")
+    batch = actors.chain.anchor_batch(actors.gateway_account, [promise(actors, loan)])
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(actors.chain.batch_receipts(batch)[0].to_json())
+    doc = tmp_path / "agreement.pdf"
+    doc.write_bytes(document)
+    ok = runner.invoke(app, ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"])
+    assert ok.exit_code == 0, ok.output
+    report = json.loads(ok.output)
+    assert report["ok"] and len(report["checks"]) == 13
+    doc.write_bytes(document + b"!")
+    bad = runner.invoke(app, ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"])
+    assert bad.exit_code == 1
+    failed = [c for c in json.loads(bad.output)["checks"] if c["status"] == "fail"]
+    assert [c["name"] for c in failed] == ["document"] and failed[0]["code"] == "VERIFY_DOCUMENT_MISMATCH"
