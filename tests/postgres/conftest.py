@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -43,7 +44,9 @@ def postgres_url() -> Iterator[str]:
     data = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    port = "55432"
+    with socket.socket() as probe:  # a free port per worker (xdist runs one cluster each)
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
     subprocess.run(
         _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
         check=True,
