@@ -202,6 +202,10 @@ class _Verifier:
             )
         try:
             form = FeeDisclosure.model_validate(self.r.disclosure)
+            if form.principal != self.r.record.principal:
+                raise _Fail(
+                    f"form's principal is {form.principal} fen, record anchors {self.r.record.principal}"
+                )
             if form.stated_apr_bps != self.r.record.apr_bps:
                 raise _Fail(
                     f"form states {form.stated_apr_bps} bps, record anchors {self.r.record.apr_bps} bps"
