@@ -21,9 +21,15 @@ def bench(
     out: Annotated[Path | None, typer.Option(help="also write the JSON report here")] = None,
 ) -> None:
     """Measure records/s, receipts verified/s and Merkle build time (figures, not assertions)."""
-    report = run_benchmarks(
-        records=records, receipts=receipts, merkle_leaves=merkle_leaves, log=typer.echo
-    )
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("starting…", total=None)
+        report = run_benchmarks(
+            records=records,
+            receipts=receipts,
+            merkle_leaves=merkle_leaves,
+            log=lambda message: progress.update(task, description=message),
+        )
     text = json.dumps(report, indent=2)
     typer.echo(text)
     if out is not None:

@@ -220,16 +220,16 @@ INTEGER_FIELDS = {
 # Which check catches a change of each record field first (checks run in CHECK_NAMES order):
 # - agreement_digest: the document's SHA-256 no longer equals it -> "document" (2nd check);
 # - disclosure_digest: the receipt's form no longer hashes to it -> "disclosure" (3rd);
-# - apr_bps: the form's stated APR no longer equals it -> "disclosure" (3rd);
+# - apr_bps and principal: the form's stated APR / principal no longer equals it -> "disclosure" (3rd);
 # - every other field is bound only by the parties' EIP-712 digest, which no longer equals the
-#   receipt's record id -> "record_id" (4th). (The disclosure check compares the digest and the
-#   APR, not the principal, so a changed principal also reaches "record_id".)
+#   receipt's record id -> "record_id" (4th).
 FIELD_CHECK = dict.fromkeys(
     [*DIGEST_FIELDS, *INTEGER_FIELDS], ("record_id", "VERIFY_RECORD_ID")
 ) | {
     "agreement_digest": ("document", "VERIFY_DOCUMENT_MISMATCH"),
     "disclosure_digest": ("disclosure", "VERIFY_DISCLOSURE"),
     "apr_bps": ("disclosure", "VERIFY_DISCLOSURE"),
+    "principal": ("disclosure", "VERIFY_DISCLOSURE"),
 }
 
 
