@@ -129,10 +129,6 @@ class EvidenceChain:
             funder, self.registry.functions.addToWhitelist(partner_id, effective_from)
         )
 
-    def signer_at(self, participant_id: int, at: int) -> str:
-        epoch = self.client.call(self.registry.functions.epochAt(participant_id, at))
-        return str(epoch[0])
-
     # ------------------------------------------------------------------ signing
 
     def sign_loan(

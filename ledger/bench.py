@@ -31,7 +31,7 @@ from ledger.records import LoanRecord
 from ledger.signing import LocalSigner
 from ledger.verify import ChainReadCache, verify_receipt
 
-__all__ = ["run_benchmarks"]
+__all__ = ["measure_records", "run_benchmarks"]
 
 Log = Callable[[str], Any]
 
@@ -52,7 +52,8 @@ def _raw_coincurve(n: int) -> dict[str, float]:
     return {"sign_per_s": _rate(n, t1 - t0), "recover_per_s": _rate(n, t2 - t1)}
 
 
-def _records(n: int) -> dict[str, float]:
+def measure_records(n: int) -> dict[str, float]:
+    """Records canonicalized + hashed + double-signed per second, on this core."""
     platform_key, funder_key = LocalSigner.generate(), LocalSigner.generate()
     domain = Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
     now = datetime(2026, 11, 23, tzinfo=UTC)
@@ -92,7 +93,9 @@ def _receipts(n: int, log: Log) -> dict[str, Any]:
         documents.append(document)
     batch = actors.chain.anchor_batch(actors.gateway_account, loans)
     receipts = actors.chain.batch_receipts(batch)
-    log(f"verifying {n} receipts against the in-process eth-tester chain (cold, then with a shared read cache)…")
+    log(
+        f"verifying {n} receipts against the in-process eth-tester chain (cold, then with a shared read cache)…"
+    )
     t0 = time.perf_counter()
     for receipt, document in zip(receipts, documents, strict=True):
         verify_receipt(receipt, actors.client, document=document)
@@ -136,7 +139,7 @@ def run_benchmarks(
     log("raw coincurve sign/recover…")
     raw = _raw_coincurve(max(2_000, records))
     log(f"{records} records canonicalized + hashed + double-signed…")
-    recs = _records(records)
+    recs = measure_records(records)
     rec = _receipts(receipts, log)
     log(f"Merkle tree over {merkle_leaves} leaves…")
     merkle = _merkle(merkle_leaves)

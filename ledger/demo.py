@@ -49,6 +49,23 @@ __all__ = ["Actors", "DemoReport", "build_disclosure", "run_demo", "setup_actors
 
 Log = Callable[[str], None]
 
+#: The market of the scenario (the demo adds an auditor): name, role, institution type.
+CAST: tuple[tuple[str, Role, InstitutionType], ...] = (
+    ("Bank A", Role.FUNDER, InstitutionType.BANK),
+    ("Bank B", Role.FUNDER, InstitutionType.BANK),
+    ("CF Co", Role.FUNDER, InstitutionType.CONSUMER_FINANCE),
+    ("Platform 1", Role.PLATFORM, InstitutionType.NONE),
+    ("Platform 2", Role.PLATFORM, InstitutionType.NONE),
+    ("Platform 3", Role.PLATFORM, InstitutionType.NONE),
+    ("Guarantor G", Role.CREDIT_ENHANCER, InstitutionType.NONE),
+)
+#: Each funder's whitelist of partners.
+WHITELISTS: dict[str, tuple[str, ...]] = {
+    "Bank A": ("Platform 1", "Platform 2", "Guarantor G"),
+    "Bank B": ("Platform 2",),
+    "CF Co": ("Platform 3", "Guarantor G"),
+}
+
 
 def _add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
@@ -154,16 +171,7 @@ def setup_actors(client: ChainClient | None = None) -> Actors:
     )
     actors.ids["regulator"] = 1
     actors.signers[1] = regulator
-    cast = [
-        ("Bank A", Role.FUNDER, InstitutionType.BANK),
-        ("Bank B", Role.FUNDER, InstitutionType.BANK),
-        ("CF Co", Role.FUNDER, InstitutionType.CONSUMER_FINANCE),
-        ("Platform 1", Role.PLATFORM, InstitutionType.NONE),
-        ("Platform 2", Role.PLATFORM, InstitutionType.NONE),
-        ("Platform 3", Role.PLATFORM, InstitutionType.NONE),
-        ("Guarantor G", Role.CREDIT_ENHANCER, InstitutionType.NONE),
-    ]
-    for name, role, institution in cast:
+    for name, role, institution in CAST:
         signer = LocalSigner.generate()
         pid = chain.register_participant(regulator_account, role, signer.address, name, institution)
         actors.ids[name] = pid
@@ -177,12 +185,7 @@ def setup_actors(client: ChainClient | None = None) -> Actors:
         "Gateway",
         ed25519_public_key=gateway_key.public_key,
     )
-    whitelists = {
-        "Bank A": ["Platform 1", "Platform 2", "Guarantor G"],
-        "Bank B": ["Platform 2"],
-        "CF Co": ["Platform 3", "Guarantor G"],
-    }
-    for funder, partners in whitelists.items():
+    for funder, partners in WHITELISTS.items():
         account = Account.from_key(actors.signers[actors.ids[funder]].private_key)
         for partner in partners:
             chain.whitelist(account, actors.ids[partner])
@@ -313,16 +316,7 @@ def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
             f"registry {deployment.registry}, ledger {deployment.ledger}, embedded chain {deployment.chain_id}",
         )
 
-        cast = [
-            ("Bank A", Role.FUNDER, InstitutionType.BANK),
-            ("Bank B", Role.FUNDER, InstitutionType.BANK),
-            ("CF Co", Role.FUNDER, InstitutionType.CONSUMER_FINANCE),
-            ("Platform 1", Role.PLATFORM, InstitutionType.NONE),
-            ("Platform 2", Role.PLATFORM, InstitutionType.NONE),
-            ("Platform 3", Role.PLATFORM, InstitutionType.NONE),
-            ("Guarantor G", Role.CREDIT_ENHANCER, InstitutionType.NONE),
-            ("Auditor", Role.AUDITOR, InstitutionType.NONE),
-        ]
+        cast = [*CAST, ("Auditor", Role.AUDITOR, InstitutionType.NONE)]
         ids: dict[str, int] = {"Regulator": 1}
         callers: dict[str, Caller] = {"Regulator": Caller(1, Role.REGULATOR)}
         for name, role, institution in cast:
@@ -330,15 +324,10 @@ def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
             ids[name] = row.id
             callers[name] = Caller(row.id, role)
         step("participants", "ok", ", ".join(f"{n} #{i}" for n, i in ids.items()))
-        whitelists = {
-            "Bank A": ["Platform 1", "Platform 2", "Guarantor G"],
-            "Bank B": ["Platform 2"],
-            "CF Co": ["Platform 3", "Guarantor G"],
-        }
-        for funder, partners in whitelists.items():
+        for funder, partners in WHITELISTS.items():
             for partner in partners:
                 service.whitelist_add(ids[funder], ids[partner])
-        step("whitelists", "ok", "; ".join(f"{f}: {', '.join(p)}" for f, p in whitelists.items()))
+        step("whitelists", "ok", "; ".join(f"{f}: {', '.join(p)}" for f, p in WHITELISTS.items()))
 
         now = client.latest_timestamp()
         issued = datetime.fromtimestamp(now, UTC)

@@ -1,18 +1,12 @@
-"""Hash primitives shared by the library.
+"""Keccak-256 for the library.
 
-Keccak-256 has one implementation, in `ledger.merkle` (it picks the fastest binding installed:
-safe-pysha3 ~0.9 µs per 64-byte hash, else pycryptodome); this module re-exports it.
+It has one implementation, in `ledger.merkle` (the fastest binding installed: safe-pysha3 ~0.9 µs
+per 64-byte hash, else pycryptodome); this module re-exports it for code that is not about
+Merkle trees. SHA-256 digests live in `ledger.canonical`.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 from ledger.merkle import keccak256
 
-__all__ = ["keccak256", "sha256"]
-
-
-def sha256(data: bytes) -> bytes:
-    """SHA-256 digest of `data`."""
-    return hashlib.sha256(data).digest()
+__all__ = ["keccak256"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -702,28 +702,12 @@ class LedgerService:
 
     def submit_batch(self, caller: Caller, subs: Sequence[LoanSubmission]) -> list[dict[str, Any]]:
         """Up to 10,000 submissions in one transaction; each item gets its outcome or its error."""
-        if len(subs) > MAX_BATCH_SUBMISSION:
-            raise InputError(
-                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
-            )
-        results = []
-        for index, outcome in enumerate(
-            self._submit_many(caller, subs, None, "application/pdf", raise_errors=False)
-        ):
-            if isinstance(outcome, LedgerError):
-                results.append(
-                    {"index": index, "error": {"code": outcome.code, "message": outcome.message}}
-                )
-            else:
-                results.append(
-                    {
-                        "index": index,
-                        "record_id": outcome.record_id,
-                        "status": outcome.status,
-                        "duplicate": outcome.duplicate,
-                    }
-                )
-        return results
+        _check_batch_size(len(subs))
+        outcomes = self._submit_many(caller, subs, None, "application/pdf", raise_errors=False)
+        return [
+            {"index": index, **_item_view(outcome, duplicate=True)}
+            for index, outcome in enumerate(outcomes)
+        ]
 
     def _submit_many(
         self,
@@ -886,25 +870,14 @@ class LedgerService:
 
     def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
         """A funder co-signs many loans at once; each gets its own outcome or error."""
-        if len(record_ids) > MAX_BATCH_SUBMISSION:
-            raise InputError(
-                f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
-            )
-        results: list[dict[str, Any]] = []
+        _check_batch_size(len(record_ids))
         outcomes = self._confirm_many(
             caller, [(r.lower(), None) for r in record_ids], raise_errors=False
         )
-        for record_id, outcome in zip(record_ids, outcomes, strict=True):
-            if isinstance(outcome, LedgerError):
-                results.append(
-                    {
-                        "record_id": record_id,
-                        "error": {"code": outcome.code, "message": outcome.message},
-                    }
-                )
-            else:
-                results.append({"record_id": outcome.record_id, "status": outcome.status})
-        return results
+        return [
+            {"record_id": record_id, **_item_view(outcome, duplicate=False)}
+            for record_id, outcome in zip(record_ids, outcomes, strict=True)
+        ]
 
     def _confirm_many(
         self, caller: Caller, items: Sequence[tuple[str, str | None]], *, raise_errors: bool
@@ -1286,8 +1259,22 @@ class LedgerService:
             batch = s.get(BatchRow, root)
             return batch.size if batch else None
 
-    def submissions(self, rows: Iterable[SubmissionRow]) -> list[dict[str, Any]]:
-        return [submission_summary(r) for r in rows]
+
+def _check_batch_size(count: int) -> None:
+    if count > MAX_BATCH_SUBMISSION:
+        raise InputError(
+            f"at most {MAX_BATCH_SUBMISSION} records per batch", code="BATCH_TOO_LARGE"
+        )
+
+
+def _item_view(outcome: SubmissionOutcome | LedgerError, *, duplicate: bool) -> dict[str, Any]:
+    """One item of a batch answer: its error, or its record id and status (and `duplicate`)."""
+    if isinstance(outcome, LedgerError):
+        return {"error": {"code": outcome.code, "message": outcome.message}}
+    view: dict[str, Any] = {"record_id": outcome.record_id, "status": outcome.status}
+    if duplicate:
+        view["duplicate"] = outcome.duplicate
+    return view
 
 
 def submission_summary(row: SubmissionRow) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.bench import _records  # noqa: E402 - after the path tweak
+from ledger.bench import measure_records  # noqa: E402 - after the path tweak
 from ledger.demo import build_disclosure  # noqa: E402
 
 
@@ -49,9 +49,23 @@ def start_server(data_dir: Path, port: int, batch_size: int) -> tuple[subprocess
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "serve", "--data-dir", str(data_dir / "gw"), "--port", str(port),
-         "--batch-interval", "0.5", "--batch-size", str(batch_size)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "ledger",
+            "serve",
+            "--data-dir",
+            str(data_dir / "gw"),
+            "--port",
+            str(port),
+            "--batch-interval",
+            "0.5",
+            "--batch-size",
+            str(batch_size),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -88,12 +102,15 @@ def latency_summary(samples: list[float]) -> dict[str, float]:
 
 
 def run(batch_records: int, single_requests: int) -> dict[str, Any]:
-    core = _records(2_000)
+    core = measure_records(2_000)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         proc, regulator = start_server(Path(tmp), port, batch_size=max(batch_records, 1))
         try:
-            return {"core_library": core, **drive(f"http://127.0.0.1:{port}", regulator, batch_records, single_requests)}
+            return {
+                "core_library": core,
+                **drive(f"http://127.0.0.1:{port}", regulator, batch_records, single_requests),
+            }
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -108,12 +125,27 @@ def drive(base: str, regulator: str, batch_records: int, single_requests: int) -
     def auth(key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
-    bank = client.post("/v1/participants", json={"role": "funder", "name": "Bank A", "institution_type": "bank"}, headers=auth(regulator)).json()
-    platform = client.post("/v1/participants", json={"role": "platform", "name": "Platform 1"}, headers=auth(regulator)).json()
-    client.put(f"/v1/whitelist/{platform['participant']['id']}", headers=auth(bank["api_key"])).raise_for_status()
+    bank = client.post(
+        "/v1/participants",
+        json={"role": "funder", "name": "Bank A", "institution_type": "bank"},
+        headers=auth(regulator),
+    ).json()
+    platform = client.post(
+        "/v1/participants", json={"role": "platform", "name": "Platform 1"}, headers=auth(regulator)
+    ).json()
+    client.put(
+        f"/v1/whitelist/{platform['participant']['id']}", headers=auth(bank["api_key"])
+    ).raise_for_status()
     now = int(client.get("/healthz").json()["time"])
     issued = datetime.fromtimestamp(now, UTC)
-    form = build_disclosure(2_000_000, 12, Fraction(1, 100), issued.date(), lender="Bank A", confirmed_at=issued - timedelta(minutes=5))
+    form = build_disclosure(
+        2_000_000,
+        12,
+        Fraction(1, 100),
+        issued.date(),
+        lender="Bank A",
+        confirmed_at=issued - timedelta(minutes=5),
+    )
 
     def loan(i: int, tag: str) -> dict[str, Any]:
         return {
@@ -126,21 +158,32 @@ def drive(base: str, regulator: str, batch_records: int, single_requests: int) -
 
     # Batch path, end to end.
     t0 = time.perf_counter()
-    submitted = client.post("/v1/loans/batch", json={"loans": [loan(i, "a") for i in range(batch_records)]}, headers=auth(platform["api_key"]))
+    submitted = client.post(
+        "/v1/loans/batch",
+        json={"loans": [loan(i, "a") for i in range(batch_records)]},
+        headers=auth(platform["api_key"]),
+    )
     submitted.raise_for_status()
     ids = [r["record_id"] for r in submitted.json()["results"] if "record_id" in r]
     t_submit = time.perf_counter()
-    confirmed = client.post("/v1/loans/confirm-batch", json={"record_ids": ids}, headers=auth(bank["api_key"]))
+    confirmed = client.post(
+        "/v1/loans/confirm-batch", json={"record_ids": ids}, headers=auth(bank["api_key"])
+    )
     confirmed.raise_for_status()
     t_confirm = time.perf_counter()
     deadline = time.time() + 600
     while time.time() < deadline:
-        if client.get(f"/v1/loans/{ids[-1]}", headers=auth(bank["api_key"])).json()["status"] == "anchored":
+        if (
+            client.get(f"/v1/loans/{ids[-1]}", headers=auth(bank["api_key"])).json()["status"]
+            == "anchored"
+        ):
             break
         time.sleep(0.1)
     t_anchor = time.perf_counter()
     for record_id in ids:
-        client.get(f"/v1/loans/{record_id}/receipt", headers=auth(platform["api_key"])).raise_for_status()
+        client.get(
+            f"/v1/loans/{record_id}/receipt", headers=auth(platform["api_key"])
+        ).raise_for_status()
     t_receipts = time.perf_counter()
     batch = {
         "records": len(ids),
@@ -148,7 +191,9 @@ def drive(base: str, regulator: str, batch_records: int, single_requests: int) -
         "records_per_s": round(len(ids) / (t_receipts - t0), 1),
         "phases_seconds": {
             "submit_batch (validate, commit, platform signs)": round(t_submit - t0, 3),
-            "confirm_batch (funder signs, contract rule check, entry timestamps)": round(t_confirm - t_submit, 3),
+            "confirm_batch (funder signs, contract rule check, entry timestamps)": round(
+                t_confirm - t_submit, 3
+            ),
             "until anchored": round(t_anchor - t_confirm, 3),
             "fetch receipts": round(t_receipts - t_anchor, 3),
         },
@@ -174,7 +219,9 @@ def drive(base: str, regulator: str, batch_records: int, single_requests: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch-records", type=int, default=1_000)
     parser.add_argument("--single-requests", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON report here")

@@ -13,6 +13,7 @@ from ledger.eip712 import loan_record_id, retirement_digest, signatures_hash, ty
 from ledger.merkle import leaf_hash
 from ledger.records import LoanRecord, Retirement
 from ledger.signing import LocalSigner, recover_address
+from tests.strategies import loan_records
 
 from .conftest import LEAF_TYPES, ZERO32, ZERO_ADDRESS, Env
 
@@ -511,28 +512,10 @@ def test_future_issue_time_is_refused_beyond_the_clock_skew(backend: Env) -> Non
 # ------------------------------------------------------------------------------ hashing views
 
 
-records = st.builds(
-    LoanRecord,
-    agreement_digest=st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex()),
-    disclosure_digest=st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex()),
-    borrower_commitment=st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex()),
-    funder_id=st.integers(0, 2**64 - 1),
-    platform_id=st.integers(0, 2**64 - 1),
-    guarantor_id=st.integers(0, 2**64 - 1),
-    co_funder_id=st.integers(0, 2**64 - 1),
-    co_funder_share_bps=st.integers(0, 2**16 - 1),
-    principal=st.integers(0, 2**128 - 1),
-    apr_bps=st.integers(0, 2**32 - 1),
-    term_days=st.integers(0, 2**32 - 1),
-    issued_at=st.integers(0, 2**64 - 1),
-    flags=st.integers(0, 255),
-)
-
-
 @settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(record=records)
+@given(record=loan_records)
 def test_loan_record_id_matches_python(backend: Env, record: LoanRecord) -> None:
     assert backend.call(
         backend.ledger.functions.loanRecordId(record.as_tuple())

@@ -46,12 +46,20 @@ def test_verify_cli_checks_a_receipt_against_the_node(node: AnvilNode, tmp_path:
     receipt.write_text(actors.chain.batch_receipts(batch)[0].to_json())
     doc = tmp_path / "agreement.pdf"
     doc.write_bytes(document)
-    ok = runner.invoke(app, ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"])
+    ok = runner.invoke(
+        app,
+        ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"],
+    )
     assert ok.exit_code == 0, ok.output
     report = json.loads(ok.output)
     assert report["ok"] and len(report["checks"]) == 13
     doc.write_bytes(document + b"!")
-    bad = runner.invoke(app, ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"])
+    bad = runner.invoke(
+        app,
+        ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"],
+    )
     assert bad.exit_code == 1
     failed = [c for c in json.loads(bad.output)["checks"] if c["status"] == "fail"]
-    assert [c["name"] for c in failed] == ["document"] and failed[0]["code"] == "VERIFY_DOCUMENT_MISMATCH"
+    assert [c["name"] for c in failed] == ["document"] and failed[0][
+        "code"
+    ] == "VERIFY_DOCUMENT_MISMATCH"

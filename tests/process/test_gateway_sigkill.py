@@ -48,8 +48,18 @@ class Server:
         self.port = _free_port()
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ledger", "serve", "--data-dir", str(data_dir), "--port", str(self.port),
-             "--batch-interval", "0.3"],
+            [
+                sys.executable,
+                "-m",
+                "ledger",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                "--batch-interval",
+                "0.3",
+            ],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -89,7 +99,14 @@ def _auth(key: str) -> dict[str, str]:
 
 def _loan(funder_id: int, now: int, n: int) -> dict[str, Any]:
     issued = datetime.fromtimestamp(now, UTC)
-    form = build_disclosure(1_000_000 + n, 6, Fraction(1, 100), issued.date(), lender="Bank", confirmed_at=issued - timedelta(minutes=5))
+    form = build_disclosure(
+        1_000_000 + n,
+        6,
+        Fraction(1, 100),
+        issued.date(),
+        lender="Bank",
+        confirmed_at=issued - timedelta(minutes=5),
+    )
     return {
         "agreement_sha256": f"{n:064x}",
         "disclosure": form.as_json(),
@@ -104,9 +121,20 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
     server = Server(data)
     regulator = server.regulator_key()
     http = httpx.Client(base_url=server.base, timeout=30)
-    bank = http.post("/v1/participants", json={"role": "funder", "name": "Bank", "institution_type": "bank"}, headers=_auth(regulator)).json()
-    platform = http.post("/v1/participants", json={"role": "platform", "name": "P"}, headers=_auth(regulator)).json()
-    assert http.put(f"/v1/whitelist/{platform['participant']['id']}", headers=_auth(bank["api_key"])).status_code == 200
+    bank = http.post(
+        "/v1/participants",
+        json={"role": "funder", "name": "Bank", "institution_type": "bank"},
+        headers=_auth(regulator),
+    ).json()
+    platform = http.post(
+        "/v1/participants", json={"role": "platform", "name": "P"}, headers=_auth(regulator)
+    ).json()
+    assert (
+        http.put(
+            f"/v1/whitelist/{platform['participant']['id']}", headers=_auth(bank["api_key"])
+        ).status_code
+        == 200
+    )
     now = int(http.get("/healthz").json()["time"])
 
     acknowledged: list[str] = []
@@ -118,10 +146,16 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
         while not stop.is_set():
             n = next(counter)
             try:
-                r = client.post("/v1/loans", json=_loan(bank["participant"]["id"], now, n), headers=_auth(platform["api_key"]))
+                r = client.post(
+                    "/v1/loans",
+                    json=_loan(bank["participant"]["id"], now, n),
+                    headers=_auth(platform["api_key"]),
+                )
                 if r.status_code != 202:
                     continue
-                c = client.post(f"/v1/loans/{r.json()['record_id']}/confirm", headers=_auth(bank["api_key"]))
+                c = client.post(
+                    f"/v1/loans/{r.json()['record_id']}/confirm", headers=_auth(bank["api_key"])
+                )
                 if c.status_code == 200 and c.json()["entry_timestamp"]:
                     acknowledged.append(c.json()["record_id"])
             except httpx.HTTPError:
@@ -148,11 +182,17 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
     deadline = time.time() + 60
     pending = set(acknowledged)
     while pending and time.time() < deadline:
-        pending = {r for r in pending if http.get(f"/v1/loans/{r}", headers=_auth(regulator)).json()["status"] != "anchored"}
+        pending = {
+            r
+            for r in pending
+            if http.get(f"/v1/loans/{r}", headers=_auth(regulator)).json()["status"] != "anchored"
+        }
         time.sleep(0.3)
     assert not pending, f"{len(pending)} acknowledged records never anchored"
     for record_id in acknowledged:
-        receipt = http.get(f"/v1/loans/{record_id}/receipt", headers=_auth(platform["api_key"])).json()
+        receipt = http.get(
+            f"/v1/loans/{record_id}/receipt", headers=_auth(platform["api_key"])
+        ).json()
         report = http.post("/v1/verify", json={"receipt": receipt}).json()
         assert report["ok"], report
     server.stop()
@@ -160,7 +200,10 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
     # exactly once, on the chain itself
     db = Database(f"sqlite:///{data / 'ledger.db'}")
     with db.session() as s:
-        anchored = {r.record_id: r.batch_root for r in s.query(SubmissionRow).filter(SubmissionRow.status == "anchored")}
+        anchored = {
+            r.record_id: r.batch_root
+            for r in s.query(SubmissionRow).filter(SubmissionRow.status == "anchored")
+        }
     assert set(acknowledged) <= set(anchored)
     deployment = json.loads(next((data / "deployments").glob("*.json")).read_text())
     with open_embedded_chain(data / "chain") as chain:

@@ -23,6 +23,8 @@ from ledger.eip712 import (
 from ledger.hashing import keccak256
 from ledger.records import LoanRecord, Retirement
 from ledger.signing import LocalSigner, recover_address
+from tests.strategies import bytes32_hex as bytes32
+from tests.strategies import loan_records
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
@@ -36,27 +38,8 @@ def test_type_strings_equal_the_contract_typehash_strings() -> None:
     assert {LOAN_RECORD_TYPE, REVOCATION_TYPE, AMENDMENT_TYPE} == _solidity_type_strings()
 
 
-bytes32 = st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex())
-records = st.builds(
-    LoanRecord,
-    agreement_digest=bytes32,
-    disclosure_digest=bytes32,
-    borrower_commitment=bytes32,
-    funder_id=st.integers(0, 2**64 - 1),
-    platform_id=st.integers(0, 2**64 - 1),
-    guarantor_id=st.integers(0, 2**64 - 1),
-    co_funder_id=st.integers(0, 2**64 - 1),
-    co_funder_share_bps=st.integers(0, 2**16 - 1),
-    principal=st.integers(0, 2**128 - 1),
-    apr_bps=st.integers(0, 2**32 - 1),
-    term_days=st.integers(0, 2**32 - 1),
-    issued_at=st.integers(0, 2**64 - 1),
-    flags=st.integers(0, 255),
-)
-
-
 @settings(max_examples=40, deadline=None)
-@given(record=records)
+@given(record=loan_records)
 def test_loan_digest_equals_eth_account_encode_typed_data(record: LoanRecord) -> None:
     message = encode_typed_data(full_message=typed_data(record, DOMAIN))
     expected = keccak256(b"\x19" + message.version + message.header + message.body)
@@ -82,7 +65,7 @@ def test_retirement_digest_equals_eth_account(
 
 
 @settings(max_examples=20, deadline=None)
-@given(record=records)
+@given(record=loan_records)
 def test_signatures_from_a_wallet_library_recover_to_the_signer(record: LoanRecord) -> None:
     signer = LocalSigner.generate()
     wallet_signature = Account.sign_message(

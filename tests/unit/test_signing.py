@@ -35,7 +35,9 @@ def test_recovery_refuses_malleable_and_malformed_signatures() -> None:
     signature = signer.sign_digest(digest)
     verify_signature(digest, signature, signer.address)
     s = int.from_bytes(signature[32:64], "big")
-    high_s = signature[:32] + (_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])  # 27 <-> 28
+    high_s = (
+        signature[:32] + (_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+    )  # 27 <-> 28
     with pytest.raises(SignatureError, match="upper half"):
         recover_address(digest, high_s)
     with pytest.raises(SignatureError, match="65 bytes"):
