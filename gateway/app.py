@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 
 from gateway.errors import install_error_handlers
+from gateway.guard import RequestGuard
 from gateway.routers import loans, ops, participants, regulator, verify, whitelists
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
 from ledger.indexer import EventIndexer
+from ledger.limits import restore_recursion_limit
 from ledger.service import LedgerService, ServiceConfig
 from ledger.store import Database
 
@@ -52,68 +53,6 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-
-
-class BodyLimit:
-    """ASGI middleware: refuses a request body over `limit` bytes with 413 PAYLOAD_TOO_LARGE,
-    from Content-Length when given and by counting what arrives otherwise (chunked uploads)."""
-
-    def __init__(self, app: ASGIApp, limit: int, on_refuse: Callable[[], None]) -> None:
-        self.app, self.limit, self.on_refuse = app, limit, on_refuse
-
-    async def _refuse(self, send: Send) -> None:
-        self.on_refuse()
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "PAYLOAD_TOO_LARGE",
-                    "message": f"request body exceeds {self.limit} bytes",
-                }
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(send)
-            return
-        received = 0
-        too_large = False
-        refused = False
-
-        async def counting_receive() -> Message:
-            nonlocal received, too_large
-            if too_large:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    # Cut the body off here; whatever the app answers is replaced by a 413.
-                    too_large = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal refused
-            if not too_large:
-                await send(message)
-            elif not refused:
-                refused = True
-                await self._refuse(send)
-
-        await self.app(scope, counting_receive, guarded_send)
 
 
 @dataclass
@@ -162,6 +101,7 @@ def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -
 def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
     """The app over an opened gateway; `run_background` starts the batcher (and indexer) threads."""
     service = gateway.service
+    restore_recursion_limit()  # the Ethereum libraries raised it past what a stack can hold
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -226,11 +166,12 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         )
         return response
 
-    # Outermost: counts the bytes actually received, so chunked bodies are limited too.
+    # Outermost: bodies are bounded (size, JSON depth and values) before anything parses them.
     app.add_middleware(
-        BodyLimit,
-        limit=gateway.settings.max_upload_bytes + 1024 * 1024,  # the file plus the form around it
-        on_refuse=lambda: service._count_error("PAYLOAD_TOO_LARGE"),
+        RequestGuard,
+        max_upload_bytes=gateway.settings.max_upload_bytes + 1024 * 1024,  # file + form around it
+        max_json_bytes=gateway.settings.max_json_bytes,
+        on_refuse=service._count_error,
     )
     for router in (
         participants.router,

@@ -22,6 +22,7 @@ from ledger.errors import (
     SignatureError,
     VerificationError,
 )
+from ledger.safejson import JsonShapeError
 from ledger.service import Conflict, NotFound, PermissionDenied
 
 __all__ = ["ApiError", "install_error_handlers", "status_for"]
@@ -36,6 +37,8 @@ class ApiError(Exception):
 
 
 def status_for(exc: LedgerError) -> int:
+    if isinstance(exc, JsonShapeError):
+        return exc.status
     if isinstance(exc, PermissionDenied):
         return 401 if exc.code == "UNAUTHENTICATED" else 403
     if isinstance(exc, NotFound):

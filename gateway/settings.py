@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.limits import MAX_JSON_BYTES
+
 __all__ = ["GatewaySettings"]
 
 
@@ -32,7 +34,12 @@ class GatewaySettings(BaseSettings):
         default=300, ge=1, description="seconds promised in entry timestamps"
     )
     confirmations: int = Field(default=0, ge=0, description="indexer confirmation depth")
-    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="largest agreement file in an upload"
+    )
+    max_json_bytes: int = Field(
+        default=MAX_JSON_BYTES, ge=1, le=MAX_JSON_BYTES, description="largest JSON request body"
+    )
 
     def database_url(self) -> str:
         return self.db or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"

@@ -23,6 +23,7 @@ from typing import IO, Any
 import rfc8785
 
 from ledger.errors import InputError
+from ledger.safejson import check_value_depth
 
 __all__ = [
     "COMMITMENT_TAG",
@@ -52,7 +53,11 @@ def _refuse_floats(value: Any, where: str = "$") -> None:
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 canonical UTF-8 bytes of a JSON value (dicts, lists, str, int, bool, None)."""
+    """RFC 8785 canonical UTF-8 bytes of a JSON value (dicts, lists, str, int, bool, None).
+
+    Values nesting deeper than `ledger.limits.MAX_JSON_DEPTH` are refused first: both the float
+    check and `rfc8785` recurse."""
+    check_value_depth(value)
     _refuse_floats(value)
     try:
         return bytes(rfc8785.dumps(value))

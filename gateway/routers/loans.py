@@ -13,6 +13,7 @@ from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
 from gateway.errors import ApiError
 from ledger.eip712 import typed_data
 from ledger.errors import InputError
+from ledger.safejson import check_json_shape
 from ledger.service import (
     MAX_BATCH_SUBMISSION,
     LoanSubmission,
@@ -87,13 +88,15 @@ async def _read_upload(request: Request) -> tuple[LoanSubmission, bytes | None, 
             return await _from_form(form, limit)
         finally:
             await form.close()
-    body = await request.body()
-    return _submission(body.decode("utf-8", errors="replace")), None, "application/pdf"
+    return _submission(await request.body()), None, "application/pdf"
 
 
-def _submission(text: str) -> LoanSubmission:
+def _submission(raw: bytes | str) -> LoanSubmission:
+    """The submission in a JSON body or form field; its shape is checked before it is parsed."""
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    check_json_shape(data)
     try:
-        return LoanSubmission.model_validate_json(text)
+        return LoanSubmission.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -140,7 +143,7 @@ async def submit(request: Request, service: Service, caller: PlatformCaller) -> 
     "/prepare", summary="The record and id a platform with its own key must sign (nothing stored)"
 )
 async def prepare(request: Request, service: Service, caller: PlatformCaller) -> dict[str, Any]:
-    submission = _submission((await request.body()).decode("utf-8", errors="replace"))
+    submission = _submission(await request.body())
     record, record_id = service.prepare_loan(caller, submission)
     return {
         "record": record.model_dump(mode="json"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.deps import Service
 from gateway.errors import ApiError
 from gateway.routers.loans import read_form
+from ledger import safejson
 from ledger.verify import verify_receipt
 
 router = APIRouter(prefix="/v1", tags=["verification"])
@@ -44,10 +44,10 @@ async def verify(request: Request, service: Service) -> dict[str, Any]:
             document = await upload.read(limit + 1)
             if len(document) > limit:
                 raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the document exceeds {limit} bytes")
-        try:
-            body = VerifyRequest(receipt=json.loads(raw_receipt))
-        except ValueError as exc:
-            raise ApiError(422, "INVALID_INPUT", f"receipt is not JSON: {exc}") from exc
+        receipt = safejson.loads(raw_receipt)
+        if not isinstance(receipt, dict):
+            raise ApiError(422, "INVALID_INPUT", "the `receipt` field must be a JSON object")
+        body = VerifyRequest(receipt=receipt)
         await form.close()
     else:
         try:

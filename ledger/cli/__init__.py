@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ledger.cli import apr_cmd, bench_cmd, chain_cmd, demo_cmd, serve_cmd, verify_cmd
+from ledger.limits import restore_recursion_limit
 
 __all__ = ["app", "main"]
 
@@ -24,4 +25,5 @@ app.command("bench")(bench_cmd.bench)
 
 
 def main() -> None:
+    restore_recursion_limit()  # see ledger.limits: the Ethereum libraries raise it too far
     app()

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from ledger import safejson
 from ledger.apr import apr_from_json
-from ledger.errors import LedgerError
+from ledger.errors import InputError, LedgerError
 
 
 def apr(
@@ -28,8 +29,8 @@ def apr(
             if str(file) == "-"
             else file.read_text(encoding="utf-8")
         )
-        data = json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
+        data = safejson.loads(text)
+    except (OSError, InputError) as exc:
         typer.echo(json.dumps({"error": {"code": "INVALID_INPUT", "message": str(exc)}}), err=True)
         raise typer.Exit(2) from exc
     try:

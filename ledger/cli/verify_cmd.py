@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.errors import LedgerError, VerificationError
+from ledger import safejson
+from ledger.errors import InputError, LedgerError, VerificationError
 from ledger.verify import connect, verify_receipt
 
 _STYLE = {"pass": "green", "fail": "bold red", "skip": "dim"}
@@ -28,8 +29,8 @@ def verify(
 ) -> None:
     """Verify a receipt link by link; exit 1 naming the first failed check."""
     try:
-        data = json.loads(receipt.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        data = safejson.loads(receipt.read_bytes())
+    except (OSError, InputError) as exc:
         typer.echo(f"cannot read receipt: {exc}", err=True)
         raise typer.Exit(2) from exc
     try:

@@ -19,7 +19,7 @@ LIMIT = 16 * 1024
 @pytest.fixture(scope="module")
 def small() -> Iterator[Env]:
     with tempfile.TemporaryDirectory(prefix="api-limits-") as tmp:
-        gw = make_gateway(Path(tmp), max_upload_bytes=LIMIT)
+        gw = make_gateway(Path(tmp), max_upload_bytes=LIMIT, max_json_bytes=LIMIT)
         try:
             env = make_env(gw, cast=False)
             env.parties["bank1"] = env.register("funder", "Bank", "bank")
@@ -60,9 +60,8 @@ def test_agreement_at_the_limit_is_accepted(small: Env) -> None:
 
 
 def test_body_over_the_limit_is_refused_before_it_is_read(small: Env) -> None:
-    """Content-Length above the limit (plus 1 MiB for the form around the file): 413 on any route,
-    authenticated or not."""
-    big = b'{"x": "' + b"z" * (LIMIT + 1024 * 1024) + b'"}'
+    """Content-Length above the JSON limit: 413 on any route, authenticated or not."""
+    big = b'{"x": "' + b"z" * (LIMIT + 1) + b'"}'
     with small.nothing_changes():
         for path, key in (
             ("/v1/loans", small["p1"].key),

@@ -10,12 +10,7 @@ one the gateway recorded.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,71 +25,9 @@ from ledger.chain.client import ChainClient
 from ledger.chain.embedded import open_embedded_chain
 from ledger.demo import build_disclosure
 from ledger.store import Database, SubmissionRow
+from tests.process.gateway_process import GatewayProcess, auth
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.log = data_dir.parent / f"server-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledger",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(self.port),
-                "--batch-interval",
-                "0.3",
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code in (200, 503):
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.kill()
-        raise AssertionError("gateway did not start")
-
-    def regulator_key(self) -> str:
-        text = self.log.read_text()
-        return text.split("Regulator API key (shown once, store it now): ")[1].split()[0]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def _loan(funder_id: int, now: int, n: int) -> dict[str, Any]:
@@ -118,20 +51,20 @@ def _loan(funder_id: int, now: int, n: int) -> dict[str, Any]:
 
 def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_path: Path) -> None:
     data = tmp_path / "gw"
-    server = Server(data)
+    server = GatewayProcess(data)
     regulator = server.regulator_key()
     http = httpx.Client(base_url=server.base, timeout=30)
     bank = http.post(
         "/v1/participants",
         json={"role": "funder", "name": "Bank", "institution_type": "bank"},
-        headers=_auth(regulator),
+        headers=auth(regulator),
     ).json()
     platform = http.post(
-        "/v1/participants", json={"role": "platform", "name": "P"}, headers=_auth(regulator)
+        "/v1/participants", json={"role": "platform", "name": "P"}, headers=auth(regulator)
     ).json()
     assert (
         http.put(
-            f"/v1/whitelist/{platform['participant']['id']}", headers=_auth(bank["api_key"])
+            f"/v1/whitelist/{platform['participant']['id']}", headers=auth(bank["api_key"])
         ).status_code
         == 200
     )
@@ -149,12 +82,12 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
                 r = client.post(
                     "/v1/loans",
                     json=_loan(bank["participant"]["id"], now, n),
-                    headers=_auth(platform["api_key"]),
+                    headers=auth(platform["api_key"]),
                 )
                 if r.status_code != 202:
                     continue
                 c = client.post(
-                    f"/v1/loans/{r.json()['record_id']}/confirm", headers=_auth(bank["api_key"])
+                    f"/v1/loans/{r.json()['record_id']}/confirm", headers=auth(bank["api_key"])
                 )
                 if c.status_code == 200 and c.json()["entry_timestamp"]:
                     acknowledged.append(c.json()["record_id"])
@@ -174,7 +107,7 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
         server.kill()  # SIGKILL, mid-burst
         stop.set()
         worker.join(timeout=30)
-        server = Server(data)
+        server = GatewayProcess(data)
         http = httpx.Client(base_url=server.base, timeout=30)
 
     assert len(acknowledged) >= 16
@@ -185,13 +118,13 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
         pending = {
             r
             for r in pending
-            if http.get(f"/v1/loans/{r}", headers=_auth(regulator)).json()["status"] != "anchored"
+            if http.get(f"/v1/loans/{r}", headers=auth(regulator)).json()["status"] != "anchored"
         }
         time.sleep(0.3)
     assert not pending, f"{len(pending)} acknowledged records never anchored"
     for record_id in acknowledged:
         receipt = http.get(
-            f"/v1/loans/{record_id}/receipt", headers=_auth(platform["api_key"])
+            f"/v1/loans/{record_id}/receipt", headers=auth(platform["api_key"])
         ).json()
         report = http.post("/v1/verify", json={"receipt": receipt}).json()
         assert report["ok"], report

@@ -1,0 +1,85 @@
+"""The real gateway as a child process (`python -m ledger serve`) on a free loopback port, for
+the tests that kill it, starve it or throw hostile bytes at it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+__all__ = ["GatewayProcess", "auth", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+class GatewayProcess:
+    """`ledger serve` on the data dir, started and waited for until `/healthz` answers."""
+
+    def __init__(self, data_dir: Path, *extra_args: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.log = data_dir.parent / f"server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledger",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                "--batch-interval",
+                "0.3",
+                *extra_args,
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code in (200, 503):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise AssertionError("gateway did not start")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def regulator_key(self) -> str:
+        text = self.log.read_text()
+        return text.split("Regulator API key (shown once, store it now): ")[1].split()[0]
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
