@@ -17,7 +17,15 @@ from web3 import Web3
 
 from gateway.errors import install_error_handlers
 from gateway.guard import RequestGuard
-from gateway.routers import loans, ops, participants, regulator, verify, whitelists
+from gateway.routers import (
+    deployment,
+    loans,
+    ops,
+    participants,
+    regulator,
+    verify,
+    whitelists,
+)
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
 from ledger.indexer import EventIndexer
@@ -174,6 +182,7 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         on_refuse=service._count_error,
     )
     for router in (
+        deployment.router,
         participants.router,
         whitelists.router,
         loans.router,

@@ -21,11 +21,21 @@ from ledger.chain.deploy import Deployment, InstitutionType, Role
 from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash, typed_data
 from ledger.errors import InputError
 from ledger.merkle import StandardMerkleTree, leaf_hash
-from ledger.receipts import LEAF_TYPES, Anchor, DocumentRef, Leaf, PartySignature, Receipt
+from ledger.receipts import (
+    LEAF_TYPES,
+    Anchor,
+    DocumentRef,
+    Leaf,
+    PartySignature,
+    Provenance,
+    Receipt,
+    Unsigned,
+    metadata_digest,
+)
 from ledger.records import LoanRecord, Retirement
 from ledger.rules import rule_error
 from ledger.signing import Signer
-from ledger.timestamps import SignedEntryTimestamp
+from ledger.timestamps import EntryPromise, GatewayKey, SignedEntryTimestamp
 
 __all__ = ["AnchoredTx", "BatchAnchor", "EvidenceChain", "SignedLoan"]
 
@@ -46,8 +56,9 @@ class SignedLoan:
     signers: tuple[str, ...]
     document: DocumentRef
     disclosure: Mapping[str, Any] | None = None
-    provenance: Mapping[str, str] | None = None
+    provenance: Provenance | None = None
     entry_timestamp: SignedEntryTimestamp | None = None
+    document_location: str | None = None
 
     @property
     def signatures_hash(self) -> bytes:
@@ -56,6 +67,29 @@ class SignedLoan:
     @property
     def leaf_values(self) -> list[str]:
         return [_hex(self.record_id), _hex(self.signatures_hash)]
+
+    def promise(
+        self,
+        gateway_key: GatewayKey,
+        gateway_id: int,
+        domain: Domain,
+        accepted_at: int,
+        deadline_seconds: int,
+    ) -> SignedEntryTimestamp:
+        """The gateway's signed entry timestamp for this loan: its promise to anchor it (record,
+        leaf, provenance and document metadata) by `accepted_at + deadline_seconds`."""
+        return gateway_key.sign(
+            EntryPromise(
+                gateway_id=gateway_id,
+                chain_id=domain.chain_id,
+                ledger=domain.verifying_contract,
+                record_id=_hex(self.record_id),
+                leaf_hash=_hex(leaf_hash(LEAF_TYPES, self.leaf_values)),
+                accepted_at=accepted_at,
+                anchor_deadline=accepted_at + deadline_seconds,
+                metadata_digest=metadata_digest(self.provenance, self.document),
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -138,7 +172,7 @@ class EvidenceChain:
         document: DocumentRef,
         *,
         disclosure: Mapping[str, Any] | None = None,
-        provenance: Mapping[str, str] | None = None,
+        provenance: Provenance | None = None,
     ) -> SignedLoan:
         """Signs `record` with the key of every party it needs (`signers` by participant id)."""
         record_id = loan_record_id(record, self.domain)
@@ -242,9 +276,10 @@ class EvidenceChain:
             ],
             document=loan.document,
             disclosure=dict(loan.disclosure) if loan.disclosure is not None else None,
-            provenance=dict(loan.provenance or {}),
+            provenance=loan.provenance,
             anchor=anchor,
             entry_timestamp=loan.entry_timestamp,
+            unsigned=Unsigned(document_location=loan.document_location),
         )
 
     def receipt(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import unicodedata
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from typing import IO, Any
 import rfc8785
 
 from ledger.errors import InputError
+from ledger.limits import MAX_JSON_DEPTH
 from ledger.safejson import check_value_depth
 
 __all__ = [
@@ -30,15 +32,20 @@ __all__ = [
     "borrower_commitment",
     "canonical_digest",
     "canonical_json",
+    "compact_json",
     "digest_bytes",
     "digest_chunks",
     "digest_file",
     "digest_stream",
+    "matches_digest",
     "new_salt",
 ]
 
 CHUNK_SIZE = 1 << 20
 COMMITMENT_TAG = b"loan-evidence-ledger/borrower-commitment/v1"
+
+
+_SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers are refused
 
 
 def _refuse_floats(value: Any, where: str = "$") -> None:
@@ -52,17 +59,78 @@ def _refuse_floats(value: Any, where: str = "$") -> None:
             _refuse_floats(item, f"{where}[{index}]")
 
 
+def _plain(value: Any) -> bool:
+    """Whether `json.dumps(sort_keys=True)` writes exactly RFC 8785 for `value`: only ASCII keys
+    (code-point order is then UTF-16 order), integers within the double-safe range, no floats,
+    at most `MAX_JSON_DEPTH` deep. Iterative, so any input is safe."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if -_SAFE_INTEGER <= item <= _SAFE_INTEGER:
+                continue
+            return False
+        if kind is dict:
+            if depth > MAX_JSON_DEPTH:
+                return False
+            for key, child in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append((child, depth + 1))
+            continue
+        if kind is list or kind is tuple:
+            if depth > MAX_JSON_DEPTH:
+                return False
+            stack.extend((child, depth + 1) for child in item)
+            continue
+        return False
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of a JSON value (dicts, lists, str, int, bool, None).
 
-    Values nesting deeper than `ledger.limits.MAX_JSON_DEPTH` are refused first: both the float
-    check and `rfc8785` recurse."""
+    The common case (ASCII keys, safe integers) is written by the C JSON encoder, which for such
+    values produces exactly RFC 8785 (a property test compares it with `rfc8785` on random
+    values); anything else goes through `rfc8785`. Values nesting deeper than
+    `ledger.limits.MAX_JSON_DEPTH` are refused first: the float check and `rfc8785` recurse."""
+    if _plain(value):
+        try:
+            return _ENCODER.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: rfc8785 says what to do with it
     check_value_depth(value)
     _refuse_floats(value)
     try:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InputError(f"value cannot be canonicalized: {exc}") from exc
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def compact_json(value: Any) -> bytes:
+    """`json.dumps(sort_keys=True)` bytes of a value, without any check: equal to
+    `canonical_json` for plain values (ASCII keys, safe integers), and injective, so bytes that
+    match something canonicalized earlier prove the value is the one canonicalized. For checking
+    digests and signatures fast (`matches_digest`); never for producing them."""
+    try:
+        return _ENCODER.encode(value).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return b""
+
+
+def matches_digest(value: Any, digest: bytes) -> bool:
+    """Whether `canonical_digest(value) == digest`, answered from `compact_json` when its bytes
+    hash to `digest` (then they are the canonical bytes: nothing else hashes there), else by
+    canonicalizing. `InputError` if the value cannot be canonicalized and does not match."""
+    if hashlib.sha256(compact_json(value)).digest() == digest:
+        return True
+    return canonical_digest(value) == digest
 
 
 def canonical_digest(value: Any) -> bytes:

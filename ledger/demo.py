@@ -38,11 +38,10 @@ from ledger.disclosure import (
     disclosure_cash_flows,
 )
 from ledger.errors import LedgerError, VerificationError
-from ledger.merkle import leaf_hash
-from ledger.receipts import LEAF_TYPES, DocumentRef, Receipt
+from ledger.receipts import DocumentRef, Provenance, Receipt
 from ledger.records import LoanRecord
 from ledger.signing import LocalSigner
-from ledger.timestamps import EntryPromise, GatewayKey
+from ledger.timestamps import GatewayKey
 from ledger.verify import verify_receipt
 
 __all__ = ["Actors", "DemoReport", "build_disclosure", "run_demo", "setup_actors"]
@@ -247,24 +246,23 @@ def make_loan(
             sha256=record.agreement_digest, media_type="application/pdf", size=len(document)
         ),
         disclosure=form.as_json(),
-        provenance={"source_system": f"{platform} loan core", "submitted_by": platform},
+        provenance=Provenance(
+            submitted_by=actors.ids[platform],
+            source_system=f"{platform} loan core",
+            gateway_id=actors.ids["Gateway"],
+        ),
     )
     return loan, document
 
 
 def promise(actors: Actors, loan: SignedLoan, deadline_seconds: int = 60) -> SignedLoan:
     """Attaches the gateway's signed entry timestamp to a loan it accepts."""
-    now = actors.client.latest_timestamp()
-    entry = actors.gateway_key.sign(
-        EntryPromise(
-            gateway_id=actors.ids["Gateway"],
-            chain_id=actors.deployment.chain_id,
-            ledger=actors.deployment.ledger,
-            record_id="0x" + loan.record_id.hex(),
-            leaf_hash="0x" + leaf_hash(LEAF_TYPES, loan.leaf_values).hex(),
-            accepted_at=now,
-            anchor_deadline=now + deadline_seconds,
-        )
+    entry = loan.promise(
+        actors.gateway_key,
+        actors.ids["Gateway"],
+        actors.chain.domain,
+        actors.client.latest_timestamp(),
+        deadline_seconds,
     )
     return replace(loan, entry_timestamp=entry)
 
@@ -442,9 +440,8 @@ def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
         # Auditor: receipts verify from the chain alone; tampering is caught.
         auditor = callers["Auditor"]
         receipt = service.receipt(auditor, batched[0])
-        good = verify_receipt(
-            Receipt.model_validate_json(receipt.to_json()), client, raise_on_failure=False
-        )
+        trust = service.trust_root  # what the auditor pinned (GET /v1/deployment)
+        good = verify_receipt(receipt.to_json(), client, trust=trust, raise_on_failure=False)
         passed = sum(c.status == "pass" for c in good.checks)
         step(
             "auditor: receipt",
@@ -455,12 +452,19 @@ def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
         replacement_receipt = service.receipt(auditor, replacement.record_id)
         report.receipts.append(replacement_receipt)
         try:
-            verify_receipt(replacement_receipt, client, document=corrected_document + b" tampered")
+            verify_receipt(
+                replacement_receipt,
+                client,
+                trust=trust,
+                document=corrected_document + b" tampered",
+            )
             step("auditor: tampered document", "NOT CAUGHT", "")
         except VerificationError as exc:
             step("auditor: tampered document", "caught", f"{exc.check}: {exc.code}")
         try:
-            verify_receipt(service.receipt(auditor, first_id), client, document=first_document)
+            verify_receipt(
+                service.receipt(auditor, first_id), client, trust=trust, document=first_document
+            )
             step("auditor: amended record", "NOT CAUGHT", "")
         except VerificationError as exc:
             step("auditor: amended record", "flagged", f"{exc.check}: {exc.code}")

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
-from ledger.hashing import keccak256
+from ledger.hashing import checksum_address, keccak256
 from ledger.records import LoanRecord, Retirement
 
 __all__ = [
@@ -99,7 +97,7 @@ class Domain:
     separator: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        address = to_checksum_address(self.verifying_contract)
+        address = checksum_address(self.verifying_contract)
         object.__setattr__(self, "verifying_contract", address)
         separator = keccak256(
             _DOMAIN_TYPEHASH

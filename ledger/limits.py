@@ -21,6 +21,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_JSON_ELEMENTS",
+    "MAX_VERIFY_BATCH",
     "SAFE_RECURSION_LIMIT",
     "UINT64_MAX",
     "restore_recursion_limit",
@@ -41,6 +42,9 @@ MAX_JSON_ELEMENTS = 2_000_000
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 """Largest JSON request body (a batch of 10,000 36-month loans is about 29 MiB)."""
+
+MAX_VERIFY_BATCH = 1_000
+"""Most receipts in one `POST /v1/verify/batch` (bulk auditors use `ledger verify` locally)."""
 
 SAFE_RECURSION_LIMIT = 4_000
 """Python frames allowed. py-evm needs about 12 frames per EVM call level and our contracts nest

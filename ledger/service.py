@@ -45,13 +45,16 @@ from ledger.disclosure import DisclosurePolicy, FeeDisclosure, check_disclosure
 from ledger.eip712 import loan_record_id
 from ledger.errors import InputError, LedgerError, RuleViolation, SignatureError
 from ledger.keystore import hash_api_key, load_master_key, new_api_key, seal, seal_document, unseal
-from ledger.merkle import StandardMerkleTree, leaf_hash
-from ledger.receipts import LEAF_TYPES, DocumentRef, Receipt
+from ledger.limits import MAX_VERIFY_BATCH
+from ledger.merkle import StandardMerkleTree
+from ledger.receipts import LEAF_TYPES, DocumentRef, DocumentRefV1, Provenance, Receipt
 from ledger.records import FLAG_LEGACY, ZERO32, LoanRecord, Retirement
 from ledger.rules import RegistryView, check_rules
 from ledger.signing import LocalSigner, recover_address
 from ledger.store import ApiKeyRow, BatchRow, Database, DocumentRow, ParticipantRow, SubmissionRow
-from ledger.timestamps import EntryPromise, GatewayKey, SignedEntryTimestamp
+from ledger.timestamps import GatewayKey, SignedEntryTimestamp
+from ledger.trust import TRUST_ROOT_FILE, TrustRoot
+from ledger.verify import SnapshotChainFacts, VerificationReport, Verifier
 
 __all__ = [
     "Caller",
@@ -181,6 +184,9 @@ class LedgerService:
         self.deployment = deployment
         self.config = config
         self.chain = EvidenceChain(client, deployment)
+        #: what auditors pin; this gateway verifies every receipt against it
+        self.trust_root = TrustRoot.of_deployment(client, deployment)
+        self._facts: SnapshotChainFacts | None = None
         self._master = master_key
         self.gateway_account = gateway_account
         self.gateway_key = gateway_key
@@ -291,6 +297,7 @@ class LedgerService:
             gateway_id,
             commitment_key,
         )
+        service.trust_root.save(config.data_dir / TRUST_ROOT_FILE)
         return service, regulator_key
 
     @staticmethod
@@ -626,20 +633,18 @@ class LedgerService:
             flags=record.flags,
             record_json=record.model_dump_json(),
             signatures_json=json.dumps(signatures),
-            document_json=DocumentRef(
+            document_json=DocumentRefV1(
                 sha256=record.agreement_digest,
                 media_type=media_type if document is not None else None,
                 size=len(document) if document is not None else None,
                 location=f"vault:{record.agreement_digest}" if document is not None else None,
             ).model_dump_json(),
             disclosure_json=json.dumps(form.as_json()),
-            provenance_json=json.dumps(
-                {
-                    "submitted_by": str(caller.participant_id),
-                    "source_system": sub.source_system,
-                    "gateway": str(self.gateway_id),
-                }
-            ),
+            provenance_json=Provenance(
+                submitted_by=caller.participant_id,
+                source_system=sub.source_system,
+                gateway_id=self.gateway_id,
+            ).model_dump_json(),
             created_at=time.time(),
         )
 
@@ -822,16 +827,12 @@ class LedgerService:
                     self._count_error(exc.code)
                     outcomes.append(exc)
                     continue
-                entry = self.gateway_key.sign(
-                    EntryPromise(
-                        gateway_id=self.gateway_id,
-                        chain_id=self.deployment.chain_id,
-                        ledger=self.deployment.ledger,
-                        record_id=record_id,
-                        leaf_hash=_hex(leaf_hash(LEAF_TYPES, loan.leaf_values)),
-                        accepted_at=now,
-                        anchor_deadline=now + self.config.anchor_deadline_seconds,
-                    )
+                entry = loan.promise(
+                    self.gateway_key,
+                    self.gateway_id,
+                    self.chain.domain,
+                    now,
+                    self.config.anchor_deadline_seconds,
                 )
                 row.entry_timestamp_json = entry.model_dump_json()
                 row.status = "queued"
@@ -1051,15 +1052,17 @@ class LedgerService:
             if row.entry_timestamp_json
             else None
         )
+        stored = DocumentRefV1.model_validate_json(row.document_json)
         return SignedLoan(
             record,
             _b32(row.record_id),
             signatures,
             signers,
-            DocumentRef.model_validate_json(row.document_json),
+            DocumentRef(sha256=stored.sha256, media_type=stored.media_type, size=stored.size),
             json.loads(row.disclosure_json) if row.disclosure_json else None,
-            json.loads(row.provenance_json),
+            _stored_provenance(row.provenance_json),
             entry,
+            document_location=stored.location,
         )
 
     def _anchor_per_record(self, record_id: str) -> None:
@@ -1211,6 +1214,71 @@ class LedgerService:
                     on_error(exc)
             stop.wait(min(0.05, self.config.batch_interval))
 
+    # ------------------------------------------------------------------ verification
+
+    def _verifier(self) -> Verifier:
+        """A verifier pinned to this gateway's deployment, over the contracts' state rebuilt from
+        their events and brought up to the head (call with `chain_lock` held)."""
+        if self._facts is None:
+            self._facts = SnapshotChainFacts.load(
+                self.client,
+                self.deployment.registry,
+                self.deployment.ledger,
+                self.deployment.block_number,
+            )
+        else:
+            self._facts.follow(self.client)
+        return Verifier(self._facts, self.trust_root)
+
+    def verify(
+        self,
+        receipt: dict[str, Any] | bytes | str,
+        *,
+        document: bytes | None = None,
+        document_sha256: str | None = None,
+    ) -> VerificationReport:
+        """Verifies a receipt against this gateway's own deployment; every check reported.
+        `VerificationError` (check `format`) if it is not a receipt at all."""
+        with self.chain_lock:
+            verifier = self._verifier()
+        return verifier.verify(
+            receipt, document=document, document_sha256=document_sha256, raise_on_failure=False
+        )
+
+    def verify_many(
+        self, receipts: Sequence[dict[str, Any] | bytes | str]
+    ) -> list[VerificationReport | LedgerError]:
+        """Verifies many receipts against one snapshot of the chain; an item that is not a
+        receipt gets its error instead of a report."""
+        if len(receipts) > MAX_VERIFY_BATCH:
+            raise InputError(
+                f"at most {MAX_VERIFY_BATCH} receipts per request", code="BATCH_TOO_LARGE"
+            )
+        with self.chain_lock:
+            verifier = self._verifier()
+        out: list[VerificationReport | LedgerError] = []
+        for receipt in receipts:
+            try:
+                out.append(verifier.verify(receipt, raise_on_failure=False))
+            except LedgerError as exc:
+                out.append(exc)
+        return out
+
+    def deployment_info(self) -> dict[str, Any]:
+        """What participants and auditors need to know of this deployment: the trust root, the
+        EIP-712 domain records are signed under, the registry own-key funders send
+        `addToWhitelist` to, and this gateway's keys."""
+        return {
+            "trust_root": self.trust_root.model_dump(mode="json"),
+            "eip712_domain": self.chain.domain.as_dict(),
+            "contracts": {"registry": self.deployment.registry, "ledger": self.deployment.ledger},
+            "gateway": {
+                "participant_id": self.gateway_id,
+                "chain_account": self.gateway_account.address,
+                "ed25519_public_key": "0x" + self.gateway_key.public_key.hex(),
+            },
+        }
+
     # ------------------------------------------------------------------ reading
 
     def submission(self, caller: Caller, record_id: str) -> SubmissionRow:
@@ -1301,6 +1369,18 @@ def submission_summary(row: SubmissionRow) -> dict[str, Any]:
         else None,
         "retired": row.retired,
     }
+
+
+def _stored_provenance(raw: str) -> Provenance:
+    """A row's provenance; rows written before receipt v2 kept ids as strings and `gateway`."""
+    data = json.loads(raw)
+    if "gateway" in data:
+        data = {
+            "submitted_by": int(data["submitted_by"]),
+            "source_system": data.get("source_system", ""),
+            "gateway_id": int(data["gateway"]),
+        }
+    return Provenance.model_validate(data)
 
 
 def _code(error_name: str | None) -> str:

@@ -18,7 +18,7 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from ledger.errors import SignatureError
-from ledger.hashing import keccak256
+from ledger.hashing import checksum_address, keccak256
 
 __all__ = ["LocalSigner", "Signer", "recover_address", "verify_signature"]
 
@@ -40,7 +40,7 @@ class Signer(ABC):
 
 
 def _address_of(public_key: coincurve.PublicKey) -> str:
-    return to_checksum_address(keccak256(public_key.format(compressed=False)[1:])[-20:])
+    return checksum_address(keccak256(public_key.format(compressed=False)[1:])[-20:])
 
 
 class LocalSigner(Signer):

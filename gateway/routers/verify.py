@@ -1,8 +1,9 @@
-"""Verification of a receipt: anyone may call it; every check is answered by name."""
+"""Verification of receipts, by anyone, always against this gateway's own deployment (its trust
+root, `GET /v1/deployment`), never against addresses a receipt names."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -11,7 +12,10 @@ from gateway.deps import Service
 from gateway.errors import ApiError
 from gateway.routers.loans import read_form
 from ledger import safejson
-from ledger.verify import verify_receipt
+from ledger.errors import LedgerError
+from ledger.limits import MAX_VERIFY_BATCH
+from ledger.verify import VerificationReport
+from ledger.verify.bulk import BulkSummary, Outcome
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
@@ -22,33 +26,111 @@ class VerifyRequest(BaseModel):
     document_sha256: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]{64}$")
 
 
+class VerifyBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    receipts: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_VERIFY_BATCH)
+
+
+class CheckOut(BaseModel):
+    name: str
+    status: Literal["pass", "fail", "skip"]
+    detail: str
+    code: str | None = None
+
+
+class DeploymentUsedOut(BaseModel):
+    chain_id: int
+    registry: str
+    ledger: str
+    genesis_hash: str | None
+    pinned: bool
+    as_of: str
+
+
+class ReportOut(BaseModel):
+    """Every check by name; the deployment verified against; the fields nothing vouches for."""
+
+    record_id: str
+    format: str
+    ok: bool
+    pinned: bool
+    deployment: DeploymentUsedOut | None
+    checks: list[CheckOut]
+    unverified: list[str]
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+    check: str | None = None
+
+
+class BatchItem(BaseModel):
+    index: int
+    report: ReportOut | None = None
+    error: ItemError | None = None
+
+
+class CheckTally(BaseModel):
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class BatchOut(BaseModel):
+    passed: int = Field(description="receipts with every check passed or not applicable")
+    failed: int = Field(description="receipts with at least one failed check")
+    invalid: int = Field(description="items that are not receipts at all")
+    by_check: dict[str, CheckTally]
+    results: list[BatchItem]
+
+
+def _out(report: VerificationReport) -> ReportOut:
+    return ReportOut.model_validate(report.as_dict())
+
+
 @router.post(
     "/verify",
-    summary="Verify a receipt against the chain (JSON, or multipart with the document file)",
+    summary="Verify a receipt against this gateway's deployment (JSON, or multipart with the file)",
+    response_model=ReportOut,
     openapi_extra={
         "requestBody": {
-            "content": {"application/json": {"schema": VerifyRequest.model_json_schema()}}
+            "content": {
+                "application/json": {"schema": VerifyRequest.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["receipt"],
+                        "properties": {
+                            "receipt": {"type": "string", "description": "the receipt JSON"},
+                            "document": {"type": "string", "format": "binary"},
+                        },
+                    }
+                },
+            }
         }
     },
 )
-async def verify(request: Request, service: Service) -> dict[str, Any]:
+async def verify(request: Request, service: Service) -> ReportOut:
     limit: int = request.app.state.settings.max_upload_bytes
     document: bytes | None = None
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await read_form(request, limit)
-        raw_receipt = form.get("receipt")
-        upload = form.get("document")
-        if not isinstance(raw_receipt, str):
-            raise ApiError(422, "INVALID_INPUT", "multipart needs a `receipt` field (JSON)")
-        if upload is not None and not isinstance(upload, str):
-            document = await upload.read(limit + 1)
-            if len(document) > limit:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the document exceeds {limit} bytes")
-        receipt = safejson.loads(raw_receipt)
-        if not isinstance(receipt, dict):
-            raise ApiError(422, "INVALID_INPUT", "the `receipt` field must be a JSON object")
-        body = VerifyRequest(receipt=receipt)
-        await form.close()
+        try:
+            raw_receipt = form.get("receipt")
+            upload = form.get("document")
+            if not isinstance(raw_receipt, str):
+                raise ApiError(422, "INVALID_INPUT", "multipart needs a `receipt` field (JSON)")
+            if upload is not None and not isinstance(upload, str):
+                document = await upload.read(limit + 1)
+                if len(document) > limit:
+                    raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the document exceeds {limit} bytes")
+            receipt = safejson.loads(raw_receipt)
+            if not isinstance(receipt, dict):
+                raise ApiError(422, "INVALID_INPUT", "the `receipt` field must be a JSON object")
+            body = VerifyRequest(receipt=receipt)
+        finally:
+            await form.close()
     else:
         try:
             body = VerifyRequest.model_validate_json(await request.body())
@@ -56,12 +138,35 @@ async def verify(request: Request, service: Service) -> dict[str, Any]:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise ApiError(422, "INVALID_INPUT", f"{where}: {first.get('msg', 'invalid')}") from exc
-    with service.chain_lock:
-        report = verify_receipt(
-            body.receipt,
-            service.client,
-            document=document,
-            document_sha256=body.document_sha256,
-            raise_on_failure=False,
-        )
-    return report.as_dict()
+    report = service.verify(body.receipt, document=document, document_sha256=body.document_sha256)
+    return _out(report)
+
+
+@router.post(
+    "/verify/batch",
+    summary=f"Verify up to {MAX_VERIFY_BATCH:,} receipts against this gateway's deployment",
+    response_model=BatchOut,
+)
+def verify_batch(body: VerifyBatchRequest, service: Service) -> BatchOut:
+    results: list[BatchItem] = []
+    summary = BulkSummary()
+    for index, outcome in enumerate(service.verify_many(body.receipts)):
+        if isinstance(outcome, LedgerError):
+            summary.add(Outcome(str(index), "", "", error=(outcome.code, outcome.message)))
+            check = getattr(outcome, "check", None)
+            error = ItemError(code=outcome.code, message=outcome.message, check=check)
+            results.append(BatchItem(index=index, error=error))
+            continue
+        summary.add(Outcome.of(str(index), outcome))
+        results.append(BatchItem(index=index, report=_out(outcome)))
+    tally = {
+        name: CheckTally(passed=c["pass"], failed=c["fail"], skipped=c["skip"])
+        for name, c in summary.by_check.items()
+    }
+    return BatchOut(
+        passed=summary.passed,
+        failed=summary.failed,
+        invalid=summary.invalid,
+        by_check=tally,
+        results=results,
+    )

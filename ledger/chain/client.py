@@ -189,6 +189,10 @@ class ChainClient:
         except _REVERTS as exc:
             raise _as_revert(exc) from exc
 
+    def view_caller(self) -> str:
+        """The `from` of view calls (see `_caller`)."""
+        return self._caller()
+
     def _caller(self) -> str:
         """The `from` of view calls: the node's first account (eth-tester checks that the sender
         can afford the call's gas), else the zero address."""

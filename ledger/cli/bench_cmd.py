@@ -16,7 +16,10 @@ def bench(
     records: Annotated[
         int, typer.Option(help="records to canonicalize, hash and double-sign")
     ] = 5_000,
-    receipts: Annotated[int, typer.Option(help="receipts to verify")] = 200,
+    receipts: Annotated[int, typer.Option(help="receipts to anchor, then verify in bulk")] = 10_000,
+    anvil: Annotated[
+        bool, typer.Option(help="also on an anvil node (npm @foundry-rs/anvil)")
+    ] = True,
     merkle_leaves: Annotated[int, typer.Option(help="leaves of the Merkle build")] = 1_000_000,
     out: Annotated[Path | None, typer.Option(help="also write the JSON report here")] = None,
 ) -> None:
@@ -28,6 +31,7 @@ def bench(
             records=records,
             receipts=receipts,
             merkle_leaves=merkle_leaves,
+            anvil=anvil,
             log=lambda message: progress.update(task, description=message),
         )
     text = json.dumps(report, indent=2)

@@ -15,6 +15,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.compiler import ARTIFACT_DIR, compile_contracts, find_compiler, write_artifacts
 from ledger.chain.deploy import deploy_contracts
 from ledger.errors import LedgerError
+from ledger.trust import TrustRoot
 
 
 def deploy(
@@ -48,7 +49,15 @@ def deploy(
         typer.echo(f"deployment failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     path = deployment.save(out)
-    typer.echo(json.dumps({**deployment.__dict__, "record": str(path)}, indent=2))
+    trust = TrustRoot.of_deployment(client, deployment).save(
+        out / f"{deployment.chain_id}.trust-root.json"
+    )
+    typer.echo(
+        json.dumps(
+            {**deployment.__dict__, "record": str(path), "trust_root": str(trust)}, indent=2
+        )
+    )
+    typer.echo(f"publish {trust}: auditors verify receipts with `ledger verify --trust`", err=True)
 
 
 def compile_(

@@ -35,6 +35,7 @@ def serve(
 
     from gateway.app import configure_logging, create_app, open_gateway
     from gateway.settings import GatewaySettings
+    from ledger.trust import TRUST_ROOT_FILE
 
     settings = GatewaySettings(
         data_dir=data_dir,
@@ -58,6 +59,10 @@ def serve(
         typer.echo(
             f"gateway {service.gateway_id} on chain {service.deployment.chain_id}: registry {service.deployment.registry},"
             f" ledger {service.deployment.ledger}; http://{host}:{port}/docs",
+            err=True,
+        )
+        typer.echo(
+            f"trust root for auditors: {data_dir / TRUST_ROOT_FILE} (also GET /v1/deployment)",
             err=True,
         )
         uvicorn.run(create_app(gateway), host=host, port=port, log_level="warning")

@@ -1,62 +1,258 @@
-"""`ledger verify`: check a receipt against its document and a chain node."""
+"""`ledger verify`: check receipts against the deployment you trust and a chain node.
+
+One receipt file: every check in a table (or `--json`). Several files, a directory or a JSONL
+file: bulk verification on every core from one snapshot of the chain, with a progress bar, a
+summary table per check, and the failing record ids written to `--failures`.
+
+Exit codes: 0 every receipt verified; 1 a receipt failed a check; 2 bad input or no node;
+3 verified, but without a trust root (against the deployment the receipts name themselves),
+unless `--accept-unpinned` says that is what you want.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ledger import safejson
+from ledger.chain.client import ChainClient
 from ledger.errors import InputError, LedgerError, VerificationError
-from ledger.verify import connect, verify_receipt
+from ledger.receipts import parse_receipt
+from ledger.trust import TrustRoot, load_trust_root
+from ledger.verify import CHECK_NAMES, SnapshotChainFacts, connect, facts_for, verify_receipt
+from ledger.verify.bulk import Outcome, iter_receipt_files, verify_many
 
 _STYLE = {"pass": "green", "fail": "bold red", "skip": "dim"}
+_UNPINNED = (
+    "WARNING: no trust root given: the receipts were checked only against the deployment they"
+    " name themselves, which anyone can deploy a copy of. Get the trust root from the"
+    " deployment's operator (GET /v1/deployment) and pass --trust FILE, or --chain-id and"
+    " --ledger; pass --accept-unpinned to accept this."
+)
+
+
+def _trust(trust_file: Path | None, chain_id: int | None, ledger: str | None) -> TrustRoot | None:
+    if trust_file is not None:
+        if chain_id is not None or ledger is not None:
+            raise typer.BadParameter("give --trust or --chain-id/--ledger, not both")
+        return load_trust_root(trust_file)
+    if (chain_id is None) != (ledger is None):
+        raise typer.BadParameter("--chain-id and --ledger go together")
+    if chain_id is not None and ledger is not None:
+        return TrustRoot.pinned_ledger(chain_id, ledger)
+    return None
 
 
 def verify(
-    receipt: Annotated[Path, typer.Option("--receipt", "-r", help="the receipt JSON file")],
+    receipts: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="receipt files, directories of them, or JSONL files", show_default=False
+        ),
+    ] = None,
+    receipt: Annotated[
+        Path | None, typer.Option("--receipt", "-r", help="one receipt JSON file")
+    ] = None,
+    trust_file: Annotated[
+        Path | None, typer.Option("--trust", help="the trust root you hold (trust-root.json)")
+    ] = None,
+    chain_id: Annotated[int | None, typer.Option(help="or pin the chain id ...")] = None,
+    ledger: Annotated[str | None, typer.Option(help="... and the ledger contract address")] = None,
+    accept_unpinned: Annotated[
+        bool, typer.Option(help="accept verifying against the deployment each receipt names")
+    ] = False,
     document: Annotated[Path | None, typer.Option(help="the original agreement document")] = None,
     digest: Annotated[str | None, typer.Option(help="or the document's SHA-256 (hex)")] = None,
     rpc: Annotated[
-        str,
-        typer.Option(help="JSON-RPC URL of a node of the receipt's chain", envvar="LEDGER_RPC_URL"),
+        str, typer.Option(help="JSON-RPC URL of a node of the chain", envvar="LEDGER_RPC_URL")
     ] = "http://127.0.0.1:8545",
-    as_json: Annotated[bool, typer.Option("--json", help="print every check as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report(s) as JSON")] = False,
+    failures: Annotated[
+        Path | None, typer.Option(help="bulk: write failing record ids (JSONL) here")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="bulk: processes (default: every core)")
+    ] = None,
 ) -> None:
-    """Verify a receipt link by link; exit 1 naming the first failed check."""
+    """Verify receipts link by link against the deployment you trust."""
+    paths = [*(receipts or []), *([receipt] if receipt else [])]
+    if not paths:
+        raise typer.BadParameter("give at least one receipt file, directory or JSONL file")
     try:
-        data = safejson.loads(receipt.read_bytes())
-    except (OSError, InputError) as exc:
-        typer.echo(f"cannot read receipt: {exc}", err=True)
+        trust = _trust(trust_file, chain_id, ledger)
+    except LedgerError as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    single = len(paths) == 1 and paths[0].is_file() and paths[0].suffix != ".jsonl"
+    if not single and (document or digest):
+        raise typer.BadParameter("--document and --digest go with a single receipt")
+    data: object = None
+    if single:
+        try:
+            data = safejson.loads(paths[0].read_bytes())
+        except (OSError, InputError) as exc:
+            typer.echo(f"cannot read receipt: {exc}", err=True)
+            raise typer.Exit(2) from exc
     try:
         client = connect(rpc)
+        client.chain_id  # noqa: B018  (fail early, and plainly, without a node)
+    except Exception as exc:
+        typer.echo(f"cannot reach the node at {rpc}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if single:
+        ok = _verify_one(data, client, trust, document, digest, as_json)
+    else:
+        ok = _verify_bulk(paths, client, trust, as_json, failures, workers)
+    if not ok:
+        raise typer.Exit(1)
+    if trust is None:
+        typer.echo(_UNPINNED, err=True)
+        if not accept_unpinned:
+            raise typer.Exit(3)
+
+
+def _verify_one(
+    data: object,
+    client: ChainClient,
+    trust: TrustRoot | None,
+    document: Path | None,
+    digest: str | None,
+    as_json: bool,
+) -> bool:
+    try:
+        if not isinstance(data, dict):
+            raise VerificationError("format", "a receipt is a JSON object", code="VERIFY_FORMAT")
         report = verify_receipt(
-            data, client, document=document, document_sha256=digest, raise_on_failure=False
+            data,
+            client,
+            trust=trust,
+            document=document,
+            document_sha256=digest,
+            raise_on_failure=False,
         )
     except VerificationError as exc:
         typer.echo(
             json.dumps({"ok": False, "check": exc.check, "code": exc.code, "message": exc.message})
         )
-        raise typer.Exit(1) from exc
-    except (LedgerError, OSError, ConnectionError) as exc:
+        return False
+    except (LedgerError, OSError) as exc:
         typer.echo(f"cannot verify: {exc}", err=True)
         raise typer.Exit(2) from exc
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
-        table = Table(title=f"receipt {report.record_id}")
+        d = report.deployment
+        where = (
+            f"chain {d.chain_id}, registry {d.registry}, ledger {d.ledger}"
+            + ("" if d.pinned else " (NOT pinned: as the receipt names it)")
+            if d
+            else ""
+        )
+        table = Table(title=f"receipt {report.record_id}", caption=f"verified against {where}")
         for column in ("check", "result", "detail"):
             table.add_column(column)
         for check in report.checks:
             table.add_row(check.name, f"[{_STYLE[check.status]}]{check.status}", check.detail)
         Console().print(table)
+        if report.unverified:
+            typer.echo(f"unverified (nothing vouches for): {', '.join(report.unverified)}")
     failure = report.first_failure
-    if failure is not None:
-        if not as_json:
-            typer.echo(f"FAILED: {failure.name}: {failure.detail}", err=True)
-        raise typer.Exit(1)
+    if failure is not None and not as_json:
+        typer.echo(f"FAILED: {failure.name}: {failure.detail}", err=True)
+    return failure is None
+
+
+def _verify_bulk(
+    paths: list[Path],
+    client: ChainClient,
+    trust: TrustRoot | None,
+    as_json: bool,
+    failures_path: Path | None,
+    workers: int | None,
+) -> bool:
+    started = time.perf_counter()
+    console = Console(stderr=True)
+    sources = list(iter_receipt_files(paths))
+    if not sources:
+        typer.echo("no receipts found", err=True)
+        raise typer.Exit(2)
+    if trust is None:
+        first = parse_receipt(sources[0][1])
+        registry, ledger_address, from_block = first.anchor.registry, first.anchor.ledger, 0
+    else:
+        live = facts_for(client, trust)
+        registry, ledger_address, from_block = live.registry, live.ledger, trust.deployment_block
+    console.print(f"reading the chain's state (registry {registry}, ledger {ledger_address})…")
+    facts = SnapshotChainFacts.load(client, registry, ledger_address, from_block)
+    out: TextIO | None = failures_path.open("w", encoding="utf-8") if failures_path else None
+    columns = (
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} receipts/s"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("verify", total=len(sources), rate="…")
+            begun = time.perf_counter()
+            seen = 0
+
+            def on_outcome(outcome: Outcome) -> None:
+                nonlocal seen
+                seen += 1
+                if not outcome.ok and out is not None:
+                    out.write(json.dumps(_outcome_line(outcome), ensure_ascii=False) + "\n")
+                if as_json:
+                    typer.echo(json.dumps(_outcome_line(outcome), ensure_ascii=False))
+                if seen % 500 == 0 or seen == len(sources):
+                    rate = seen / max(time.perf_counter() - begun, 1e-9)
+                    progress.update(task, completed=seen, rate=f"{rate:,.0f}")
+
+            summary = verify_many(sources, facts, trust, workers=workers, on_outcome=on_outcome)
+    finally:
+        if out is not None:
+            out.close()
+    seconds = time.perf_counter() - started
+    table = Table(
+        title=f"{summary.total:,} receipts: {summary.passed:,} passed, {summary.failed:,} failed,"
+        f" {summary.invalid:,} not receipts",
+        caption=f"against chain {facts.chain_id()}, registry {facts.registry}, ledger"
+        f" {facts.ledger}, as of {facts.as_of()}"
+        + ("" if trust else " (NOT pinned)")
+        + f"; {seconds:.1f} s",
+    )
+    for column in ("check", "passed", "failed", "skipped"):
+        table.add_column(column, justify="left" if column == "check" else "right")
+    for name in CHECK_NAMES:
+        counts = summary.by_check[name]
+        failed = f"[bold red]{counts['fail']:,}" if counts["fail"] else "0"
+        table.add_row(name, f"{counts['pass']:,}", failed, f"{counts['skip']:,}")
+    console.print(table)
+    if summary.unverified:
+        listed = ", ".join(f"{k} ({v:,})" for k, v in sorted(summary.unverified.items()))
+        console.print(f"unverified fields (nothing vouches for them): {listed}")
+    if failures_path is not None and (summary.failed or summary.invalid):
+        console.print(f"failing receipts written to {failures_path}")
+    return summary.failed == 0 and summary.invalid == 0
+
+
+def _outcome_line(outcome: Outcome) -> dict[str, object]:
+    return {
+        "source": outcome.source,
+        "record_id": outcome.record_id or None,
+        "ok": outcome.ok,
+        "failed": [{"check": c, "code": code, "detail": d} for c, code, d in outcome.failures],
+        **(
+            {"error": {"code": outcome.error[0], "message": outcome.error[1]}}
+            if outcome.error
+            else {}
+        ),
+    }

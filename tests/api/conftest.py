@@ -230,8 +230,9 @@ class Env:
             return int(self.gw.service.chain.ledger.functions.batchCount().call())
 
 
-def make_gateway(data_dir: Path, **settings: Any) -> Gateway:
-    client = ChainClient(Web3(EthereumTesterProvider()))
+def make_gateway(data_dir: Path, client: ChainClient | None = None, **settings: Any) -> Gateway:
+    """A gateway over `client` (default: a fresh in-memory eth-tester chain)."""
+    client = client or ChainClient(Web3(EthereumTesterProvider()))
     return open_gateway(
         GatewaySettings(data_dir=data_dir, batch_interval=0.2, **settings), client=client
     )

@@ -279,7 +279,7 @@ def test_submit_multipart_with_agreement_file(env: Env) -> None:
     assert receipt["document"]["sha256"] == "0x" + hashlib.sha256(doc).hexdigest()
     assert receipt["document"]["size"] == len(doc)
     assert receipt["document"]["media_type"] == "application/pdf"
-    assert receipt["document"]["location"]
+    assert receipt["unsigned"]["document_location"]
 
     # POST /v1/verify, multipart with the document itself
     v = env.http.post(

@@ -26,6 +26,7 @@ from ledger.chain.embedded import CHAIN_ID, DB_FILENAME, EmbeddedChain, open_emb
 from ledger.demo import Actors, setup_actors
 from ledger.errors import ChainError, ConfigurationError
 from ledger.receipts import Receipt
+from ledger.trust import TrustRoot
 from ledger.verify import verify_receipt
 
 from .embedded_worker import anchor_one_batch, dump_actors, load_actors
@@ -36,9 +37,12 @@ WORKER = Path(__file__).with_name("embedded_worker.py")
 Issued = list[tuple[dict[str, Any], bytes]]  # (receipt JSON, agreement document)
 
 
-def _verify_all(client: ChainClient, issued: Issued) -> None:
+def _verify_all(client: ChainClient, issued: Issued, trust: TrustRoot | None = None) -> None:
+    """Every receipt verifies (against `trust` when given: the deployment as first opened)."""
     for receipt, document in issued:
-        report = verify_receipt(Receipt.model_validate(receipt), client, document=document)
+        report = verify_receipt(
+            Receipt.model_validate(receipt), client, trust=trust, document=document
+        )
         assert report.ok, report
 
 
@@ -74,8 +78,9 @@ def test_close_and_reopen_keeps_every_receipt_and_carries_on(tmp_path: Path) -> 
         ledger = Web3.to_checksum_address(actors.deployment.ledger)
         ledger_logs = chain.w3.eth.get_logs({"address": ledger, "fromBlock": 0})
         saved = dump_actors(actors)
+        trust = TrustRoot.of_deployment(client, actors.deployment)
         before = _fingerprint(chain)
-        _verify_all(client, issued)
+        _verify_all(client, issued, trust)
     assert chain.closed
 
     with open_embedded_chain(data) as chain:
@@ -84,7 +89,7 @@ def test_close_and_reopen_keeps_every_receipt_and_carries_on(tmp_path: Path) -> 
         assert before["chain_id"] == CHAIN_ID
         assert chain.w3.eth.get_transaction_receipt(deploy_tx)["status"] == 1
         assert chain.w3.eth.get_logs({"address": ledger, "fromBlock": 0}) == ledger_logs
-        _verify_all(client, issued)
+        _verify_all(client, issued, trust)
 
         # New transactions: the dev account's nonce continues, the old deployment still works.
         fresh = client.new_funded_account(10**18)
@@ -94,12 +99,12 @@ def test_close_and_reopen_keeps_every_receipt_and_carries_on(tmp_path: Path) -> 
         assert chain.w3.eth.get_balance(fresh.address) == 10**18
         actors = load_actors(client, saved)
         more = _anchor(actors, 1)
-        _verify_all(client, issued + more)
+        _verify_all(client, issued + more, trust)
         head = chain.block_number
 
     with open_embedded_chain(data) as chain:
         assert chain.block_number == head
-        _verify_all(ChainClient(chain.w3), issued + more)
+        _verify_all(ChainClient(chain.w3), issued + more, trust)
 
 
 def test_reads_and_calls_write_nothing_and_snapshots_persist(tmp_path: Path) -> None:

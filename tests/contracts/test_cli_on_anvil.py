@@ -16,6 +16,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.deploy import load_deployment
 from ledger.cli import app
 from ledger.demo import make_loan, promise, setup_actors
+from ledger.trust import TrustRoot
 
 pytestmark = pytest.mark.anvil
 runner = CliRunner()
@@ -36,6 +37,9 @@ def test_deploy_records_the_deployment_per_chain_id(node: AnvilNode, tmp_path: P
     chain = EvidenceChain(client, deployment)
     assert client.call(chain.ledger.functions.registry()) == deployment.registry
     assert client.call(chain.registry.functions.participantCount()) == 1  # the regulator
+    trust = json.loads((tmp_path / f"{client.chain_id}.trust-root.json").read_text())
+    assert trust["ledger"] == deployment.ledger and trust["registry"] == deployment.registry
+    assert trust["genesis_hash"] == "0x" + bytes(client.w3.eth.get_block(0)["hash"]).hex()
 
 
 def test_verify_cli_checks_a_receipt_against_the_node(node: AnvilNode, tmp_path: Path) -> None:
@@ -46,20 +50,32 @@ def test_verify_cli_checks_a_receipt_against_the_node(node: AnvilNode, tmp_path:
     receipt.write_text(actors.chain.batch_receipts(batch)[0].to_json())
     doc = tmp_path / "agreement.pdf"
     doc.write_bytes(document)
-    ok = runner.invoke(
-        app,
-        ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"],
-    )
+    trust = TrustRoot.of_deployment(actors.client, actors.deployment).save(tmp_path / "trust.json")
+    base = ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url]
+    ok = runner.invoke(app, [*base, "--trust", str(trust), "--json"])
     assert ok.exit_code == 0, ok.output
-    report = json.loads(ok.output)
-    assert report["ok"] and len(report["checks"]) == 13
+    report = json.loads(ok.stdout)
+    assert report["ok"] and report["pinned"] and len(report["checks"]) == 15
+    assert report["deployment"]["ledger"] == actors.deployment.ledger
+    # without a trust root: said plainly, and not a success unless accepted
+    unpinned = runner.invoke(app, [*base, "--json"])
+    assert unpinned.exit_code == 3, unpinned.output
+    assert "no trust root" in unpinned.stderr
+    assert json.loads(unpinned.stdout)["pinned"] is False
+    accepted = runner.invoke(app, [*base, "--json", "--accept-unpinned"])
+    assert accepted.exit_code == 0, accepted.output
+    # the simple pin: chain id and ledger address
+    simple = [
+        "--chain-id",
+        str(actors.deployment.chain_id),
+        "--ledger",
+        actors.deployment.ledger,
+    ]
+    assert runner.invoke(app, [*base, *simple]).exit_code == 0
     doc.write_bytes(document + b"!")
-    bad = runner.invoke(
-        app,
-        ["verify", "--receipt", str(receipt), "--document", str(doc), "--rpc", node.url, "--json"],
-    )
+    bad = runner.invoke(app, [*base, "--trust", str(trust), "--json"])
     assert bad.exit_code == 1
-    failed = [c for c in json.loads(bad.output)["checks"] if c["status"] == "fail"]
+    failed = [c for c in json.loads(bad.stdout)["checks"] if c["status"] == "fail"]
     assert [c["name"] for c in failed] == ["document"] and failed[0][
         "code"
     ] == "VERIFY_DOCUMENT_MISMATCH"

@@ -62,7 +62,7 @@ def test_service_queue_batches_queries_and_index_on_postgres(
     assert service.anchor_pending() == 25
     regulator = Caller(1, Role.REGULATOR)
     receipt = service.receipt(regulator, ids[7])
-    assert verify_receipt(receipt, client).ok
+    assert verify_receipt(receipt, client, trust=service.trust_root).ok
     # queries and statistics over PostgreSQL
     page, cursor = list_loans(db, LoanFilter(funder_id=bank.id), limit=10)
     assert len(page) == 10 and cursor is not None

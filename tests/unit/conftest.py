@@ -39,11 +39,11 @@ from ledger.disclosure import (
     Instalment,
     disclosure_cash_flows,
 )
-from ledger.merkle import leaf_hash
-from ledger.receipts import LEAF_TYPES, DocumentRef, Receipt
+from ledger.receipts import DocumentRef, Provenance, Receipt
 from ledger.records import LoanRecord
 from ledger.signing import LocalSigner
-from ledger.timestamps import EntryPromise, GatewayKey
+from ledger.timestamps import GatewayKey
+from ledger.trust import TrustRoot
 
 COMMITMENT_KEY = bytes(range(32))
 DOCUMENT = (
@@ -151,6 +151,11 @@ class LedgerEnv:
     _serial: int = 0
 
     @property
+    def trust(self) -> TrustRoot:
+        """The trust root an auditor of this deployment holds."""
+        return TrustRoot.of_deployment(self.client, self.deployment)
+
+    @property
     def signers(self) -> dict[int, LocalSigner]:
         return {
             self.bank_id: self.bank,
@@ -167,11 +172,13 @@ class LedgerEnv:
         apr_bps: int | None = None,
         form: FeeDisclosure | None = None,
         disclosure: bool = True,
+        stamp: bool = True,
         **record_fields: Any,
     ) -> SignedLoan:
         """A fresh signed loan (unique borrower commitment) carrying `form` (default: the fixture's
-        form), or no form if `disclosure` is false (the digest is then a placeholder).
-        `record_fields` override fields of the loan record (issued_at, flags, co_funder_id...)."""
+        form), or no form if `disclosure` is false (the digest is then a placeholder), with the
+        gateway's entry timestamp unless `stamp` is false. `record_fields` override fields of the
+        loan record (issued_at, flags, co_funder_id...)."""
         self._serial += 1
         form = (form or self.form) if disclosure else None
         commitment = borrower_commitment(
@@ -193,32 +200,32 @@ class LedgerEnv:
             **{"issued_at": self.client.latest_timestamp(), **record_fields},
         )
         document = DocumentRef(
-            sha256=record.agreement_digest,
-            media_type="application/pdf",
-            size=len(self.document),
-            location="vault://agreements/test",
+            sha256=record.agreement_digest, media_type="application/pdf", size=len(self.document)
         )
-        return self.chain.sign_loan(
+        loan = self.chain.sign_loan(
             record,
             signers or self.signers,
             document,
             disclosure=form.as_json() if form else None,
-            provenance={"source": "unit-tests"},
+            provenance=Provenance(
+                submitted_by=record.platform_id,
+                source_system="unit-tests",
+                gateway_id=self.gateway_id,
+            ),
         )
+        loan = dataclasses.replace(loan, document_location="vault://agreements/test")
+        return self.stamp(loan) if stamp else loan
 
     def stamp(self, loan: SignedLoan, *, deadline_in: int = 3600) -> SignedLoan:
         """Attaches the gateway's signed entry timestamp (promise to anchor within `deadline_in` s)."""
-        accepted_at = self.client.latest_timestamp()
-        promise = EntryPromise(
-            gateway_id=self.gateway_id,
-            chain_id=self.deployment.chain_id,
-            ledger=self.deployment.ledger,
-            record_id="0x" + loan.record_id.hex(),
-            leaf_hash="0x" + leaf_hash(LEAF_TYPES, loan.leaf_values).hex(),
-            accepted_at=accepted_at,
-            anchor_deadline=accepted_at + deadline_in,
+        entry = loan.promise(
+            self.gateway_key,
+            self.gateway_id,
+            self.chain.domain,
+            self.client.latest_timestamp(),
+            deadline_in,
         )
-        return dataclasses.replace(loan, entry_timestamp=self.gateway_key.sign(promise))
+        return dataclasses.replace(loan, entry_timestamp=entry)
 
     def anchor_one(self, loan: SignedLoan) -> Receipt:
         tx = self.chain.anchor_loan(self.gateway_account, loan)

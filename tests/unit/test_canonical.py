@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -374,3 +375,32 @@ def test_short_salt_is_refused(salt_length: int) -> None:
 def test_empty_identity_is_refused(id_type: str, id_number: str) -> None:
     with pytest.raises(InputError):
         borrower_commitment(KEY, id_type, id_number, SALT)
+
+
+# The fast path (the C JSON encoder for ASCII keys and double-safe integers) must write exactly
+# what rfc8785 writes, and refuse exactly what it refuses.
+_texts = st.text(
+    alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Z", "Cc"]), max_size=6
+) | st.sampled_from(["", "\u2028", "\x7f", "é", "😀", "\ufeff", "\ud800", '"\\/'])
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**54), max_value=2**54)
+    | _texts,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_texts, children, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=_json)
+def test_fast_canonical_json_is_exactly_rfc8785(value: object) -> None:
+    try:
+        expected: bytes | None = bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, ValueError):
+        expected = None
+    if expected is None:
+        with pytest.raises(InputError):
+            canonical_json(value)
+    else:
+        assert canonical_json(value) == expected

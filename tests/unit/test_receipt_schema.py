@@ -1,9 +1,10 @@
-"""The committed receipt JSON Schema is the one the model generates, and real receipts satisfy it.
+"""The committed receipt JSON Schemas (v1 and v2) are the ones the models generate, and real
+receipts satisfy them.
 
-Regenerate after changing the receipt model:
+Regenerate after changing a receipt model:
 
-    python3 -c "import json; from ledger.receipts import receipt_json_schema as s, SCHEMA_PATH as p;
-    p.write_text(json.dumps(s(), indent=2, sort_keys=True) + '\\n', encoding='utf-8')"
+    python3 -c "import json; from ledger.receipts import receipt_json_schema as s, schema_path as p;
+    [p(v).write_text(json.dumps(s(v), indent=2, sort_keys=True) + '\\n') for v in (1, 2)]"
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ from typing import Any
 
 import pytest
 
-from ledger.receipts import RECEIPT_FORMAT, SCHEMA_PATH, Receipt, receipt_json_schema
+from ledger.receipts import RECEIPT_FORMAT, Receipt, receipt_json_schema, schema_path
+
+SCHEMA_PATH = schema_path(2)
 
 
-def _generated_text() -> str:
-    return json.dumps(receipt_json_schema(), indent=2, sort_keys=True) + "\n"
+def _generated_text(version: int) -> str:
+    return json.dumps(receipt_json_schema(version), indent=2, sort_keys=True) + "\n"
 
 
-def test_committed_schema_equals_the_generated_schema() -> None:
-    assert SCHEMA_PATH.is_file(), (
-        f"{SCHEMA_PATH} is missing: regenerate it (see this module's docstring)"
-    )
-    committed = SCHEMA_PATH.read_text(encoding="utf-8")
-    assert committed == _generated_text(), (
+@pytest.mark.parametrize("version", [1, 2])
+def test_committed_schema_equals_the_generated_schema(version: int) -> None:
+    path = schema_path(version)
+    assert path.is_file(), f"{path} is missing: regenerate it (see this module's docstring)"
+    committed = path.read_text(encoding="utf-8")
+    assert committed == _generated_text(version), (
         "receipt schema is stale: regenerate it (see this module's docstring)"
     )
 
@@ -34,8 +37,8 @@ def test_committed_schema_equals_the_generated_schema() -> None:
 def test_schema_identity_and_shape() -> None:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"].endswith("/receipt-v1.schema.json")
-    assert SCHEMA_PATH.name == "receipt-v1.schema.json" and SCHEMA_PATH.parent.name == "schemas"
+    assert schema["$id"].endswith("/receipt-v2.schema.json")
+    assert SCHEMA_PATH.name == "receipt-v2.schema.json" and SCHEMA_PATH.parent.name == "schemas"
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
     assert {"record", "record_id", "typed_data", "signatures", "document", "anchor"} <= set(
@@ -76,7 +79,7 @@ def test_real_receipts_validate_against_the_committed_schema(
     [
         lambda d: d.pop("anchor"),
         lambda d: d.__setitem__("extra", 1),
-        lambda d: d.__setitem__("format", "loan-evidence-receipt/v2"),
+        lambda d: d.__setitem__("format", "loan-evidence-receipt/v3"),
         lambda d: d.__setitem__("record_id", d["record_id"].upper().replace("0X", "0x")),
         lambda d: d["signatures"][0].__setitem__("signature", d["signatures"][0]["signature"][:-2]),
         lambda d: d["signatures"][0].__setitem__("role", "borrower"),

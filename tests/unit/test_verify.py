@@ -28,8 +28,8 @@ from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES, Receipt
 from ledger.records import FLAG_LEGACY, Retirement
 from ledger.signing import LocalSigner
-from ledger.timestamps import EntryPromise, GatewayKey
-from ledger.verify import CHECK_NAMES, ChainReadCache, VerificationReport, verify_receipt
+from ledger.timestamps import GatewayKey
+from ledger.verify import CHECK_NAMES, SnapshotChainFacts, VerificationReport, verify_receipt
 
 if TYPE_CHECKING:
     from conftest import LedgerEnv
@@ -48,11 +48,15 @@ def all_receipts(env: LedgerEnv) -> list[Receipt]:
     return [*env.batch_receipts, env.per_record_receipt]
 
 
-def tampered(receipt: Receipt, mutate: Callable[[dict[str, Any]], None]) -> Receipt:
-    """The receipt as JSON, changed by `mutate`, parsed back (so it is still well-formed)."""
+def tampered(receipt: Receipt, mutate: Callable[[dict[str, Any]], None]) -> Any:
+    """The receipt as JSON, changed by `mutate`, parsed back if it is still well-formed (else
+    the JSON itself, which verification refuses at `format`)."""
     data = json.loads(receipt.to_json())
     mutate(data)
-    return Receipt.model_validate(data)
+    try:
+        return Receipt.model_validate(data)
+    except ValueError:
+        return data
 
 
 def flip_hex(value: str, bit: int) -> str:
@@ -79,6 +83,7 @@ def fails_at(
         verify_receipt(
             receipt,
             client or env.client,
+            trust=env.trust,
             document=env.document if document is None else document,
             raise_on_failure=True,
         )
@@ -100,11 +105,15 @@ def test_batch_receipts_verify_after_a_json_round_trip(ledger_env: LedgerEnv) ->
         parsed = Receipt.model_validate_json(receipt.to_json())
         assert parsed == receipt
         report = verify_receipt(
-            parsed, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+            parsed,
+            ledger_env.client,
+            trust=ledger_env.trust,
+            document=ledger_env.document,
+            raise_on_failure=False,
         )
         assert report.ok, report.as_dict()
         assert [c.name for c in report.checks] == list(CHECK_NAMES)
-        assert len(CHECK_NAMES) == 13
+        assert len(CHECK_NAMES) == 15
         assert set(statuses(report).values()) == {"pass"}  # entry timestamp present, batch mode
         assert report.record_id == receipt.record_id
 
@@ -115,19 +124,27 @@ def test_per_record_receipt_verifies_after_a_json_round_trip(
     parsed = Receipt.model_validate_json(per_record_receipt.to_json())
     assert parsed == per_record_receipt
     report = verify_receipt(
-        parsed, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+        parsed,
+        ledger_env.client,
+        trust=ledger_env.trust,
+        document=ledger_env.document,
+        raise_on_failure=False,
     )
     assert report.ok, report.as_dict()
     assert [c.name for c in report.checks] == list(CHECK_NAMES)
     expected = dict.fromkeys(CHECK_NAMES, "pass") | {"leaf": "skip", "proof": "skip"}
     assert statuses(report) == expected
     # raising mode returns the same report when nothing fails
-    assert verify_receipt(parsed, ledger_env.client, document=ledger_env.document).ok
+    assert verify_receipt(
+        parsed, ledger_env.client, trust=ledger_env.trust, document=ledger_env.document
+    ).ok
 
 
 def test_plain_json_dict_is_accepted(ledger_env: LedgerEnv, batch_receipts: list[Receipt]) -> None:
     data = json.loads(batch_receipts[2].to_json())
-    assert verify_receipt(data, ledger_env.client, document=ledger_env.document).ok
+    assert verify_receipt(
+        data, ledger_env.client, trust=ledger_env.trust, document=ledger_env.document
+    ).ok
 
 
 def test_document_digest_instead_of_document(
@@ -136,9 +153,11 @@ def test_document_digest_instead_of_document(
     receipt = batch_receipts[0]
     digest = receipt.record.agreement_digest
     for given_digest in (digest, digest[2:], digest.upper().replace("0X", "0x")):
-        report = verify_receipt(receipt, ledger_env.client, document_sha256=given_digest)
+        report = verify_receipt(
+            receipt, ledger_env.client, trust=ledger_env.trust, document_sha256=given_digest
+        )
         assert statuses(report)["document"] == "pass"
-    report = verify_receipt(receipt, ledger_env.client)
+    report = verify_receipt(receipt, ledger_env.client, trust=ledger_env.trust)
     assert statuses(report)["document"] == "skip"
     assert report.ok
 
@@ -148,30 +167,34 @@ def test_document_given_as_a_file(
 ) -> None:
     path = tmp_path / "agreement.pdf"
     path.write_bytes(ledger_env.document)
-    assert verify_receipt(batch_receipts[1], ledger_env.client, document=path).ok
+    assert verify_receipt(
+        batch_receipts[1], ledger_env.client, trust=ledger_env.trust, document=path
+    ).ok
     path.write_bytes(ledger_env.document + b"\n")
     with pytest.raises(VerificationError) as info:
-        verify_receipt(batch_receipts[1], ledger_env.client, document=path)
+        verify_receipt(batch_receipts[1], ledger_env.client, trust=ledger_env.trust, document=path)
     assert (info.value.check, info.value.code) == ("document", "VERIFY_DOCUMENT_MISMATCH")
 
 
 def test_receipt_without_form_skips_the_disclosure_check(ledger_env: LedgerEnv) -> None:
     env = ledger_env
-    receipt = env.anchor_one(env.new_loan(disclosure=False))
-    report = verify_receipt(receipt, env.client, document=env.document)
+    receipt = env.anchor_one(env.new_loan(disclosure=False, stamp=False))
+    report = verify_receipt(receipt, env.client, trust=env.trust, document=env.document)
     assert statuses(report) == dict.fromkeys(CHECK_NAMES, "pass") | {
         "disclosure": "skip",
         "leaf": "skip",
         "proof": "skip",
         "entry_timestamp": "skip",
+        "provenance": "skip",  # no promise binds it: listed as unverified
     }
+    assert {"provenance", "document.size"} <= set(report.unverified)
 
 
 def test_not_a_receipt_fails_format(ledger_env: LedgerEnv, batch_receipts: list[Receipt]) -> None:
     data = json.loads(batch_receipts[0].to_json())
     data["format"] = "loan-evidence-receipt/v0"
     with pytest.raises(VerificationError) as info:
-        verify_receipt(data, ledger_env.client)
+        verify_receipt(data, ledger_env.client, trust=ledger_env.trust)
     assert (info.value.check, info.value.code) == ("format", "VERIFY_FORMAT")
 
 
@@ -306,11 +329,13 @@ def test_signature_flip_report_shows_signatures_and_leaf(
     report = verify_receipt(
         tampered(batch_receipts[0], mutate),
         ledger_env.client,
+        trust=ledger_env.trust,
         document=ledger_env.document,
         raise_on_failure=False,
     )
     failed = [c.name for c in report.checks if c.status == "fail"]
-    assert failed == ["signatures", "leaf"]
+    # the leaf commits to the signatures, so the proof and the promise of that leaf fail too
+    assert failed == ["signatures", "leaf", "proof", "entry_timestamp"]
     assert report.first_failure is not None and report.first_failure.code == "VERIFY_SIGNATURES"
     assert not report.ok
 
@@ -542,7 +567,12 @@ def test_entry_timestamp_signed_by_a_non_gateway_fails(
             "VERIFY_DISCLOSURE",
         ),
         # anchor fields
-        (0, lambda d: d["anchor"].__setitem__("chain_id", 1), "format", "VERIFY_WRONG_CHAIN"),
+        (
+            0,
+            lambda d: d["anchor"].__setitem__("chain_id", 1),
+            "deployment",
+            "VERIFY_DEPLOYMENT_MISMATCH",
+        ),
         (
             0,
             lambda d: d["anchor"].__setitem__(
@@ -563,22 +593,16 @@ def test_entry_timestamp_signed_by_a_non_gateway_fails(
             "anchor",
             "VERIFY_ANCHOR",
         ),
-        # a batch record claimed as anchored on its own: leaf and proof are skipped, the ledger
-        # has no per-record state for it
-        (
-            0,
-            lambda d: d["anchor"].__setitem__("mode", "per-record"),
-            "anchor",
-            "VERIFY_RECORD_NOT_ANCHORED",
-        ),
-        # a per-record receipt claimed as batched has no leaf
-        (5, lambda d: d["anchor"].__setitem__("mode", "batch"), "leaf", "VERIFY_LEAF"),
-        # another ledger address is another EIP-712 domain: the record id no longer matches
+        # a batch record claimed as anchored on its own (or the reverse): the anchor's shape
+        # no longer fits its mode
+        (0, lambda d: d["anchor"].__setitem__("mode", "per-record"), "format", "VERIFY_FORMAT"),
+        (5, lambda d: d["anchor"].__setitem__("mode", "batch"), "format", "VERIFY_FORMAT"),
+        # another ledger address is not the trusted deployment
         (
             0,
             lambda d: d["anchor"].__setitem__("ledger", "0x" + "12" * 20),
-            "record_id",
-            "VERIFY_RECORD_ID",
+            "deployment",
+            "VERIFY_DEPLOYMENT_MISMATCH",
         ),
     ],
 )
@@ -601,9 +625,13 @@ def test_registry_without_contract_is_a_verification_error(
     forged = tampered(
         batch_receipts[0], lambda d: d["anchor"].__setitem__("registry", "0x" + "12" * 20)
     )
-    fails_at(ledger_env, forged, "signatures", "VERIFY_SIGNATURES")
+    fails_at(ledger_env, forged, "deployment", "VERIFY_DEPLOYMENT_MISMATCH")  # pinned
     report = verify_receipt(
-        forged, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+        forged,
+        ledger_env.client,
+        trust=None,  # unpinned: the first read of that registry fails, as a check
+        document=ledger_env.document,
+        raise_on_failure=False,
     )
     assert report.first_failure is not None and report.first_failure.name == "signatures"
 
@@ -616,12 +644,18 @@ def test_unhashable_number_in_the_form_fails_disclosure(
     data["disclosure"]["stated_apr_bps"] = value  # e.g. a producer that writes numbers as floats
     receipt = Receipt.model_validate(data)
     report = verify_receipt(
-        receipt, ledger_env.client, document=ledger_env.document, raise_on_failure=False
+        receipt,
+        ledger_env.client,
+        trust=ledger_env.trust,
+        document=ledger_env.document,
+        raise_on_failure=False,
     )
     assert report.first_failure is not None
     assert report.first_failure.name == "disclosure"
     with pytest.raises(VerificationError) as info:
-        verify_receipt(receipt, ledger_env.client, document=ledger_env.document)
+        verify_receipt(
+            receipt, ledger_env.client, trust=ledger_env.trust, document=ledger_env.document
+        )
     assert info.value.check == "disclosure"
     assert info.value.code.startswith("VERIFY_DISCLOSURE")
 
@@ -648,10 +682,12 @@ def test_revoked_record_fails_status(ledger_env: LedgerEnv) -> None:
     env = ledger_env
     loan = env.new_loan()
     receipt = env.anchor_one(loan)
-    assert verify_receipt(receipt, env.client, document=env.document).ok
+    assert verify_receipt(receipt, env.client, trust=env.trust, document=env.document).ok
     _retire(env, loan)
     fails_at(env, receipt, "status", "VERIFY_RECORD_REVOKED")
-    report = verify_receipt(receipt, env.client, document=env.document, raise_on_failure=False)
+    report = verify_receipt(
+        receipt, env.client, trust=env.trust, document=env.document, raise_on_failure=False
+    )
     assert [c.name for c in report.checks if c.status == "fail"] == ["status"]
 
 
@@ -664,7 +700,7 @@ def test_amended_record_fails_status_and_its_successor_verifies(ledger_env: Ledg
     _retire(env, original, superseded_by=successor_receipt.record_id)
     error = fails_at(env, original_receipt, "status", "VERIFY_RECORD_SUPERSEDED")
     assert successor_receipt.record_id in str(error)
-    assert verify_receipt(successor_receipt, env.client, document=env.document).ok
+    assert verify_receipt(successor_receipt, env.client, trust=env.trust, document=env.document).ok
 
 
 def test_revoked_batch_record_fails_status_others_in_the_batch_do_not(
@@ -677,7 +713,7 @@ def test_revoked_batch_record_fails_status_others_in_the_batch_do_not(
     inclusion = (batch.root, loans[0].signatures_hash, batch.tree.get_proof(0))
     _retire(env, loans[0], inclusion=inclusion)
     fails_at(env, receipts[0], "status", "VERIFY_RECORD_REVOKED")
-    assert verify_receipt(receipts[1], env.client, document=env.document).ok
+    assert verify_receipt(receipts[1], env.client, trust=env.trust, document=env.document).ok
 
 
 def test_broken_promise_fails_entry_timestamp(ledger_env: LedgerEnv) -> None:
@@ -690,27 +726,19 @@ def test_broken_promise_fails_entry_timestamp(ledger_env: LedgerEnv) -> None:
     error = fails_at(env, receipt, "entry_timestamp", "VERIFY_PROMISE_BROKEN")
     assert "deadline" in str(error)
     # everything else about the record is fine
-    report = verify_receipt(receipt, env.client, document=env.document, raise_on_failure=False)
+    report = verify_receipt(
+        receipt, env.client, trust=env.trust, document=env.document, raise_on_failure=False
+    )
     assert [c.name for c in report.checks if c.status == "fail"] == ["entry_timestamp"]
 
 
 def test_promise_with_deadline_before_acceptance_is_broken(ledger_env: LedgerEnv) -> None:
     # A promise whose deadline lies before the block time, signed by the registered key.
     env = ledger_env
-    loan = env.new_loan()
+    loan = env.new_loan(stamp=False)
     now = env.client.latest_timestamp()
-    promise = EntryPromise(
-        gateway_id=env.gateway_id,
-        chain_id=env.deployment.chain_id,
-        ledger=env.deployment.ledger,
-        record_id="0x" + loan.record_id.hex(),
-        leaf_hash="0x" + "00" * 32,
-        accepted_at=now,
-        anchor_deadline=now - 1,
-    )
-    receipt = env.anchor_one(
-        dataclasses.replace(loan, entry_timestamp=env.gateway_key.sign(promise))
-    )
+    entry = loan.promise(env.gateway_key, env.gateway_id, env.chain.domain, now, -1)
+    receipt = env.anchor_one(dataclasses.replace(loan, entry_timestamp=entry))
     fails_at(env, receipt, "entry_timestamp", "VERIFY_PROMISE_BROKEN")
 
 
@@ -745,7 +773,9 @@ def test_proven_violation_fails_violation(ledger_env: LedgerEnv) -> None:
     loans = [loan, env.new_loan()]
     batch = env.chain.anchor_batch(env.gateway_account, loans)
     receipts = env.chain.batch_receipts(batch)
-    assert verify_receipt(receipts[0], env.client, document=env.document).ok  # not yet proven
+    assert verify_receipt(
+        receipts[0], env.client, trust=env.trust, document=env.document
+    ).ok  # not yet proven
     env.client.transact(
         env.gateway_account,
         env.chain.ledger.functions.reportViolation(
@@ -754,7 +784,7 @@ def test_proven_violation_fails_violation(ledger_env: LedgerEnv) -> None:
     )
     error = fails_at(env, receipts[0], "violation", "VERIFY_VIOLATION_PROVEN")
     assert "NotWhitelisted" in str(error)
-    assert verify_receipt(receipts[1], env.client, document=env.document).ok
+    assert verify_receipt(receipts[1], env.client, trust=env.trust, document=env.document).ok
 
 
 def test_co_funded_loan_with_four_signatures_verifies(ledger_env: LedgerEnv) -> None:
@@ -775,7 +805,10 @@ def test_co_funded_loan_with_four_signatures_verifies(ledger_env: LedgerEnv) -> 
         trust_id,
     ]
     assert verify_receipt(
-        Receipt.model_validate_json(receipt.to_json()), env.client, document=env.document
+        Receipt.model_validate_json(receipt.to_json()),
+        env.client,
+        trust=env.trust,
+        document=env.document,
     ).ok
     # the co-funder's signature is checked like the others
     forged = tampered(
@@ -795,7 +828,7 @@ def test_legacy_loan_above_the_cap_passes_only_before_the_cutoff(ledger_env: Led
     )
     late = env.new_loan(disclosure=False, apr_bps=3000, flags=FLAG_LEGACY, issued_at=cutoff)
     receipts = env.chain.batch_receipts(env.chain.anchor_batch(env.gateway_account, [legacy, late]))
-    report = verify_receipt(receipts[0], env.client, document=env.document)
+    report = verify_receipt(receipts[0], env.client, trust=env.trust, document=env.document)
     assert report.ok and "legacy" in next(c.detail for c in report.checks if c.name == "rate_cap")
     fails_at(env, receipts[1], "rate_cap", "VERIFY_RATE_CAP")
 
@@ -804,31 +837,42 @@ def test_shared_read_cache_never_hides_tampering_or_retirement(ledger_env: Ledge
     # One cache across many receipts of a chain (bulk verification): immutable reads are shared,
     # but a forged receipt still fails and a later revocation is still seen.
     env = ledger_env
-    cache = ChainReadCache()
+    d = env.deployment
+    facts = SnapshotChainFacts.load(env.client, d.registry, d.ledger, d.block_number)
     loans = [env.stamp(env.new_loan()), env.stamp(env.new_loan(guarantor=False))]
     batch = env.chain.anchor_batch(env.gateway_account, loans)
     receipts = env.chain.batch_receipts(batch)
+    assert not verify_receipt(
+        receipts[0], env.client, trust=env.trust, facts=facts, raise_on_failure=False
+    ).ok  # the snapshot was taken before this batch: "not anchored as of block N"
+    facts.follow(env.client)
     for receipt in [*receipts, *env.batch_receipts]:
-        assert verify_receipt(receipt, env.client, document=env.document, cache=cache).ok
+        assert verify_receipt(
+            receipt, env.client, trust=env.trust, document=env.document, facts=facts
+        ).ok
     forged_root = tampered(
         receipts[0], lambda d: d["anchor"].__setitem__("root", env.batch_receipts[0].anchor.root)
     )
     with pytest.raises(VerificationError) as info:
-        verify_receipt(forged_root, env.client, document=env.document, cache=cache)
+        verify_receipt(forged_root, env.client, trust=env.trust, document=env.document, facts=facts)
     assert info.value.check == "proof"
     forged_time = tampered(
         receipts[1], lambda d: d["anchor"].__setitem__("block_time", d["anchor"]["block_time"] - 1)
     )
     with pytest.raises(VerificationError) as info:
-        verify_receipt(forged_time, env.client, document=env.document, cache=cache)
+        verify_receipt(forged_time, env.client, trust=env.trust, document=env.document, facts=facts)
     assert info.value.check == "anchor"
     _retire(
         env, loans[1], inclusion=(batch.root, loans[1].signatures_hash, batch.tree.get_proof(1))
     )
+    assert verify_receipt(receipts[1], env.client, trust=env.trust, facts=facts).ok  # as of then
+    facts.follow(env.client)
     with pytest.raises(VerificationError) as info:
-        verify_receipt(receipts[1], env.client, document=env.document, cache=cache)
+        verify_receipt(receipts[1], env.client, trust=env.trust, document=env.document, facts=facts)
     assert (info.value.check, info.value.code) == ("status", "VERIFY_RECORD_REVOKED")
-    assert verify_receipt(receipts[0], env.client, document=env.document, cache=cache).ok
+    assert verify_receipt(
+        receipts[0], env.client, trust=env.trust, document=env.document, facts=facts
+    ).ok
 
 
 def _client_with_chain_id(chain_id: int) -> ChainClient:
@@ -837,12 +881,12 @@ def _client_with_chain_id(chain_id: int) -> ChainClient:
     return ChainClient(Web3(EthereumTesterProvider(api_endpoints=endpoints)))
 
 
-def test_wrong_chain_fails_format(ledger_env: LedgerEnv) -> None:
+def test_wrong_chain_fails_the_deployment_check(ledger_env: LedgerEnv) -> None:
     other = _client_with_chain_id(31337)  # a second eth-tester chain, another chain id
     assert other.chain_id == 31337 != ledger_env.deployment.chain_id
     for receipt in (ledger_env.batch_receipts[0], ledger_env.per_record_receipt):
         assert receipt is not None
-        error = fails_at(ledger_env, receipt, "format", "VERIFY_WRONG_CHAIN", client=other)
+        error = fails_at(ledger_env, receipt, "deployment", "VERIFY_WRONG_CHAIN", client=other)
         assert "31337" in str(error)
 
 
@@ -852,14 +896,19 @@ def test_same_chain_id_without_the_deployment_is_a_verification_error(
     fresh = ChainClient(Web3(EthereumTesterProvider()))  # same default chain id, empty chain
     assert fresh.chain_id == ledger_env.deployment.chain_id
     report = verify_receipt(
-        batch_receipts[0], fresh, document=ledger_env.document, raise_on_failure=False
+        batch_receipts[0],
+        fresh,
+        trust=ledger_env.trust,
+        document=ledger_env.document,
+        raise_on_failure=False,
     )
     assert not report.ok
-    assert report.first_failure is not None and report.first_failure.name == "signatures"
-    assert {"signatures", "anchor", "status"} <= {
-        c.name for c in report.checks if c.status == "fail"
-    }
-    fails_at(ledger_env, batch_receipts[0], "signatures", "VERIFY_SIGNATURES", client=fresh)
+    assert report.first_failure is not None and report.first_failure.name == "deployment"
+    # unpinned, the receipt's own addresses lead nowhere on that chain either
+    unpinned = verify_receipt(
+        batch_receipts[0], fresh, trust=None, document=ledger_env.document, raise_on_failure=False
+    )
+    assert {"signatures", "anchor"} <= set(unpinned.failed)
 
 
 # ----------------------------------------------------------------------- OpenZeppelin (node)

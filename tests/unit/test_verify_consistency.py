@@ -9,6 +9,7 @@ import pytest
 from ledger.demo import make_loan, promise, setup_actors
 from ledger.eip712 import loan_record_id
 from ledger.errors import VerificationError
+from ledger.trust import TrustRoot
 from ledger.verify import verify_receipt
 
 
@@ -27,5 +28,10 @@ def test_record_contradicting_its_disclosure_fails_the_disclosure_check(
     batch = actors.chain.anchor_batch(actors.gateway_account, [inconsistent])
     receipt = actors.chain.batch_receipts(batch)[0]
     with pytest.raises(VerificationError) as err:
-        verify_receipt(receipt, actors.client, document=document)
+        verify_receipt(
+            receipt,
+            actors.client,
+            trust=TrustRoot.of_deployment(actors.client, actors.deployment),
+            document=document,
+        )
     assert err.value.check == "disclosure"
