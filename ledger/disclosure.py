@@ -23,11 +23,12 @@ from ledger.apr import (
     Fee,
     FeeTiming,
     check_disclosed_apr,
-    compute_apr,
-    fold_fees,
 )
+from ledger.apr.engine import compute_folded
+from ledger.apr.fees import FeeItemRows, fold_rows
+from ledger.apr.model import MAX_AMOUNT_MINOR, MAX_FLOWS, check_amount
 from ledger.canonical import canonical_digest, canonical_json
-from ledger.errors import InputError, RuleViolation
+from ledger.errors import AprError, InputError, RuleViolation
 
 __all__ = [
     "APR_METHOD",
@@ -188,6 +189,15 @@ def disclosure_cash_flows(form: FeeDisclosure) -> tuple[list[CashFlow], list[Fee
     return repayments, fees
 
 
+_DEFAULT_POLICY = DisclosurePolicy()
+
+
+def _fee_items(form: FeeDisclosure) -> list[FeeItemRows]:
+    """The form's fee items as `fold_rows` takes them (the `Fee` items of
+    `disclosure_cash_flows`, whose checks the form's own validation already guarantees)."""
+    return [(item.timing, item.name, True, item.charges) for item in form.fees]
+
+
 def check_disclosure(
     form: FeeDisclosure,
     policy: DisclosurePolicy | None = None,
@@ -199,13 +209,27 @@ def check_disclosure(
     Raises `DisclosureMismatchError` if the stated APR is off by more than the Appendix J
     tolerance, `RuleViolation` if the reading time is short or the confirmation came after
     signing, `InputError` for a form whose cash flows make no sense.
+
+    Same result and errors as ``compute_apr(fold_fees(form.principal, form.disbursed_on,
+    *disclosure_cash_flows(form)))``, without building the intermediate objects.
     """
-    policy = policy or DisclosurePolicy()
-    repayments, fees = disclosure_cash_flows(form)
-    if not repayments:
+    policy = policy or _DEFAULT_POLICY
+    schedule = form.schedule
+    amounts = [instalment.principal + instalment.interest for instalment in schedule]
+    dates = [instalment.due for instalment in schedule]
+    if 0 in amounts:  # an instalment of nothing is no payment
+        dates = [on for on, amount in zip(dates, amounts, strict=True) if amount > 0]
+        amounts = [amount for amount in amounts if amount > 0]
+    if amounts and max(amounts) > MAX_AMOUNT_MINOR:
+        for amount in amounts:
+            check_amount(amount)
+    if not dates:
         raise InputError("the schedule has no payment")
-    flows = fold_fees(form.principal, form.disbursed_on, repayments, fees)
-    computed = compute_apr(flows)
+    check_amount(form.principal)
+    if 1 + len(dates) > MAX_FLOWS:
+        raise AprError(f"more than {MAX_FLOWS} cash flows", code="APR_INVALID_INPUT")
+    folded = fold_rows(form.principal, form.disbursed_on, dates, amounts, _fee_items(form), None)
+    computed = compute_folded(folded)
     check_disclosed_apr(form.stated_apr_bps, computed)
     if form.confirmation.reading_seconds < policy.min_reading_seconds:
         raise RuleViolation(

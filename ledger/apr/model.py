@@ -6,10 +6,13 @@ uses floats. The rules cited are those of Regulation Z (12 CFR 1026) Appendix J.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
+from itertools import islice
 from typing import Literal
 
 from ledger.errors import AprError
@@ -134,15 +137,69 @@ class CashFlow:
             raise AprError(f"cash-flow amount {self.amount} is too large", code="APR_INVALID_INPUT")
 
 
+def trusted_flow(on: date, amount: int) -> CashFlow:
+    """A `CashFlow` whose date and amount are already known to be valid (no checks)."""
+    flow = object.__new__(CashFlow)
+    _SET_ON(flow, on)
+    _SET_AMOUNT(flow, amount)
+    return flow
+
+
+def check_amount(amount: int) -> None:
+    """The ceiling check of `CashFlow` on an amount known to be a positive integer."""
+    if amount > MAX_AMOUNT_MINOR:
+        raise AprError(f"cash-flow amount {amount} is too large", code="APR_INVALID_INPUT")
+
+
+def merge_amounts(
+    dates: Sequence[date], amounts: Sequence[int]
+) -> tuple[Sequence[date], Sequence[int]]:
+    """Same-date amounts summed, in date order (each total checked like a `CashFlow`); series
+    already strictly in date order are returned as they are."""
+    if all(map(operator.lt, dates, islice(dates, 1, None))):
+        out_dates, out_amounts = dates, amounts
+    else:
+        totals: dict[date, int] = {}
+        for on, amount in zip(dates, amounts, strict=True):
+            totals[on] = totals.get(on, 0) + amount
+        out_dates = sorted(totals)
+        out_amounts = [totals[on] for on in out_dates]
+    if out_amounts and max(out_amounts) > MAX_AMOUNT_MINOR:
+        for amount in out_amounts:
+            check_amount(amount)
+    return out_dates, out_amounts
+
+
 def _merge(flows: tuple[CashFlow, ...]) -> tuple[CashFlow, ...]:
-    totals: dict[date, int] = {}
-    for flow in flows:
-        totals[flow.on] = totals.get(flow.on, 0) + flow.amount
-    return tuple(CashFlow(on, totals[on]) for on in sorted(totals))
+    days = [flow.on for flow in flows]
+    if all(map(operator.lt, days, islice(days, 1, None))):
+        return flows  # already one flow per date, in order: nothing to sum
+    dates, amounts = merge_amounts(days, [flow.amount for flow in flows])
+    return tuple(trusted_flow(on, amount) for on, amount in zip(dates, amounts, strict=True))
+
+
+class _Memo:
+    """Derived data of one `CashFlows` (merged series), filled on first use."""
+
+    __slots__ = ("advances", "folded", "payments")
+
+    def __init__(self) -> None:
+        self.advances: tuple[CashFlow, ...] | None = None
+        self.payments: tuple[CashFlow, ...] | None = None
+        #: the `ledger.apr.fees.Folded` these flows were built from, if any
+        self.folded: object = None
+
+
+class _MemoSlot:
+    """Base of `CashFlows` holding its memo in a slot that is not a dataclass field (so equality,
+    hashing, ``repr`` and `dataclasses.fields` see only the four documented fields)."""
+
+    __slots__ = ("_memo",)
+    _memo: _Memo
 
 
 @dataclass(frozen=True, slots=True)
-class CashFlows:
+class CashFlows(_MemoSlot):
     """Advances (money lent to the borrower) and payments (money the borrower pays), App J (b)(7).
 
     ``term_start`` is the beginning of the term (App J (b)(2)): consummation, or the later date
@@ -194,6 +251,15 @@ class CashFlows:
                 )
         if self.unit_period is not None and not isinstance(self.unit_period, UnitPeriod):
             raise AprError("unit_period must be a UnitPeriod", code="APR_INVALID_INPUT")
+        object.__setattr__(self, "_memo", _Memo())
+
+    def _memo_of(self) -> _Memo:
+        try:
+            return self._memo
+        except AttributeError:  # unpickled or copied: the memo slot is not a field
+            memo = _Memo()
+            object.__setattr__(self, "_memo", memo)
+            return memo
 
     @property
     def start(self) -> date:
@@ -201,12 +267,44 @@ class CashFlows:
         return self.term_start if self.term_start is not None else self.merged_advances()[0].on
 
     def merged_advances(self) -> tuple[CashFlow, ...]:
-        """Advances summed per date, in date order."""
-        return _merge(self.advances)
+        """Advances summed per date, in date order (computed once)."""
+        memo = self._memo_of()
+        if memo.advances is None:
+            memo.advances = _merge(self.advances)
+        return memo.advances
 
     def merged_payments(self) -> tuple[CashFlow, ...]:
-        """Payments summed per date, in date order."""
-        return _merge(self.payments)
+        """Payments summed per date, in date order (computed once)."""
+        memo = self._memo_of()
+        if memo.payments is None:
+            memo.payments = _merge(self.payments)
+        return memo.payments
+
+
+_SET_ON = CashFlow.__dict__["on"].__set__
+_SET_AMOUNT = CashFlow.__dict__["amount"].__set__
+
+
+def trusted_flows(
+    advances: tuple[CashFlow, ...],
+    payments: tuple[CashFlow, ...],
+    unit_period: UnitPeriod | None,
+    folded: object = None,
+) -> CashFlows:
+    """`CashFlows` of series already validated, merged and in date order (no checks);
+    ``folded`` is the fee folding they come from (kept for the engine)."""
+    flows = object.__new__(CashFlows)
+    for name, value in (
+        ("advances", advances),
+        ("payments", payments),
+        ("term_start", None),
+        ("unit_period", unit_period),
+    ):
+        object.__setattr__(flows, name, value)
+    memo = _Memo()
+    memo.advances, memo.payments, memo.folded = advances, payments, folded
+    object.__setattr__(flows, "_memo", memo)
+    return flows
 
 
 def parse_amount(text: str) -> int:

@@ -5,14 +5,26 @@ Paragraph references are to 12 CFR 1026 Appendix J (b) unless stated otherwise.
 
 from __future__ import annotations
 
-import calendar
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from itertools import pairwise
+from itertools import repeat
 
+from ledger.apr.dates import (
+    STANDARD_UNIT_PERIODS,
+    Calendar,
+    classify,
+    consecutive_kinds,
+    effective_day,
+    months_back,
+    nearest_standard,
+    nominal_days,
+    series_positions,
+    shift_back,
+)
 from ledger.apr.model import CashFlow, CashFlows, UnitPeriod
 from ledger.errors import AprError
 
@@ -21,22 +33,13 @@ __all__ = [
     "Position",
     "classify_period",
     "infer_unit_period",
+    "infer_unit_period_of",
     "is_regular",
+    "is_regular_of",
     "is_single_advance_single_payment",
     "position",
     "positions",
 ]
-
-#: The standard intervals of time, (b)(3)(iii): a day, week, semimonth, month, or a multiple of a
-#: week or a month up to one year.
-STANDARD_UNIT_PERIODS: tuple[UnitPeriod, ...] = tuple(
-    sorted(
-        [UnitPeriod("D", 1), UnitPeriod("SM", 1)]
-        + [UnitPeriod("W", k) for k in range(1, 53)]
-        + [UnitPeriod("M", m) for m in range(1, 13)],
-        key=lambda u: u.nominal_days,
-    )
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,40 +49,6 @@ class Position:
 
     full: int
     fraction: Fraction
-
-
-def _days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
-
-
-def _is_month_end(day: date) -> bool:
-    return day.day == _days_in_month(day.year, day.month)
-
-
-def _effective_day(day: date, days_of_month: Counter[int]) -> int:
-    """The day of month a date stands for, (b)(3)(iv): in a series scheduled for the last day of
-    each month, or for the 29th/30th, a month-end date stands for the series' own day."""
-    if not _is_month_end(day):
-        return day.day
-    later = {d: n for d, n in days_of_month.items() if d >= day.day}
-    if not later:
-        return day.day
-    return max(later, key=lambda d: (later[d], d))
-
-
-def _shift_back(later: date, months: int, days_of_month: Counter[int]) -> date:
-    """``later`` moved back ``months`` calendar months, keeping its (effective) day of month."""
-    day = _effective_day(later, days_of_month)
-    year, month0 = divmod(later.year * 12 + later.month - 1 - months, 12)
-    return date(year, month0 + 1, min(day, _days_in_month(year, month0 + 1)))
-
-
-def _months_back(start: date, later: date, days_of_month: Counter[int]) -> tuple[int, int]:
-    """Full months measured back from ``later`` and the remaining days to ``start``, (b)(5)(ii)."""
-    months = (later.year - start.year) * 12 + later.month - start.month
-    while months > 0 and _shift_back(later, months, days_of_month) < start:
-        months -= 1
-    return months, (_shift_back(later, months, days_of_month) - start).days
 
 
 def position(
@@ -98,12 +67,11 @@ def position(
             f"{when.isoformat()} is before the beginning of the term {start.isoformat()}",
             code="APR_INVALID_CASH_FLOWS",
         )
-    if unit.kind in ("D", "W"):
-        per = unit.count * (7 if unit.kind == "W" else 1)
-        full, rest = divmod((when - start).days, per)
-        return Position(full, Fraction(rest, per))
-    dom = days_of_month if days_of_month is not None else Counter([when.day])
-    months, rest = _months_back(start, when, dom)
+    if days_of_month is None or unit.kind in ("D", "W"):
+        (full,), (num,), (den,) = series_positions(start, (when,), unit)
+        return Position(full, Fraction(num, den))
+    day = effective_day(when, days_of_month)
+    months, rest = months_back(start, when, day)
     if unit.kind == "SM":
         full, rest15 = divmod(30 * months + rest, 15)
         return Position(full, Fraction(rest15, 15))
@@ -116,59 +84,28 @@ def position(
     years, extra_months = divmod(months, 12)
     if rest == 0:
         return Position(years, Fraction(extra_months, 12))
-    remaining_days = (_shift_back(when, 12 * years, dom) - start).days
-    return Position(years, Fraction(remaining_days, 365))
+    y, m, d = shift_back(when, 12 * years, day)
+    return Position(years, Fraction((date(y, m, d) - start).days, 365))
 
 
 def positions(
     start: date, flows: Sequence[CashFlow], unit: UnitPeriod
 ) -> tuple[tuple[CashFlow, Position], ...]:
     """Positions of a series of flows; the series' own days of month resolve month ends."""
-    dom = Counter(flow.on.day for flow in flows)
-    return tuple((flow, position(start, flow.on, unit, dom)) for flow in flows)
-
-
-def _whole_months(a: date, b: date) -> int | None:
-    months = (b.year - a.year) * 12 + b.month - a.month
-    same_day = (
-        a.day == b.day
-        or (_is_month_end(a) and b.day >= a.day)
-        or (_is_month_end(b) and b.day <= a.day)
+    for flow in flows:
+        if flow.on < start:
+            position(start, flow.on, unit)  # raises
+    fulls, nums, dens = series_positions(start, [flow.on for flow in flows], unit)
+    return tuple(
+        (flow, Position(full, Fraction(num, den)))
+        for flow, full, num, den in zip(flows, fulls, nums, dens, strict=True)
     )
-    return months if months >= 1 and same_day else None
-
-
-def _is_semimonth(a: date, b: date) -> bool:
-    """Consecutive dates of a semimonthly schedule (1st/16th, 15th/last day, ...)."""
-    if (a.year, a.month) == (b.year, b.month):
-        gap = b.day - a.day
-        return a.day <= 15 and (gap == 15 or (_is_month_end(b) and 13 <= gap <= 16))
-    next_month = (a.year * 12 + a.month) + 1 == (b.year * 12 + b.month)
-    if not next_month or b.day > 15:
-        return False
-    gap = a.day - b.day
-    return gap == 15 or (_is_month_end(a) and 13 <= gap <= 16)
 
 
 def classify_period(a: date, b: date) -> UnitPeriod | int:
     """The standard interval (b)(3)(iii) that the period from ``a`` to ``b`` is, or its length in
     days when it is none (months are calendar months, (b)(3)(iv))."""
-    months = _whole_months(a, b)
-    if months is not None and months <= 12:
-        return UnitPeriod("M", months)
-    if _is_semimonth(a, b):
-        return UnitPeriod("SM", 1)
-    days = (b - a).days
-    if days == 1:
-        return UnitPeriod("D", 1)
-    if days % 7 == 0 and 7 <= days <= 364:
-        return UnitPeriod("W", days // 7)
-    return days
-
-
-def _nearest_standard(days: Fraction) -> UnitPeriod:
-    """Nearest standard interval; equally near two, the lower, (b)(4)(i)(B)."""
-    return min(STANDARD_UNIT_PERIODS, key=lambda u: (abs(u.nominal_days - days), u.nominal_days))
+    return classify(a, b)
 
 
 def is_single_advance_single_payment(flows: CashFlows) -> bool:
@@ -179,7 +116,7 @@ def is_single_advance_single_payment(flows: CashFlows) -> bool:
 def _single_payment_unit(start: date, end: date) -> UnitPeriod:
     """(b)(4)(ii): the unit-period is the term, but not more than one year; a term under a year of
     whole months counts in months ((b)(5)(vi), 12/m per year), otherwise in days ((b)(5)(vii))."""
-    months, rest = _months_back(start, end, Counter([end.day]))
+    months, rest = months_back(start, end, end.day)
     if months >= 12:
         return UnitPeriod("M", 12)
     if rest == 0 and months >= 1:
@@ -193,17 +130,83 @@ def _single_payment_unit(start: date, end: date) -> UnitPeriod:
     return UnitPeriod("D", days)
 
 
-def _periods(flows: CashFlows) -> list[tuple[date, date]]:
-    """(b)(3)(i): intervals between advances, between payments, and from the beginning of the
-    term to the first advance and to the first payment thereafter."""
-    out: list[tuple[date, date]] = []
-    for series in (flows.merged_advances(), flows.merged_payments()):
-        previous = flows.start
-        for flow in series:
-            if flow.on > previous:
-                out.append((previous, flow.on))
-            previous = flow.on
-    return out
+def payment_gaps(
+    payment_dates: Sequence[date], calendar: Calendar | None = None
+) -> list[UnitPeriod | int]:
+    """`classify_period` of each pair of consecutive payment dates."""
+    return consecutive_kinds(payment_dates, calendar)
+
+
+def infer_unit_period_of(
+    start: date,
+    advance_dates: Sequence[date],
+    payment_dates: Sequence[date],
+    gaps: Sequence[UnitPeriod | int],
+) -> UnitPeriod:
+    """`infer_unit_period` of merged series (``gaps`` = `payment_gaps` of the payments)."""
+    if len(advance_dates) == 1 and len(payment_dates) == 1:
+        return _single_payment_unit(start, payment_dates[0])
+    # (b)(3)(i): from the beginning of the term to the first advance and the first payment, then
+    # between consecutive advances and consecutive payments (the series are strictly increasing)
+    kinds: list[UnitPeriod | int] = []
+    previous = start
+    for on in advance_dates:
+        if on > previous:
+            kinds.append(classify(previous, on))
+        previous = on
+    if payment_dates[0] > start:
+        kinds.append(classify(start, payment_dates[0]))
+    kinds.extend(gaps)
+    if not kinds:
+        raise AprError(
+            "all cash flows fall on one date: no period to annualize", code="APR_INVALID_CASH_FLOWS"
+        )
+    first = kinds[0]
+    if (
+        len(kinds) > 1
+        and isinstance(first, UnitPeriod)
+        and all(map(operator.is_, kinds, repeat(first)))
+    ):
+        return first  # one standard interval throughout: the common period
+    counts: dict[UnitPeriod | int, int]
+    counts = {first: len(kinds)} if kinds.count(first) == len(kinds) else Counter(kinds)
+
+    def length(kind: UnitPeriod | int) -> Fraction:
+        return nominal_days(kind) if isinstance(kind, UnitPeriod) else Fraction(kind)
+
+    # a standard interval is at most 365 days; a number of days is its own length
+    common = {
+        kind: n
+        for kind, n in counts.items()
+        if n > 1 and (isinstance(kind, UnitPeriod) or kind <= 366)
+    }
+    if common:
+        if len(common) == 1:
+            (best,) = common
+        else:
+            best = max(common, key=lambda k: (common[k], -length(k)))
+        return best if isinstance(best, UnitPeriod) else nearest_standard(Fraction(best))
+    total = (advance_dates[-1] - start).days + (payment_dates[-1] - start).days
+    return nearest_standard(Fraction(total, len(kinds)))
+
+
+def is_regular_of(
+    advance_count: int, payment_amounts: Sequence[int], gaps: Sequence[UnitPeriod | int]
+) -> bool:
+    """`is_regular` of merged series (``gaps`` = `payment_gaps` of the payments)."""
+    if advance_count > 1:
+        return False
+    if gaps:
+        first = gaps[0]
+        if not isinstance(first, UnitPeriod):
+            return False
+        # `classify` returns shared instances: the same interval throughout is the same object
+        if not all(map(operator.is_, gaps, repeat(first))) and (
+            not all(isinstance(gap, UnitPeriod) for gap in gaps) or len(set(gaps)) > 1
+        ):
+            return False
+    middle = payment_amounts[1:-1]
+    return not middle or middle.count(middle[0]) == len(middle) or len(set(middle)) <= 1
 
 
 def infer_unit_period(flows: CashFlows) -> UnitPeriod:
@@ -215,24 +218,12 @@ def infer_unit_period(flows: CashFlows) -> UnitPeriod:
     interval (ties to the lower). A most-frequent period that is not a standard interval (say every
     10 days) is rounded to the nearest standard interval the same way.
     """
-    if is_single_advance_single_payment(flows):
-        return _single_payment_unit(flows.start, flows.merged_payments()[0].on)
-    periods = _periods(flows)
-    if not periods:
-        raise AprError(
-            "all cash flows fall on one date: no period to annualize", code="APR_INVALID_CASH_FLOWS"
-        )
-    kinds = Counter(classify_period(a, b) for a, b in periods)
-
-    def length(kind: UnitPeriod | int) -> Fraction:
-        return kind.nominal_days if isinstance(kind, UnitPeriod) else Fraction(kind)
-
-    common = {kind: n for kind, n in kinds.items() if n > 1 and length(kind) <= 366}
-    if common:
-        best = max(common, key=lambda k: (common[k], -length(k)))
-        return best if isinstance(best, UnitPeriod) else _nearest_standard(Fraction(best))
-    average = Fraction(sum((b - a).days for a, b in periods), len(periods))
-    return _nearest_standard(average)
+    advances = [flow.on for flow in flows.merged_advances()]
+    payments = [flow.on for flow in flows.merged_payments()]
+    start = flows.start
+    if len(advances) == 1 and len(payments) == 1:
+        return _single_payment_unit(start, payments[0])
+    return infer_unit_period_of(start, advances, payments, payment_gaps(payments))
 
 
 def is_regular(flows: CashFlows) -> bool:
@@ -242,7 +233,4 @@ def is_regular(flows: CashFlows) -> bool:
     if len(flows.merged_advances()) > 1:
         return False
     payments = flows.merged_payments()
-    gaps = {classify_period(a.on, b.on) for a, b in pairwise(payments)}
-    if len(gaps) > 1 or any(not isinstance(gap, UnitPeriod) for gap in gaps):
-        return False
-    return len({p.amount for p in payments[1:-1]}) <= 1
+    return is_regular_of(1, [p.amount for p in payments], payment_gaps([p.on for p in payments]))
