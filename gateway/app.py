@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from web3 import Web3
 
+from gateway import openapi
 from gateway.errors import install_error_handlers
 from gateway.guard import RequestGuard
 from gateway.routers import (
@@ -28,7 +29,6 @@ from gateway.routers import (
 )
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
-from ledger.indexer import EventIndexer
 from ledger.limits import restore_recursion_limit
 from ledger.service import LedgerService, ServiceConfig
 from ledger.store import Database
@@ -101,6 +101,7 @@ def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -
         batch_interval=settings.batch_interval,
         batch_size=settings.batch_size,
         anchor_deadline_seconds=settings.anchor_deadline,
+        confirmations=settings.confirmations,
     )
     service, regulator_key = LedgerService.open(db, client, config)
     return Gateway(settings, service, regulator_key, closers)
@@ -117,25 +118,22 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         threads: list[threading.Thread] = []
         if run_background:
 
-            def report(exc: Exception) -> None:
-                log.error("batcher round failed", extra={"fields": {"error": str(exc)}})
+            def reporter(what: str) -> Callable[[Exception], None]:
+                def report(exc: Exception) -> None:
+                    log.error(f"{what} failed", extra={"fields": {"error": str(exc)}})
 
-            threads.append(
-                threading.Thread(
-                    target=service.run_batcher, args=(stop, report), name="batcher", daemon=True
+                return report
+
+            for name, loop in (
+                ("batcher", service.run_batcher),
+                ("indexer", service.run_indexer),
+                ("registry", service.run_follower),
+            ):
+                threads.append(
+                    threading.Thread(
+                        target=loop, args=(stop, reporter(name)), name=name, daemon=True
+                    )
                 )
-            )
-            indexer = EventIndexer(
-                service.db,
-                service.client,
-                service.deployment,
-                gateway.settings.confirmations,
-                chain_lock=service.chain_lock,
-            )
-            app.state.indexer = indexer
-            threads.append(
-                threading.Thread(target=indexer.run, args=(stop, 2.0), name="indexer", daemon=True)
-            )
             for thread in threads:
                 thread.start()
         try:
@@ -153,7 +151,8 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = gateway.settings
-    install_error_handlers(app, on_error=service._count_error)
+    openapi.install(app)
+    install_error_handlers(app, on_error=service.count_error)
 
     @app.middleware("http")
     async def access_log(
@@ -179,7 +178,7 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         RequestGuard,
         max_upload_bytes=gateway.settings.max_upload_bytes + 1024 * 1024,  # file + form around it
         max_json_bytes=gateway.settings.max_json_bytes,
-        on_refuse=service._count_error,
+        on_refuse=service.count_error,
     )
     for router in (
         deployment.router,

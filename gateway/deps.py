@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger.chain.deploy import Role
-from ledger.service import Caller, LedgerService, PermissionDenied
+from ledger.enums import Role
+from ledger.errors import PermissionDenied
+from ledger.service import Caller, LedgerService
 
 __all__ = ["CurrentCaller", "Service", "require"]
 

@@ -16,14 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger.errors import (
     ChainError,
     ConfigurationError,
+    Conflict,
     InputError,
     LedgerError,
+    NotFound,
+    PermissionDenied,
     RuleViolation,
     SignatureError,
     VerificationError,
 )
 from ledger.safejson import JsonShapeError
-from ledger.service import Conflict, NotFound, PermissionDenied
 
 __all__ = ["ApiError", "install_error_handlers", "status_for"]
 

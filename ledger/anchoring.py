@@ -8,7 +8,7 @@ the receipt of each anchored record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,10 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from ledger.chain.client import ChainClient, ContractRevert
-from ledger.chain.deploy import Deployment, InstitutionType, Role
+from ledger.chain.deploy import Deployment
+from ledger.codes import error_for
 from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash, typed_data
+from ledger.enums import InstitutionType, Role
 from ledger.errors import InputError
 from ledger.merkle import StandardMerkleTree, leaf_hash
 from ledger.receipts import (
@@ -33,7 +35,6 @@ from ledger.receipts import (
     metadata_digest,
 )
 from ledger.records import LoanRecord, Retirement
-from ledger.rules import rule_error
 from ledger.signing import Signer
 from ledger.timestamps import EntryPromise, GatewayKey, SignedEntryTimestamp
 
@@ -201,7 +202,7 @@ class EvidenceChain:
                 self.ledger.functions.checkLoan(loan.record.as_tuple(), list(loan.signatures), when)
             )
         except ContractRevert as revert:
-            raise rule_error(revert) from revert
+            raise error_for(revert) from revert
 
     # ------------------------------------------------------------------ anchoring
 
@@ -223,14 +224,25 @@ class EvidenceChain:
                 self.ledger.functions.anchorLoan(loan.record.as_tuple(), list(loan.signatures)),
             )
         except ContractRevert as revert:
-            raise rule_error(revert) from revert
+            raise error_for(revert) from revert
         return self._anchored(receipt)
 
-    def anchor_batch(self, gateway: LocalAccount, loans: Sequence[SignedLoan]) -> BatchAnchor:
-        """Anchors the Merkle root of `loans` (rules checked off chain by the caller)."""
+    def anchor_batch(
+        self,
+        gateway: LocalAccount,
+        loans: Sequence[SignedLoan],
+        *,
+        before_send: Callable[[StandardMerkleTree], None] | None = None,
+    ) -> BatchAnchor:
+        """Anchors the Merkle root of `loans` (rules checked off chain by the caller).
+
+        `before_send` sees the tree before the transaction goes out: a gateway records the
+        batch there, so that after a crash it can tell whether the root reached the chain."""
         if not loans:
             raise InputError("a batch needs at least one record")
         tree = StandardMerkleTree.of([loan.leaf_values for loan in loans], list(LEAF_TYPES))
+        if before_send is not None:
+            before_send(tree)
         receipt = self.client.transact(
             gateway, self.ledger.functions.anchorBatch(tree.root, len(loans))
         )

@@ -23,13 +23,13 @@ from typing import Any
 import coincurve
 
 from ledger.canonical import canonical_digest
-from ledger.demo import build_disclosure
 from ledger.eip712 import Domain, loan_record_id
 from ledger.hashing import keccak256
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES
 from ledger.records import LoanRecord
 from ledger.signing import LocalSigner
+from ledger.testing import build_disclosure
 
 __all__ = ["measure_records", "run_benchmarks"]
 

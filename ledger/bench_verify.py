@@ -19,7 +19,7 @@ from typing import Any
 import coincurve
 
 from ledger.chain.client import ChainClient
-from ledger.demo import make_loan, promise, setup_actors
+from ledger.testing import make_loan, promise, setup_actors
 from ledger.trust import TrustRoot
 from ledger.verify import LiveChainFacts, SnapshotChainFacts, Verifier
 from ledger.verify.bulk import verify_many

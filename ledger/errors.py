@@ -12,10 +12,13 @@ __all__ = [
     "ChainError",
     "CompilerError",
     "ConfigurationError",
+    "Conflict",
     "DisclosureMismatchError",
     "InputError",
     "LedgerError",
     "MerkleError",
+    "NotFound",
+    "PermissionDenied",
     "RuleViolation",
     "SignatureError",
     "VerificationError",
@@ -99,3 +102,21 @@ class VerificationError(LedgerError):
     def __init__(self, check: str, message: str, *, code: str | None = None) -> None:
         super().__init__(f"{check}: {message}", code=code)
         self.check = check
+
+
+class NotFound(LedgerError):
+    """Unknown, or not the caller's to see (the two are not told apart)."""
+
+    code = "NOT_FOUND"
+
+
+class PermissionDenied(LedgerError):
+    """No or an unknown API key (`UNAUTHENTICATED`), or a role that may not do this."""
+
+    code = "FORBIDDEN"
+
+
+class Conflict(LedgerError):
+    """The request does not fit the state of what it names (not anchored yet, already retired)."""
+
+    code = "CONFLICT"

@@ -18,6 +18,7 @@ import sys
 
 __all__ = [
     "INT64_MAX",
+    "MAX_BATCH_SUBMISSION",
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_JSON_ELEMENTS",
@@ -42,6 +43,9 @@ MAX_JSON_ELEMENTS = 2_000_000
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 """Largest JSON request body (a batch of 10,000 36-month loans is about 29 MiB)."""
+
+MAX_BATCH_SUBMISSION = 10_000
+"""Most loans (or confirmations) in one batch request."""
 
 MAX_VERIFY_BATCH = 1_000
 """Most receipts in one `POST /v1/verify/batch` (bulk auditors use `ledger verify` locally)."""

@@ -110,6 +110,12 @@ class Provenance(_Part):
     submitted_by: int = Field(ge=1, lt=2**64, description="participant that submitted it")
     source_system: str = Field(default="", max_length=200)
     gateway_id: int = Field(ge=1, lt=2**64, description="gateway that accepted it")
+    registry_block: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**63,
+        description="the block of the registry view the gateway checked the rules against",
+    )
 
 
 class Unsigned(_Part):

@@ -7,9 +7,11 @@ the borrower appears only as a keyed, salted commitment.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.enums import InstitutionLabel, RoleLabel, StatusLabel
 
 __all__ = [
     "FLAG_LEGACY",
@@ -116,11 +118,11 @@ class Participant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: Uint64
-    role: Literal["funder", "platform", "credit_enhancer", "auditor", "gateway", "regulator"]
-    institution_type: Literal["none", "bank", "trust", "consumer_finance", "small_loan", "other"]
+    role: RoleLabel
+    institution_type: InstitutionLabel
     name: str = Field(min_length=1, max_length=200)
     signer_address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
-    status: Literal["active", "suspended"]
+    status: StatusLabel
     custodial: bool = Field(
         description="whether the gateway holds the signing key (encrypted at rest)"
     )

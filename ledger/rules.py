@@ -1,131 +1,40 @@
-"""The 助贷 rules as stable error codes.
+"""The 助贷 loan rules in Python: `check_rules` is `EvidenceLedger._checkLoan`, rule for rule.
 
-The contracts are the one implementation of the rules (`EvidenceLedger.checkLoan`); off chain
-they are checked by calling that same view function (no gas, no second implementation that
-could drift). This module maps the contract's custom errors to the stable codes the library and
-the gateway report.
+The contract is the authority: per-record anchoring runs its `_checkLoan`, and any batched
+record can be re-checked by it (`reportViolation`). The gateway checks batched records itself,
+for throughput, with this mirror over its registry view (the contracts' state rebuilt from their
+events, `ledger.chain.state.RegistryState`): no chain read per record.
+tests/unit/test_rules_parity.py runs the mirror and the contract's `checkLoan` on the same records
+and asserts the same verdict (the same custom error), so the two cannot drift unnoticed. The
+stable codes of the errors are `ledger.codes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
-from ledger.chain.client import ContractRevert
-from ledger.errors import ChainError, RuleViolation, SignatureError
+from ledger.chain.state import Epoch
+from ledger.codes import ERROR_CODES
+from ledger.errors import RuleViolation, SignatureError
 from ledger.records import FLAG_LEGACY, LoanRecord
 from ledger.signing import recover_address
 
-__all__ = ["RULE_CODES", "RegistryView", "check_rules", "rule_error"]
+__all__ = ["MAX_CLOCK_SKEW_SECONDS", "RULE_CODES", "RegistryReader", "check_rules"]
 
-#: custom error name -> (stable code, what the rule is)
-RULE_CODES: dict[str, tuple[str, str]] = {
-    "EvidenceLedgerRateCapExceeded": (
-        "RATE_CAP_EXCEEDED",
-        "comprehensive annualized cost above the cap (R3)",
-    ),
-    "EvidenceLedgerNoRateCap": (
-        "RATE_CAP_MISSING",
-        "no rate cap set for the funder's institution type",
-    ),
-    "EvidenceLedgerPlatformNotWhitelisted": (
-        "PLATFORM_NOT_WHITELISTED",
-        "platform not on the funder's whitelist (R1)",
-    ),
-    "EvidenceLedgerGuarantorNotWhitelisted": (
-        "GUARANTOR_NOT_WHITELISTED",
-        "guarantor not on the funder's whitelist (R1)",
-    ),
-    "EvidenceLedgerCoFundingShareBelowFloor": (
-        "CO_FUNDING_SHARE_BELOW_FLOOR",
-        "co-funding partner's share below the floor (R6)",
-    ),
-    "EvidenceLedgerInvalidCoFunding": ("CO_FUNDING_INVALID", "inconsistent co-funding fields"),
-    "EvidenceLedgerLegacyAfterCutoff": (
-        "LEGACY_AFTER_CUTOFF",
-        "legacy flag on a loan issued after the cutoff (R8)",
-    ),
-    "EvidenceLedgerParticipantNotActive": (
-        "PARTICIPANT_NOT_ACTIVE",
-        "a party is unknown or suspended",
-    ),
-    "EvidenceLedgerWrongRole": (
-        "PARTICIPANT_WRONG_ROLE",
-        "a party does not have the role its place needs",
-    ),
-    "EvidenceLedgerSignatureCountMismatch": (
-        "SIGNATURE_MISSING",
-        "a party's signature is missing (R7)",
-    ),
-    "EvidenceLedgerInvalidSignature": (
-        "SIGNATURE_INVALID",
-        "a signature is not by the party's registered key",
-    ),
-    "EvidenceLedgerZeroPrincipal": ("PRINCIPAL_ZERO", "the principal must be positive"),
-    "EvidenceLedgerUnknownFlags": ("FLAGS_UNKNOWN", "undefined record flags"),
-    "EvidenceLedgerIssuedInFuture": ("ISSUED_IN_FUTURE", "the loan is dated in the future"),
-    "EvidenceLedgerDuplicateRecord": ("DUPLICATE_RECORD", "the record is already anchored"),
-}
+#: kept for the modules that still import it from here (see `ledger.codes`)
+RULE_CODES = ERROR_CODES
 
 
-def rule_error(revert: ContractRevert) -> RuleViolation | SignatureError | ChainError:
-    """The library error for a contract revert: a rule violation with its stable code if it is one."""
-    name = revert.error_name
-    if name is None or name not in RULE_CODES:
-        return revert
-    code, meaning = RULE_CODES[name]
-    message = f"{meaning}: {name}{revert.error_args!r}"
-    if code.startswith("SIGNATURE_"):
-        return SignatureError(message, code=code)
-    return RuleViolation(message, code=code)
+class RegistryReader(Protocol):
+    """What the rules read of the registry (`RegistryState` answers it)."""
 
-
-# ---------------------------------------------------------------------------------------------
-# The same rules in Python, for throughput.
-#
-# Checking every record of a 10,000-record batch with `checkLoan` costs ~8 eth_calls each (tens
-# of ms apiece on an in-process py-evm). `check_rules` applies the rules of
-# `EvidenceLedger._checkLoan` in the same order, with the same outcomes, to registry state read
-# once per request through `RegistryView`. tests/unit/test_rules_parity.py runs both on the same
-# records and asserts the same verdict, so the two cannot drift unnoticed; and any batched record
-# can still be re-checked by the contract itself (`reportViolation`).
-
-
-class RegistryView:
-    """Registry reads memoized for one request (state can change between requests)."""
-
-    def __init__(self, client: Any, registry: Any) -> None:
-        self._client = client
-        self._fns = registry.functions
-        self._memo: dict[tuple[Any, ...], Any] = {}
-
-    def _read(self, name: str, *args: Any) -> Any:
-        key = (name, *args)
-        if key not in self._memo:
-            self._memo[key] = self._client.call(getattr(self._fns, name)(*args))
-        return self._memo[key]
-
-    def epoch_at(self, participant_id: int, at: int) -> tuple[str, int]:
-        """(signer address, status) of a participant at time `at`."""
-        epoch = self._read("epochAt", participant_id, at)
-        return str(epoch[0]), int(epoch[2])
-
-    def role_of(self, participant_id: int) -> tuple[int, int]:
-        role, institution = self._read("roleOf", participant_id)
-        return int(role), int(institution)
-
-    def is_whitelisted(self, funder_id: int, partner_id: int, at: int) -> bool:
-        return bool(self._read("isWhitelisted", funder_id, partner_id, at))
-
-    def rate_cap_at(self, institution_type: int, at: int) -> tuple[bool, int]:
-        found, cap = self._read("rateCapAt", institution_type, at)
-        return bool(found), int(cap)
-
-    def co_funding_floor_at(self, at: int) -> int:
-        return int(self._read("coFundingFloorAt", at))
-
-    def legacy_cutoff_at(self, at: int) -> int:
-        return int(self._read("legacyCutoffAt", at))
+    def epoch_at(self, participant_id: int, at: int) -> Epoch: ...
+    def role_of(self, participant_id: int) -> tuple[int, int]: ...
+    def is_whitelisted(self, funder_id: int, partner_id: int, at: int) -> bool: ...
+    def rate_cap_at(self, institution_type: int, at: int) -> tuple[bool, int]: ...
+    def co_funding_floor_at(self, at: int) -> int: ...
+    def legacy_cutoff_at(self, at: int) -> int: ...
 
 
 #: `EvidenceLedger._MAX_CLOCK_SKEW`: how far ahead of the check a loan may be dated.
@@ -135,7 +44,7 @@ _ROLE_FUNDER, _ROLE_PLATFORM, _ROLE_CREDIT_ENHANCER = 1, 2, 3
 
 
 def _violation(error_name: str, detail: str) -> RuleViolation | SignatureError:
-    code, meaning = RULE_CODES[error_name]
+    code, meaning = ERROR_CODES[error_name]
     message = f"{meaning}: {detail}"
     if code.startswith("SIGNATURE_"):
         return SignatureError(message, code=code)
@@ -144,15 +53,19 @@ def _violation(error_name: str, detail: str) -> RuleViolation | SignatureError:
 
 def check_rules(
     record: LoanRecord,
-    view: RegistryView,
+    view: RegistryReader,
     at: int,
     *,
     record_id: bytes | None = None,
     signatures: Sequence[bytes] | None = None,
+    signers: Sequence[str] | None = None,
 ) -> None:
     """`EvidenceLedger._checkLoan` in Python: raises the first rule broken, with its stable code.
 
     Without `signatures` the signature rules are skipped (a record the funder has yet to sign).
+    `signers`, when given, are the addresses the signatures are known to recover to (the gateway
+    made them, or recovered them when they came in): they are compared with the registered keys
+    without recovering each signature again.
     """
     if record.principal == 0:
         raise _violation("EvidenceLedgerZeroPrincipal", "principal is 0")
@@ -170,8 +83,8 @@ def check_rules(
         )
 
     def party(index: int, participant_id: int, role: int) -> int:
-        signer, status = view.epoch_at(participant_id, at)
-        if status != _ACTIVE:
+        epoch = view.epoch_at(participant_id, at)
+        if epoch.status != _ACTIVE:
             raise _violation("EvidenceLedgerParticipantNotActive", f"participant {participant_id}")
         actual, institution = view.role_of(participant_id)
         if actual != role:
@@ -179,11 +92,14 @@ def check_rules(
                 "EvidenceLedgerWrongRole", f"participant {participant_id} is not role {role}"
             )
         if signatures is not None and record_id is not None:
-            try:
-                recovered = recover_address(record_id, signatures[index])
-            except SignatureError:
-                recovered = "0x0000000000000000000000000000000000000000"
-            if recovered.lower() != signer.lower():
+            if signers is not None:
+                recovered = signers[index]
+            else:
+                try:
+                    recovered = recover_address(record_id, signatures[index])
+                except SignatureError:
+                    recovered = "0x0000000000000000000000000000000000000000"
+            if recovered.lower() != epoch.signer.lower():
                 raise _violation(
                     "EvidenceLedgerInvalidSignature",
                     f"participant {participant_id}, recovered {recovered}",

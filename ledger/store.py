@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ledger.records import Participant
+from ledger.records import FLAG_LEGACY, Participant
 
 __all__ = [
     "ApiKeyRow",
@@ -40,7 +40,9 @@ __all__ = [
     "DocumentRow",
     "MetaRow",
     "ParticipantRow",
+    "ReceiptRow",
     "SubmissionRow",
+    "submission_summary",
 ]
 
 
@@ -137,6 +139,36 @@ class SubmissionRow(Base):
 
     __table_args__ = (Index("ix_submissions_status_queued", "status", "queued_at"),)
 
+    def summary(self) -> dict[str, Any]:
+        """The public view of a record's status (what the loan routes and lists show)."""
+        return {
+            "record_id": self.record_id,
+            "status": self.status,
+            "anchoring": self.anchoring,
+            "platform_id": self.platform_id,
+            "funder_id": self.funder_id,
+            "guarantor_id": self.guarantor_id or None,
+            "co_funder_id": self.co_funder_id or None,
+            "institution_type": self.institution_type,
+            "principal": self.principal,
+            "apr_bps": self.apr_bps,
+            "issued_at": self.issued_at,
+            "legacy": bool(self.flags & FLAG_LEGACY),
+            "batch_root": self.batch_root,
+            "transaction_hash": self.tx_hash,
+            "block_number": self.block_number,
+            "block_time": self.block_time,
+            "rejection": {"code": self.rejection_code, "reason": self.rejection_reason}
+            if self.rejection_code
+            else None,
+            "retired": self.retired,
+        }
+
+
+def submission_summary(row: SubmissionRow) -> dict[str, Any]:
+    """`SubmissionRow.summary` (for callers that hold a row)."""
+    return row.summary()
+
 
 class BatchRow(Base):
     """A Merkle root this gateway anchored."""
@@ -148,6 +180,14 @@ class BatchRow(Base):
     block_time: Mapped[int] = mapped_column(BigInteger)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class ReceiptRow(Base):
+    """The receipt of an anchored record, built once when it was anchored: serving it is a read."""
+
+    __tablename__ = "receipts"
+    record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    receipt_json: Mapped[str] = mapped_column(Text)
 
 
 class ChainEventRow(Base):

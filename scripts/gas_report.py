@@ -40,13 +40,9 @@ from web3.contract.contract import ContractFunction  # noqa: E402
 from ledger import merkle  # noqa: E402
 from ledger.chain.artifacts import load_artifact  # noqa: E402
 from ledger.chain.client import ChainClient  # noqa: E402
-from ledger.chain.deploy import (  # noqa: E402
-    InstitutionType,
-    ParticipantStatus,
-    Role,
-    deploy_contracts,
-)
+from ledger.chain.deploy import deploy_contracts  # noqa: E402
 from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash  # noqa: E402
+from ledger.enums import InstitutionType, ParticipantStatus, Role  # noqa: E402
 from ledger.errors import ChainError  # noqa: E402
 from ledger.records import FLAG_LEGACY, LoanRecord, Retirement  # noqa: E402
 from ledger.signing import LocalSigner  # noqa: E402

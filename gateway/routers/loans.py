@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
 from gateway.errors import ApiError
-from ledger.eip712 import typed_data
+from gateway.openapi import request_body
+from ledger.enums import Anchoring, RetiredAs, SubmissionStatus
 from ledger.errors import InputError
+from ledger.limits import MAX_BATCH_SUBMISSION
+from ledger.receipts import Receipt
+from ledger.records import LoanRecord
 from ledger.safejson import check_json_shape
-from ledger.service import (
-    MAX_BATCH_SUBMISSION,
-    LoanSubmission,
-    SubmissionOutcome,
-    submission_summary,
-)
+from ledger.service import LoanSubmission, SubmissionOutcome
+from ledger.timestamps import SignedEntryTimestamp
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 
@@ -57,15 +57,97 @@ class Rejection(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-def outcome_view(outcome: SubmissionOutcome) -> dict[str, Any]:
-    return {
-        "record_id": outcome.record_id,
-        "status": outcome.status,
-        "duplicate": outcome.duplicate,
-        "entry_timestamp": outcome.entry_timestamp.model_dump(mode="json")
-        if outcome.entry_timestamp
-        else None,
-    }
+class Outcome(BaseModel):
+    """Where a record stands: and, once accepted, the gateway's signed promise to anchor it."""
+
+    record_id: str
+    status: SubmissionStatus
+    duplicate: bool = Field(description="the same loan was submitted before: this is that record")
+    entry_timestamp: SignedEntryTimestamp | None = None
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+
+
+class SubmitItem(BaseModel):
+    index: int
+    record_id: str | None = None
+    status: SubmissionStatus | None = None
+    duplicate: bool | None = None
+    error: ItemError | None = None
+
+
+class SubmitBatchOut(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[SubmitItem]
+
+
+class ConfirmItem(BaseModel):
+    record_id: str
+    status: SubmissionStatus | None = None
+    error: ItemError | None = None
+
+
+class ConfirmBatchOut(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[ConfirmItem]
+
+
+class Prepared(BaseModel):
+    record: LoanRecord
+    record_id: str = Field(description="the EIP-712 digest to sign")
+    typed_data: dict[str, Any] = Field(
+        description="EIP-712 typed data, for wallets (eth_signTypedData_v4)"
+    )
+
+
+class Retired(BaseModel):
+    record_id: str
+    retired: RetiredAs
+    superseded_by: str | None
+    reason_code: int
+    transaction_hash: str
+    block_number: int
+
+
+class Rejected(BaseModel):
+    code: str
+    reason: str | None
+
+
+class LoanStatus(BaseModel):
+    record_id: str
+    status: SubmissionStatus
+    anchoring: Anchoring
+    platform_id: int
+    funder_id: int
+    guarantor_id: int | None
+    co_funder_id: int | None
+    institution_type: str
+    principal: int = Field(description="fen")
+    apr_bps: int
+    issued_at: int
+    legacy: bool
+    batch_root: str | None
+    transaction_hash: str | None
+    block_number: int | None
+    block_time: int | None
+    rejection: Rejected | None
+    retired: RetiredAs | None
+    entry_timestamp: SignedEntryTimestamp | None
+
+
+def outcome_view(outcome: SubmissionOutcome) -> Outcome:
+    return Outcome(
+        record_id=outcome.record_id,
+        status=SubmissionStatus(outcome.status),
+        duplicate=outcome.duplicate,
+        entry_timestamp=outcome.entry_timestamp,
+    )
 
 
 async def read_form(request: Request, limit: int) -> Any:
@@ -124,95 +206,132 @@ async def _from_form(form: Any, limit: int) -> tuple[LoanSubmission, bytes | Non
     return _submission(raw), document, media_type
 
 
+_UPLOAD = {
+    "required": ["submission"],
+    "properties": {
+        "submission": {"type": "string", "description": "the loan as JSON (LoanSubmission)"},
+        "agreement": {"type": "string", "format": "binary", "description": "the agreement file"},
+    },
+}
+
+
 @router.post(
     "",
     status_code=202,
     summary="Submit a loan (platform): JSON, or multipart with the agreement file",
-    openapi_extra={
-        "requestBody": {
-            "content": {"application/json": {"schema": LoanSubmission.model_json_schema()}}
-        }
-    },
+    response_model=Outcome,
+    openapi_extra=request_body(LoanSubmission, multipart=_UPLOAD),
 )
-async def submit(request: Request, service: Service, caller: PlatformCaller) -> dict[str, Any]:
+async def submit(request: Request, service: Service, caller: PlatformCaller) -> Outcome:
     submission, document, media_type = await _read_upload(request)
     return outcome_view(service.submit_loan(caller, submission, document, media_type))
 
 
 @router.post(
-    "/prepare", summary="The record and id a platform with its own key must sign (nothing stored)"
+    "/prepare",
+    summary="The record and id a platform with its own key must sign (nothing stored)",
+    response_model=Prepared,
+    openapi_extra=request_body(LoanSubmission),
 )
-async def prepare(request: Request, service: Service, caller: PlatformCaller) -> dict[str, Any]:
+async def prepare(request: Request, service: Service, caller: PlatformCaller) -> Prepared:
     submission = _submission(await request.body())
     record, record_id = service.prepare_loan(caller, submission)
-    return {
-        "record": record.model_dump(mode="json"),
-        "record_id": "0x" + record_id.hex(),
-        "typed_data": typed_data(record, service.chain.domain),
-    }
+    return Prepared(
+        record=record, record_id="0x" + record_id.hex(), typed_data=service.typed_data(record)
+    )
 
 
-@router.post("/batch", status_code=202, summary="Submit up to 10,000 loans (platform)")
-def submit_batch(body: LoanBatch, service: Service, caller: PlatformCaller) -> dict[str, Any]:
+@router.post(
+    "/batch",
+    status_code=202,
+    summary="Submit up to 10,000 loans (platform)",
+    response_model=SubmitBatchOut,
+    response_model_exclude_none=True,
+)
+def submit_batch(body: LoanBatch, service: Service, caller: PlatformCaller) -> SubmitBatchOut:
     results = service.submit_batch(caller, body.loans)
     accepted = sum("error" not in r for r in results)
-    return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    return SubmitBatchOut.model_validate(
+        {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    )
 
 
-@router.post("/confirm-batch", summary="Co-sign many loans at once (funder)")
+@router.post(
+    "/confirm-batch",
+    summary="Co-sign many loans at once (funder)",
+    response_model=ConfirmBatchOut,
+    response_model_exclude_none=True,
+)
 def confirm_batch(
     body: ConfirmationBatch, service: Service, caller: FunderCaller
-) -> dict[str, Any]:
+) -> ConfirmBatchOut:
     results = service.confirm_batch(caller, body.record_ids)
     accepted = sum("error" not in r for r in results)
-    return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    return ConfirmBatchOut.model_validate(
+        {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+    )
 
 
-@router.post("/{record_id}/confirm", summary="Co-sign a loan (funder, R7)")
+@router.post("/{record_id}/confirm", summary="Co-sign a loan (funder, R7)", response_model=Outcome)
 def confirm(
     record_id: str, service: Service, caller: FunderCaller, body: Confirmation | None = None
-) -> dict[str, Any]:
+) -> Outcome:
     return outcome_view(
         service.confirm_loan(caller, record_id.lower(), body.signature if body else None)
     )
 
 
-@router.post("/{record_id}/reject", summary="Refuse a loan awaiting approval (funder)")
-def reject(
-    record_id: str, body: Rejection, service: Service, caller: FunderCaller
-) -> dict[str, Any]:
+@router.post(
+    "/{record_id}/reject",
+    summary="Refuse a loan awaiting approval (funder)",
+    response_model=Outcome,
+)
+def reject(record_id: str, body: Rejection, service: Service, caller: FunderCaller) -> Outcome:
     return outcome_view(service.reject_loan(caller, record_id.lower(), body.reason))
 
 
 @router.post(
     "/{record_id}/revoke",
     summary="Revoke an anchored record (regulator, or its platform and funder)",
+    response_model=Retired,
 )
 def revoke(
     record_id: str, body: RetirementRequest, service: Service, caller: CurrentCaller
-) -> dict[str, Any]:
-    return service.retire(caller, record_id.lower(), body.reason_code)
+) -> Retired:
+    return Retired.model_validate(service.retire(caller, record_id.lower(), body.reason_code))
 
 
 @router.post(
-    "/{record_id}/amend", summary="Amend an anchored record: superseded by another (same signers)"
+    "/{record_id}/amend",
+    summary="Amend an anchored record: superseded by another (same signers)",
+    response_model=Retired,
 )
 def amend(
     record_id: str, body: AmendmentRequest, service: Service, caller: CurrentCaller
-) -> dict[str, Any]:
-    return service.retire(caller, record_id.lower(), body.reason_code, body.superseded_by)
-
-
-@router.get("/{record_id}", summary="Status of a loan record")
-def status(record_id: str, service: Service, caller: CurrentCaller) -> dict[str, Any]:
-    row = service.submission(caller, record_id)
-    view = submission_summary(row)
-    view["entry_timestamp"] = (
-        json.loads(row.entry_timestamp_json) if row.entry_timestamp_json else None
+) -> Retired:
+    return Retired.model_validate(
+        service.retire(caller, record_id.lower(), body.reason_code, body.superseded_by)
     )
-    return view
 
 
-@router.get("/{record_id}/receipt", summary="The receipt (evidence package) of an anchored record")
-def receipt(record_id: str, service: Service, caller: CurrentCaller) -> dict[str, Any]:
-    return service.receipt(caller, record_id).model_dump(mode="json")
+@router.get("/{record_id}", summary="Status of a loan record", response_model=LoanStatus)
+def status(record_id: str, service: Service, caller: CurrentCaller) -> LoanStatus:
+    row = service.submission(caller, record_id)
+    return LoanStatus.model_validate(
+        {
+            **row.summary(),
+            "entry_timestamp": json.loads(row.entry_timestamp_json)
+            if row.entry_timestamp_json
+            else None,
+        }
+    )
+
+
+@router.get(
+    "/{record_id}/receipt",
+    summary="The receipt (evidence package) of an anchored record",
+    response_model=Receipt,
+)
+def receipt(record_id: str, service: Service, caller: CurrentCaller) -> Response:
+    # Built and stored when the record was anchored: served as it is.
+    return Response(service.receipt_json(caller, record_id), media_type="application/json")

@@ -1,26 +1,23 @@
-"""Participants and rate policy (regulator)."""
+"""Participants and rate policy (regulator); the participants known to this gateway (anyone
+with a key)."""
 
 from __future__ import annotations
-
-from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import CurrentCaller, RegulatorCaller, Service
-from ledger.chain.deploy import InstitutionType, ParticipantStatus, Role
+from ledger.enums import InstitutionLabel, InstitutionType, RoleLabel, StatusLabel
+from ledger.records import Participant
 
 router = APIRouter(prefix="/v1", tags=["participants"])
-
-RoleName = Literal["funder", "platform", "credit_enhancer", "auditor", "regulator"]
-InstitutionName = Literal["none", "bank", "trust", "consumer_finance", "small_loan", "other"]
 
 
 class NewParticipant(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: RoleName
+    role: RoleLabel
     name: str = Field(min_length=1, max_length=200)
-    institution_type: InstitutionName = "none"
+    institution_type: InstitutionLabel = InstitutionType.NONE
     signer_address: str | None = Field(
         default=None,
         pattern=r"^0x[0-9a-fA-F]{40}$",
@@ -28,9 +25,19 @@ class NewParticipant(BaseModel):
     )
 
 
+class Registered(BaseModel):
+    participant: Participant
+    api_key: str = Field(description="shown once: store it now")
+
+
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Literal["active", "suspended"]
+    status: StatusLabel
+
+
+class StatusSet(BaseModel):
+    id: int
+    status: StatusLabel
 
 
 class RateCapChange(BaseModel):
@@ -39,56 +46,68 @@ class RateCapChange(BaseModel):
     effective_from: int = Field(default=0, ge=0, description="unix seconds; 0 = now")
 
 
+class RateCapSet(RateCapChange):
+    institution_type: InstitutionLabel
+
+
 class LprChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lpr_bps: int = Field(gt=0, le=1_000_000)
     effective_from: int = Field(default=0, ge=0)
 
 
-def participant_view(row: Any) -> dict[str, Any]:
-    view: dict[str, Any] = row.to_model().model_dump()
-    return view
-
-
-@router.post("/participants", status_code=201, summary="Register a participant (regulator)")
-def register(body: NewParticipant, service: Service, _: RegulatorCaller) -> dict[str, Any]:
+@router.post(
+    "/participants",
+    status_code=201,
+    summary="Register a participant (regulator)",
+    response_model=Registered,
+)
+def register(body: NewParticipant, service: Service, _: RegulatorCaller) -> Registered:
     row, api_key = service.register_participant(
-        Role[body.role.upper()],
-        body.name,
-        InstitutionType[body.institution_type.upper()],
-        body.signer_address,
+        body.role, body.name, body.institution_type, body.signer_address
     )
-    return {"participant": participant_view(row), "api_key": api_key}
+    return Registered(participant=row.to_model(), api_key=api_key)
 
 
-@router.get("/participants", summary="Participants known to this gateway")
-def participants(service: Service, _: CurrentCaller) -> list[dict[str, Any]]:
-    return [participant_view(r) for r in service.participants()]
+@router.get(
+    "/participants",
+    summary="Participants known to this gateway",
+    response_model=list[Participant],
+)
+def participants(service: Service, _: CurrentCaller) -> list[Participant]:
+    return [r.to_model() for r in service.participants()]
 
 
-@router.put("/participants/{participant_id}/status", summary="Suspend or reactivate (regulator)")
+@router.put(
+    "/participants/{participant_id}/status",
+    summary="Suspend or reactivate (regulator)",
+    response_model=StatusSet,
+)
 def set_status(
     participant_id: int, body: StatusChange, service: Service, _: RegulatorCaller
-) -> dict[str, Any]:
-    service.set_participant_status(participant_id, ParticipantStatus[body.status.upper()])
-    return {"id": participant_id, "status": body.status}
+) -> StatusSet:
+    service.set_participant_status(participant_id, body.status)
+    return StatusSet(id=participant_id, status=body.status)
 
 
-@router.put("/policy/rate-caps/{institution_type}", summary="Set a per-loan cap (regulator)")
+@router.put(
+    "/policy/rate-caps/{institution_type}",
+    summary="Set a per-loan cap (regulator)",
+    response_model=RateCapSet,
+)
 def set_rate_cap(
-    institution_type: InstitutionName, body: RateCapChange, service: Service, _: RegulatorCaller
-) -> dict[str, Any]:
-    service.set_rate_cap(
-        InstitutionType[institution_type.upper()], body.cap_bps, body.effective_from
+    institution_type: InstitutionLabel,
+    body: RateCapChange,
+    service: Service,
+    _: RegulatorCaller,
+) -> RateCapSet:
+    service.set_rate_cap(institution_type, body.cap_bps, body.effective_from)
+    return RateCapSet(
+        institution_type=institution_type, cap_bps=body.cap_bps, effective_from=body.effective_from
     )
-    return {
-        "institution_type": institution_type,
-        "cap_bps": body.cap_bps,
-        "effective_from": body.effective_from,
-    }
 
 
-@router.put("/policy/lpr", summary="Record the 1-year LPR (regulator)")
-def set_lpr(body: LprChange, service: Service, _: RegulatorCaller) -> dict[str, Any]:
+@router.put("/policy/lpr", summary="Record the 1-year LPR (regulator)", response_model=LprChange)
+def set_lpr(body: LprChange, service: Service, _: RegulatorCaller) -> LprChange:
     service.set_lpr(body.lpr_bps, body.effective_from)
-    return {"lpr_bps": body.lpr_bps, "effective_from": body.effective_from}
+    return body

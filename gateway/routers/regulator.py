@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from gateway.deps import RegulatorCaller, Service
 from gateway.errors import ApiError
-from ledger.chain.deploy import InstitutionType
-from ledger.indexer import EventIndexer
 from ledger.queries import (
     MAX_PAGE,
     GroupBy,
@@ -20,13 +18,7 @@ from ledger.queries import (
     LoanFilter,
     Period,
     Status,
-    chain_only_loans,
-    list_loans,
-    loans_csv,
-    stats,
-    violations,
 )
-from ledger.service import LedgerService
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 
@@ -67,91 +59,93 @@ def loan_filter(
         ) from exc
 
 
-def _indexer(request: Request, service: LedgerService) -> EventIndexer:
-    indexer: EventIndexer | None = getattr(request.app.state, "indexer", None)
-    if indexer is None:
-        indexer = EventIndexer(
-            service.db, service.client, service.deployment, chain_lock=service.chain_lock
-        )
-        request.app.state.indexer = indexer
-    return indexer
+class LoanPage(BaseModel):
+    items: list[dict[str, Any]] = Field(description="loan summaries, in issue order")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
 
 
-@router.get("/loans", summary="Loans by filter; cursor pages, or CSV with format=csv")
+class Statistics(BaseModel):
+    basis: dict[str, Any] = Field(description="what was counted, units, caps measured against")
+    groups: list[dict[str, Any]] = Field(description="per group and period")
+    totals: list[dict[str, Any]] = Field(description="per period")
+    consumer_finance_rule: dict[str, Any]
+
+
+class Violations(BaseModel):
+    proven: list[dict[str, Any]] = Field(description="violations proven on chain")
+    proven_count: int
+    proven_by_rule: dict[str, int]
+    legacy_awaiting_clearance: dict[str, Any]
+    rejected_at_submission: dict[str, Any]
+    index: dict[str, Any]
+
+
+@router.get(
+    "/loans",
+    summary="Loans by filter; cursor pages, or CSV with format=csv",
+    response_model=LoanPage,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def loans(
     service: Service,
-    _: RegulatorCaller,
+    caller: RegulatorCaller,
     flt: Annotated[LoanFilter, Depends(loan_filter)],
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     if format == "csv":
-        rows: Iterator[str] = loans_csv(service.db, flt)
+        rows: Iterator[str] = service.loans_csv(caller, flt)
         return StreamingResponse(
             rows,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="loans.csv"'},
         )
-    items, next_cursor = list_loans(service.db, flt, cursor=cursor, limit=limit)
-    return {"items": items, "next_cursor": next_cursor}
+    items, next_cursor = service.list_loans(caller, flt, cursor=cursor, limit=limit)
+    return LoanPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(
-    "/chain-loans", summary="Loans anchored per record on chain by others (from the event index)"
+    "/chain-loans",
+    summary="Loans anchored per record on chain by others (from the event index)",
+    response_model=LoanPage,
 )
 def chain_loans(
-    request: Request,
     service: Service,
-    _: RegulatorCaller,
+    caller: RegulatorCaller,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> dict[str, Any]:
-    _indexer(request, service).sync()
-    items, next_cursor = chain_only_loans(service.db, None, cursor=cursor, limit=limit)
-    return {"items": items, "next_cursor": next_cursor}
-
-
-def _caps(service: LedgerService) -> dict[str, int]:
-    """The caps the statistics measure against: each funder type's cap now, and 4 x LPR."""
-    fns = service.chain.registry.functions
-    now = service.client.latest_timestamp()
-    with service.chain_lock:
-        caps = {
-            f"cap_{t.name.lower()}": int(service.client.call(fns.rateCapAt(int(t), now))[1])
-            for t in InstitutionType
-            if t is not InstitutionType.NONE
-        }
-        caps["four_times_lpr"] = 4 * int(service.client.call(fns.lprAt(now)))
-    caps["24_percent"] = 2400
-    return caps
+) -> LoanPage:
+    items, next_cursor = service.chain_loans(caller, cursor=cursor, limit=limit)
+    return LoanPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(
     "/stats",
     summary="Counts, volume, APR average and distribution, share above caps, CF quarterly rule",
+    response_model=Statistics,
 )
 def statistics(
     service: Service,
-    _: RegulatorCaller,
+    caller: RegulatorCaller,
     flt: Annotated[LoanFilter, Depends(loan_filter)],
     group_by: GroupBy = "institution_type",
     period: Period = "quarter",
     include_retired: bool = False,
-) -> dict[str, Any]:
-    return stats(
-        service.db,
-        group_by=group_by,
-        period=period,
-        caps_bps=_caps(service),
-        flt=flt,
-        include_retired=include_retired,
+) -> Statistics:
+    return Statistics.model_validate(
+        service.statistics(
+            caller, flt, group_by=group_by, period=period, include_retired=include_retired
+        )
     )
 
 
 @router.get(
-    "/violations", summary="Proven violations, legacy loans awaiting clearance, refusals by rule"
+    "/violations",
+    summary="Proven violations, legacy loans awaiting clearance, refusals by rule",
+    response_model=Violations,
 )
-def violation_report(request: Request, service: Service, _: RegulatorCaller) -> dict[str, Any]:
-    _indexer(request, service).sync()
-    return violations(service.db)
+def violation_report(service: Service, caller: RegulatorCaller) -> Violations:
+    return Violations.model_validate(service.violations(caller))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.deps import Service
 from gateway.errors import ApiError
+from gateway.openapi import request_body
 from gateway.routers.loans import read_form
 from ledger import safejson
 from ledger.errors import LedgerError
@@ -93,23 +94,16 @@ def _out(report: VerificationReport) -> ReportOut:
     "/verify",
     summary="Verify a receipt against this gateway's deployment (JSON, or multipart with the file)",
     response_model=ReportOut,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": VerifyRequest.model_json_schema()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["receipt"],
-                        "properties": {
-                            "receipt": {"type": "string", "description": "the receipt JSON"},
-                            "document": {"type": "string", "format": "binary"},
-                        },
-                    }
-                },
-            }
-        }
-    },
+    openapi_extra=request_body(
+        VerifyRequest,
+        multipart={
+            "required": ["receipt"],
+            "properties": {
+                "receipt": {"type": "string", "description": "the receipt JSON"},
+                "document": {"type": "string", "format": "binary"},
+            },
+        },
+    ),
 )
 async def verify(request: Request, service: Service) -> ReportOut:
     limit: int = request.app.state.settings.max_upload_bytes

@@ -5,64 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from ledger.chain.client import ChainClient
+from ledger.enums import InstitutionType, Role
 
 __all__ = [
     "Deployment",
     "GenesisPolicy",
-    "InstitutionType",
-    "ParticipantStatus",
-    "RecordStatus",
-    "Role",
     "deploy_contracts",
     "load_deployment",
 ]
-
-
-class Role(IntEnum):
-    """Mirrors `IParticipantRegistry.Role`."""
-
-    NONE = 0
-    FUNDER = 1
-    PLATFORM = 2
-    CREDIT_ENHANCER = 3
-    AUDITOR = 4
-    GATEWAY = 5
-    REGULATOR = 6
-
-
-class InstitutionType(IntEnum):
-    """Mirrors `IParticipantRegistry.InstitutionType`."""
-
-    NONE = 0
-    BANK = 1
-    TRUST = 2
-    CONSUMER_FINANCE = 3
-    SMALL_LOAN = 4
-    OTHER = 5
-
-
-class ParticipantStatus(IntEnum):
-    """Mirrors `IParticipantRegistry.Status`."""
-
-    NONE = 0
-    ACTIVE = 1
-    SUSPENDED = 2
-
-
-class RecordStatus(IntEnum):
-    """Mirrors `IEvidenceLedger.RecordStatus`."""
-
-    UNKNOWN = 0
-    ANCHORED = 1
-    REVOKED = 2
-    SUPERSEDED = 3
 
 
 def _default_caps() -> dict[InstitutionType, int]:

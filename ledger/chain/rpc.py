@@ -64,6 +64,8 @@ class Rpc:
         try:
             if method == "eth_chainId":
                 return eth.chain_id
+            if method == "eth_blockNumber":
+                return eth.block_number
             if method == "eth_getBlockByNumber":
                 return dict(eth.get_block(_hex_int(params[0])))
             if method == "eth_getTransactionReceipt":
@@ -75,6 +77,26 @@ class Rpc:
                 return None
             raise ChainError(f"{method} failed: {exc}") from exc
         raise ChainError(f"{method} is not supported in process")
+
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Several requests in one round trip (a JSON-RPC batch) where the provider can; each
+        answer is its result, or the `ChainError` it failed with."""
+        maker = getattr(self.provider, "make_batch_request", None)
+        if self.in_process or maker is None or len(calls) < 2:
+            out: list[Any] = []
+            for method, params in calls:
+                try:
+                    out.append(self.request(method, params))
+                except ChainError as exc:
+                    out.append(exc)
+            return out
+        answers = maker(calls)
+        if not isinstance(answers, list):  # the node refused the batch as a whole
+            return [ChainError(f"batch failed: {answers.get('error')}")] * len(calls)
+        return [
+            ChainError(f"{m} failed: {a['error']}") if a.get("error") else a.get("result")
+            for (m, _), a in zip(calls, answers, strict=True)
+        ]
 
     def chain_id(self) -> int:
         return _hex_int(self.request("eth_chainId", []))
@@ -114,14 +136,28 @@ class ViewCaller:
             selector = keccak256(f"{item['name']}({','.join(inputs)})".encode())[:4]
             self._functions.setdefault(item["name"], (selector, inputs, outputs))
 
-    def call(self, function: str, *args: Any, block: str | int = "latest") -> tuple[Any, ...]:
-        selector, inputs, outputs = self._functions[function]
+    def request(
+        self, function: str, *args: Any, block: str | int = "latest"
+    ) -> tuple[str, list[Any]]:
+        """The `eth_call` request of a view call (for `Rpc.batch`)."""
+        selector, inputs, _ = self._functions[function]
         data = selector + abi_encode(inputs, list(args))
         tag = block if isinstance(block, str) else hex(block)
-        call = {"from": self._sender, "to": self.address, "data": "0x" + data.hex()}
-        result = self.rpc.request("eth_call", [call, tag])
-        raw = _hex_bytes(result)
+        return "eth_call", [
+            {"from": self._sender, "to": self.address, "data": "0x" + data.hex()},
+            tag,
+        ]
+
+    def decode(self, function: str, result: Any) -> tuple[Any, ...]:
+        """The decoded outputs of a view call's `eth_call` result."""
+        if isinstance(result, ChainError):
+            raise result
+        outputs = self._functions[function][2]
+        raw = _hex_bytes(result) if result is not None else b""
         if not raw and outputs:
             raise ChainError(f"{function}: no code at {self.address} or no answer")
-        values = abi_decode(outputs, raw)
-        return tuple(values)
+        return tuple(abi_decode(outputs, raw))
+
+    def call(self, function: str, *args: Any, block: str | int = "latest") -> tuple[Any, ...]:
+        method, params = self.request(function, *args, block=block)
+        return self.decode(function, self.rpc.request(method, params))

@@ -53,9 +53,7 @@ def deploy(
         out / f"{deployment.chain_id}.trust-root.json"
     )
     typer.echo(
-        json.dumps(
-            {**deployment.__dict__, "record": str(path), "trust_root": str(trust)}, indent=2
-        )
+        json.dumps({**deployment.__dict__, "record": str(path), "trust_root": str(trust)}, indent=2)
     )
     typer.echo(f"publish {trust}: auditors verify receipts with `ledger verify --trust`", err=True)
 

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.canonical import canonical_digest, digest_bytes, digest_file, matches_digest
-from ledger.chain.deploy import Role
 from ledger.eip712 import Domain, loan_record_id, signatures_hash, typed_data
+from ledger.enums import Role
 from ledger.errors import LedgerError, SignatureError, VerificationError
 from ledger.hashing import checksum_address
 from ledger.merkle import leaf_hash, process_proof
@@ -93,6 +93,34 @@ def slots(receipt: AnyReceipt) -> list[tuple[int, str]]:
     if record.co_funder_id:
         out.append((record.co_funder_id, "co_funder"))
     return out
+
+
+def fact_keys(receipt: AnyReceipt, trust: TrustRoot | None) -> list[tuple[Any, ...]]:
+    """The chain facts one receipt's checks ask for (keys of `LiveChainFacts`), so they can be
+    fetched in one round trip; the cap waits for the funder's institution type."""
+    a, record = receipt.anchor, receipt.record
+    record_id = _b32(receipt.record_id)
+    keys: list[tuple[Any, ...]] = [("chain_id",), ("ledger_registry",)]
+    if trust is not None and trust.genesis_hash is not None:
+        keys.append(("genesis",))
+    if trust is not None and trust.regulator is not None:
+        keys.append(("regulator", trust.regulator))
+    keys += [
+        ("tx", _b32(a.transaction_hash)),
+        ("block", a.block_number),
+        ("role", record.funder_id),
+    ]
+    keys += [("state", record_id), ("violation", record_id)]
+    if a.root is not None:
+        keys.append(("batch", _b32(a.root)))
+    for s in receipt.signatures:
+        keys += [("role", s.participant_id), ("epoch", s.participant_id, a.block_time)]
+    if receipt.entry_timestamp is not None:
+        p = receipt.entry_timestamp.promise
+        keys += [("role", p.gateway_id), ("epoch", p.gateway_id, p.accepted_at)]
+    if record.is_legacy:
+        keys.append(("cutoff", a.block_time))
+    return keys
 
 
 def node_verdicts(facts: ChainFacts, trust: TrustRoot) -> tuple[_Fail | None, _Fail | None]:
@@ -549,6 +577,12 @@ class Verifier:
         """Checks every link; raises `VerificationError` naming the first failure, or with
         `raise_on_failure=False` runs every check and reports each."""
         parsed = parse_receipt(receipt)
+        try:  # a hint only: a fact that cannot be read fails the check that needs it
+            self.facts.prefetch(fact_keys(parsed, self.trust))
+            _, institution = self.facts.role_of(parsed.record.funder_id)
+            self.facts.prefetch([("cap", institution, parsed.record.issued_at)])
+        except Exception:
+            pass
         if self._node is None and self.trust is not None:
             self._node = node_verdicts(self.facts, self.trust)
         run = _Run(

@@ -112,6 +112,9 @@ class ChainFacts(ABC):
         """Which state of the chain the answers reflect."""
         return "the latest block"
 
+    def prefetch(self, keys: list[tuple[Any, ...]]) -> None:  # noqa: B027  (optional hook)
+        """A hint: these facts will be asked for next (see `LiveChainFacts`)."""
+
 
 class _Lru:
     def __init__(self, size: int) -> None:
@@ -131,10 +134,22 @@ class _Lru:
     def forget(self, key: tuple[Any, ...]) -> None:
         self._items.pop(key, None)
 
+    def has(self, key: tuple[Any, ...]) -> bool:
+        return key in self._items
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        self._items[key] = value
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+_MUTABLE = frozenset({"state", "violation", "regulator"})  # may change: never cached
+
 
 class LiveChainFacts(ChainFacts):
     """Reads the node with plain JSON-RPC (`ledger.chain.rpc`); caches immutable facts (at most
-    `cache_size` of them)."""
+    `cache_size` of them). `prefetch` asks for every fact one receipt needs in one or two
+    JSON-RPC batches, so a cold receipt costs two round trips, not fifteen."""
 
     def __init__(
         self, client: ChainClient, registry: str, ledger: str, *, cache_size: int = 200_000
@@ -147,6 +162,7 @@ class LiveChainFacts(ChainFacts):
         self._ledger = ViewCaller(client, "EvidenceLedger", self.ledger)
         self._decoder = EventDecoder({"EvidenceLedger": self.ledger})
         self._cache = _Lru(cache_size)
+        self._fresh: dict[tuple[Any, ...], Any] = {}  # mutable facts prefetched for one use
 
     @classmethod
     def for_ledger(cls, client: ChainClient, ledger: str) -> LiveChainFacts:
@@ -154,123 +170,176 @@ class LiveChainFacts(ChainFacts):
         (registry,) = ViewCaller(client, "EvidenceLedger", ledger).call("registry")
         return cls(client, str(registry), ledger)
 
-    def _cached(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
-        return self._cache.get(key, load)
+    # ------------------------------------------------------------------ one fact, by key
+
+    def _spec(self, key: tuple[Any, ...]) -> tuple[str, list[Any], Callable[[Any], Any]]:
+        """The request that answers `key`, and how to turn its result into the fact."""
+        kind, args = key[0], key[1:]
+        if kind == "chain_id":
+            return "eth_chainId", [], lambda r: int(r, 16) if isinstance(r, str) else int(r)
+        if kind == "genesis":
+            return "eth_getBlockByNumber", ["0x0", False], lambda b: _hash_of(b)
+        if kind == "block":
+            return "eth_getBlockByNumber", [hex(args[0]), False], _time_of
+        if kind == "tx":
+            return "eth_getTransactionReceipt", ["0x" + args[0].hex()], self._anchor_tx_of
+        views: dict[str, tuple[ViewCaller, str, Callable[[tuple[Any, ...]], Any]]] = {
+            "ledger_registry": (self._ledger, "registry", lambda v: checksum_address(str(v[0]))),
+            "regulator": (self._registry, "hasRole", lambda v: bool(v[0])),
+            "epoch": (self._registry, "epochAt", _epoch_of),
+            "role": (self._registry, "roleOf", lambda v: (int(v[0]), int(v[1]))),
+            "cap": (self._registry, "rateCapAt", lambda v: (bool(v[0]), int(v[1]))),
+            "cutoff": (self._registry, "legacyCutoffAt", lambda v: int(v[0])),
+            "batch": (self._ledger, "batch", _batch_of),
+            "state": (self._ledger, "recordState", _state_of),
+            "violation": (self._ledger, "violationOf", lambda v: bytes(v[0])),
+        }
+        contract, function, decode = views[kind]
+        call_args = (_REGULATOR_ROLE, *args) if kind == "regulator" else args
+        method, params = contract.request(function, *call_args)
+
+        def parse(result: Any) -> Any:
+            return decode(contract.decode(function, result))
+
+        return method, params, parse
+
+    def _load(self, key: tuple[Any, ...]) -> Any:
+        method, params, parse = self._spec(key)
+        return parse(self._rpc.request(method, params))
+
+    def _get(self, key: tuple[Any, ...]) -> Any:
+        if key[0] in _MUTABLE:
+            return self._fresh.pop(key) if key in self._fresh else self._load(key)
+        value = self._cache.get(key, lambda: self._load(key))
+        if value is None:  # not (yet) on chain: ask again next time
+            self._cache.forget(key)
+        return value
+
+    def prefetch(self, keys: list[tuple[Any, ...]]) -> None:
+        """Fetches every fact of `keys` not already known, in one JSON-RPC batch. Failures are
+        left for the check that needs the fact to meet (and report). In process (eth-tester)
+        there is no round trip to save: nothing is fetched ahead."""
+        if self._rpc.in_process:
+            return
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._fresh and not self._cache.has(k)]
+        if not wanted:
+            return
+        specs = [self._spec(k) for k in wanted]
+        results = self._rpc.batch([(m, p) for m, p, _ in specs])
+        for key, (_, _, parse), result in zip(wanted, specs, results, strict=True):
+            try:
+                value = parse(result)
+            except Exception:
+                continue
+            if key[0] in _MUTABLE:
+                self._fresh[key] = value
+            elif value is not None:
+                self._cache.put(key, value)
+
+    def _anchor_tx_of(self, receipt: Any) -> AnchorTx | None:
+        if receipt is None:
+            return None
+        block = int(str(receipt["blockNumber"]), 0)
+        status = receipt.get("status")
+        if status is not None and int(str(status), 0) != 1:
+            return AnchorTx(block, frozenset(), frozenset())
+        roots: set[bytes] = set()
+        records: set[bytes] = set()
+        for entry in receipt.get("logs") or []:
+            decoded = self._decoder.decode(entry)
+            if decoded is None:
+                continue
+            _, name, args = decoded
+            if name == "BatchAnchored":
+                roots.add(bytes(args["root"]))
+            elif name == "LoanAnchored":
+                records.add(bytes(args["recordId"]))
+        return AnchorTx(block, frozenset(roots), frozenset(records))
+
+    # ------------------------------------------------------------------ the facts
 
     def chain_id(self) -> int:
-        return int(self._cached(("chain_id",), self._rpc.chain_id))
+        return int(self._get(("chain_id",)))
 
     def genesis_hash(self) -> str:
-        return str(self._cached(("genesis",), lambda: self._rpc.block_hash(0)))
+        return str(self._get(("genesis",)))
 
     def ledger_registry(self) -> str:
-        return str(
-            self._cached(
-                ("ledger_registry",),
-                lambda: checksum_address(str(self._ledger.call("registry")[0])),
-            )
-        )
+        return str(self._get(("ledger_registry",)))
 
     def is_regulator(self, address: str) -> bool:
-        return bool(self._registry.call("hasRole", _REGULATOR_ROLE, checksum_address(address))[0])
+        return bool(self._get(("regulator", checksum_address(address))))
 
     def epoch_at(self, participant_id: int, at: int) -> Epoch:
-        def load() -> Epoch:
-            ((signer, key, status, valid_from),) = self._registry.call(
-                "epochAt", participant_id, at
-            )
-            return Epoch(checksum_address(str(signer)), bytes(key), int(status), int(valid_from))
-
-        result: Epoch = self._cached(("epoch", participant_id, at), load)
-        return result
+        epoch: Epoch = self._get(("epoch", participant_id, at))
+        return epoch
 
     def role_of(self, participant_id: int) -> tuple[int, int]:
-        role, institution = self._cached(
-            ("role", participant_id), lambda: self._registry.call("roleOf", participant_id)
-        )
-        return int(role), int(institution)
+        role: tuple[int, int] = self._get(("role", participant_id))
+        return role
 
     def rate_cap_at(self, institution_type: int, at: int) -> tuple[bool, int]:
-        found, cap = self._cached(
-            ("cap", institution_type, at),
-            lambda: self._registry.call("rateCapAt", institution_type, at),
-        )
-        return bool(found), int(cap)
+        cap: tuple[bool, int] = self._get(("cap", institution_type, at))
+        return cap
 
     def legacy_cutoff_at(self, at: int) -> int:
-        return int(
-            self._cached(("cutoff", at), lambda: self._registry.call("legacyCutoffAt", at)[0])
-        )
+        return int(self._get(("cutoff", at)))
 
     def batch(self, root: bytes) -> AnchoredBatch | None:
-        def load() -> AnchoredBatch | None:
-            ((gateway_id, anchored_at, block_number, count),) = self._ledger.call("batch", root)
-            if int(anchored_at) == 0:
-                return None
-            return AnchoredBatch(
-                int(gateway_id), int(anchored_at), int(block_number), int(count), b""
-            )
-
-        found: AnchoredBatch | None = self._cached(("batch", root), load)
-        if found is None:
-            self._cache.forget(("batch", root))  # not yet anchored: ask again next time
+        found: AnchoredBatch | None = self._get(("batch", root))
         return found
 
-    def _record_state(self, record_id: bytes) -> tuple[Any, ...]:
-        ((status, anchored_at, retired_at, reason, successor),) = self._ledger.call(
-            "recordState", record_id
-        )
-        return int(status), int(anchored_at), int(retired_at), int(reason), bytes(successor)
-
     def per_record_anchor(self, record_id: bytes) -> AnchoredLoan | None:
-        status, anchored_at, *_ = self._record_state(record_id)
+        status, anchored_at, *_ = self._get(("state", record_id))
         return None if status == 0 else AnchoredLoan(anchored_at, -1, b"")
 
     def anchor_tx(self, tx_hash: bytes) -> AnchorTx | None:
-        def load() -> AnchorTx | None:
-            receipt = self._rpc.receipt(tx_hash)
-            if receipt is None:
-                return None
-            block = (
-                int(receipt["blockNumber"], 16)
-                if isinstance(receipt["blockNumber"], str)
-                else int(receipt["blockNumber"])
-            )
-            status = receipt.get("status")
-            if status is not None and int(str(status), 0) != 1:
-                return AnchorTx(block, frozenset(), frozenset())
-            roots: set[bytes] = set()
-            records: set[bytes] = set()
-            for entry in receipt.get("logs") or []:
-                decoded = self._decoder.decode(entry)
-                if decoded is None:
-                    continue
-                _, name, args = decoded
-                if name == "BatchAnchored":
-                    roots.add(bytes(args["root"]))
-                elif name == "LoanAnchored":
-                    records.add(bytes(args["recordId"]))
-            return AnchorTx(block, frozenset(roots), frozenset(records))
-
-        found: AnchorTx | None = self._cached(("tx", tx_hash), load)
-        if found is None:
-            self._cache.forget(("tx", tx_hash))
+        found: AnchorTx | None = self._get(("tx", tx_hash))
         return found
 
     def block_time(self, number: int) -> int | None:
-        found: int | None = self._cached(("block", number), lambda: self._rpc.block_time(number))
-        if found is None:
-            self._cache.forget(("block", number))
+        found: int | None = self._get(("block", number))
         return found
 
     def retirement(self, record_id: bytes) -> Retirement | None:
-        status, _, retired_at, reason, successor = self._record_state(record_id)
+        status, _, retired_at, reason, successor = self._get(("state", record_id))
         if status not in (2, 3):
             return None
         return Retirement(status, retired_at, reason, successor)
 
     def violation_of(self, record_id: bytes) -> bytes:
-        return bytes(self._ledger.call("violationOf", record_id)[0])
+        return bytes(self._get(("violation", record_id)))
+
+
+def _head(rpc: Rpc) -> int:
+    head = rpc.request("eth_blockNumber", [])
+    return int(head, 16) if isinstance(head, str) else int(head)
+
+
+def _hash_of(block: Any) -> str:
+    value = block["hash"]
+    return "0x" + (bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)).hex()
+
+
+def _time_of(block: Any) -> int | None:
+    return None if block is None else int(str(block["timestamp"]), 0)
+
+
+def _epoch_of(values: tuple[Any, ...]) -> Epoch:
+    ((signer, key, status, valid_from),) = values
+    return Epoch(checksum_address(str(signer)), bytes(key), int(status), int(valid_from))
+
+
+def _batch_of(values: tuple[Any, ...]) -> AnchoredBatch | None:
+    ((gateway_id, anchored_at, block_number, count),) = values
+    if int(anchored_at) == 0:
+        return None
+    return AnchoredBatch(int(gateway_id), int(anchored_at), int(block_number), int(count), b"")
+
+
+def _state_of(values: tuple[Any, ...]) -> tuple[int, int, int, int, bytes]:
+    ((status, anchored_at, retired_at, reason, successor),) = values
+    return int(status), int(anchored_at), int(retired_at), int(reason), bytes(successor)
 
 
 class SnapshotChainFacts(ChainFacts):
@@ -300,6 +369,8 @@ class SnapshotChainFacts(ChainFacts):
         self._times: dict[int, int] = {}
         self._txs: dict[bytes, AnchorTx] = {}
         self._index(list(ledger_state.batches.items()), list(ledger_state.loans.items()))
+        #: the time of the block the state reflects (0 until known)
+        self.head_time = 0
 
     def _index(
         self,
@@ -336,7 +407,7 @@ class SnapshotChainFacts(ChainFacts):
         head = int(client.w3.eth.block_number) if to_block is None else to_block
         reg, led = load_chain_state(client, registry, ledger, from_block, head)
         live = LiveChainFacts(client, registry, ledger)
-        return cls(
+        facts = cls(
             chain_id=client.chain_id,
             genesis_hash=live.genesis_hash(),
             registry=registry,
@@ -345,14 +416,18 @@ class SnapshotChainFacts(ChainFacts):
             registry_state=reg,
             ledger_state=led,
         )
+        facts.head_time = live.block_time(head) or 0
+        return facts
 
     def follow(self, client: ChainClient, to_block: int | None = None) -> int:
         """Applies the events after the snapshot's block up to `to_block` (default: the head);
         returns how many there were."""
-        head = int(client.w3.eth.block_number) if to_block is None else to_block
+        rpc = Rpc(client)
+        head = _head(rpc) if to_block is None else to_block
         start = self.ledger_state.block + 1
         if head < start:
             return 0
+        self.head_time = rpc.block_time(head) or self.head_time
         events = follow_chain(
             client, self.registry, self.ledger, self.state, self.ledger_state, start, head
         )

@@ -57,6 +57,7 @@ FIELD_CHECKS: dict[str, str] = {
     "provenance.submitted_by": "provenance",
     "provenance.source_system": "provenance",
     "provenance.gateway_id": "provenance",
+    "provenance.registry_block": "provenance",
     "anchor.mode": "anchor",
     "anchor.chain_id": "deployment",
     "anchor.registry": "deployment",

@@ -20,14 +20,12 @@ participants of their own with `env.register(...)` so the shared cast never chan
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -41,8 +39,8 @@ from web3 import EthereumTesterProvider, Web3
 from gateway.app import Gateway, create_app, open_gateway
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
-from ledger.demo import build_disclosure
 from ledger.store import BatchRow, DocumentRow, ParticipantRow, SubmissionRow
+from ledger.testing import GATEWAY_CAST, GATEWAY_WHITELISTS, loan_submission
 
 
 def auth(key: str | None) -> dict[str, str]:
@@ -122,30 +120,19 @@ class Env:
     ) -> tuple[dict[str, Any], bytes]:
         """A consistent submission (fresh agreement, disclosure issued at the chain's time) and
         the agreement's bytes. `disclosure` patches the form's JSON after it is built."""
-        issued = self.now() if issued_at is None else issued_at
-        at = datetime.fromtimestamp(issued, UTC)
         funder = self["bank1"] if funder is None else funder
-        funder_id = funder if isinstance(funder, int) else funder.id
-        form = build_disclosure(
-            principal,
-            months,
-            monthly_rate,
-            at.date(),
-            lender="Funder",
-            confirmed_at=at - confirmed_before,
-        ).as_json()
+        body, doc = loan_submission(
+            funder if isinstance(funder, int) else funder.id,
+            self.now() if issued_at is None else issued_at,
+            principal=principal,
+            months=months,
+            monthly_rate=monthly_rate,
+            confirmed_before=confirmed_before,
+            document=document,
+            **fields,
+        )
         if disclosure:
-            form.update(disclosure)
-        doc = document if document is not None else b"%PDF-1.7 agreement " + secrets.token_bytes(16)
-        body: dict[str, Any] = {
-            "agreement_sha256": hashlib.sha256(doc).hexdigest(),
-            "disclosure": form,
-            "borrower_id": "110101199003070000",
-            "funder_id": funder_id,
-            "term_days": 30 * months,
-            "issued_at": issued,
-        }
-        body.update(fields)
+            body["disclosure"].update(disclosure)
         return body, doc
 
     def post_loan(
@@ -244,21 +231,10 @@ def make_env(gw: Gateway, *, cast: bool = True, **app_options: Any) -> Env:
     env = Env(gw, TestClient(app, raise_server_exceptions=False, **app_options))
     if not cast:
         return env
-    r = env.register
-    for name in ("bank1", "bank2"):
-        env.parties[name] = r("funder", name.title(), "bank")
-    env.parties["cf"] = r("funder", "Consumer Finance", "consumer_finance")
-    for name in ("p1", "p2", "p3"):
-        env.parties[name] = r("platform", name.upper())
-    env.parties["g1"] = r("credit_enhancer", "Guarantor 1")
-    env.parties["g2"] = r("credit_enhancer", "Guarantor 2")
-    env.parties["auditor"] = r("auditor", "Auditor")
+    for name, role, institution in GATEWAY_CAST:
+        env.parties[name] = env.register(role, name.upper(), institution)
     env.parties["regulator"] = Party(1, env.regulator_key, "Regulator")
-    for funder, partners in {
-        "bank1": ("p1", "p2", "g1"),
-        "bank2": ("p1", "p2"),
-        "cf": ("p1",),
-    }.items():
+    for funder, partners in GATEWAY_WHITELISTS.items():
         for partner in partners:
             env.whitelist(env[funder], env[partner])
     return env

@@ -105,7 +105,7 @@ def test_confirming_twice_anchors_once(env: Env) -> None:
 def test_one_batch_on_chain_per_anchor_round(env: Env) -> None:
     env.gw.service.anchor_pending()
     start = env.batch_count()
-    metrics_before = env.gw.service.metrics["batches"]
+    metrics_before = env.gw.service.metrics.batches
     rounds = [3, 1, 2]
     roots = set()
     for n, size in enumerate(rounds, start=1):
@@ -125,7 +125,7 @@ def test_one_batch_on_chain_per_anchor_round(env: Env) -> None:
     # an empty queue anchors nothing
     assert env.gw.service.anchor_pending() == 0
     assert env.batch_count() == start + len(rounds)
-    assert env.gw.service.metrics["batches"] == metrics_before + len(rounds)
+    assert env.gw.service.metrics.batches == metrics_before + len(rounds)
 
 
 def test_awaiting_and_rejected_loans_are_not_anchored(env: Env) -> None:

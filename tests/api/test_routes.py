@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from eth_account import Account
 
-from ledger.chain.deploy import InstitutionType
+from ledger.enums import InstitutionType
 from tests.api.conftest import Env, auth, error_code
 
 # ---------------------------------------------------------------------- participants & policy

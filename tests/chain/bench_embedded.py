@@ -15,7 +15,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from ledger.chain.client import ChainClient
 from ledger.chain.embedded import open_embedded_chain
-from ledger.demo import setup_actors
+from ledger.testing import setup_actors
 
 from .embedded_worker import anchor_one_batch
 

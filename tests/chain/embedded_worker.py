@@ -23,8 +23,8 @@ from ledger.anchoring import EvidenceChain
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment
 from ledger.chain.embedded import open_embedded_chain
-from ledger.demo import Actors, make_loan, promise, setup_actors
 from ledger.signing import LocalSigner
+from ledger.testing import Actors, make_loan, promise, setup_actors
 from ledger.timestamps import GatewayKey
 
 PAIRS = [("Bank A", "Platform 2"), ("Bank B", "Platform 2"), ("CF Co", "Platform 3")]

@@ -23,9 +23,9 @@ from web3.types import TxParams, Wei
 
 from ledger.chain.client import ChainClient
 from ledger.chain.embedded import CHAIN_ID, DB_FILENAME, EmbeddedChain, open_embedded_chain
-from ledger.demo import Actors, setup_actors
 from ledger.errors import ChainError, ConfigurationError
 from ledger.receipts import Receipt
+from ledger.testing import Actors, setup_actors
 from ledger.trust import TrustRoot
 from ledger.verify import verify_receipt
 

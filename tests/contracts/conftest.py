@@ -45,14 +45,9 @@ from web3.types import TxReceipt
 
 from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import _REVERTS, ChainClient, ContractRevert, _as_revert
-from ledger.chain.deploy import (
-    Deployment,
-    GenesisPolicy,
-    InstitutionType,
-    Role,
-    deploy_contracts,
-)
+from ledger.chain.deploy import Deployment, GenesisPolicy, deploy_contracts
 from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash
+from ledger.enums import InstitutionType, Role
 from ledger.hashing import keccak256
 from ledger.records import LoanRecord, Retirement
 from ledger.signing import LocalSigner

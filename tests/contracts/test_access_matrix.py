@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain.deploy import InstitutionType, Role
+from ledger.enums import InstitutionType, Role
 from ledger.hashing import keccak256
 from ledger.signing import LocalSigner
 

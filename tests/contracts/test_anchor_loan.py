@@ -8,8 +8,8 @@ from eth_account.messages import encode_typed_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.chain.deploy import InstitutionType, RecordStatus, Role
 from ledger.eip712 import loan_record_id, retirement_digest, signatures_hash, typed_data
+from ledger.enums import InstitutionType, RecordStatus, Role
 from ledger.merkle import leaf_hash
 from ledger.records import LoanRecord, Retirement
 from ledger.signing import LocalSigner, recover_address

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.chain.deploy import RecordStatus
+from ledger.enums import RecordStatus
 from ledger.hashing import keccak256
 from ledger.merkle import StandardMerkleTree
 

@@ -15,7 +15,7 @@ from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import load_deployment
 from ledger.cli import app
-from ledger.demo import make_loan, promise, setup_actors
+from ledger.testing import make_loan, promise, setup_actors
 from ledger.trust import TrustRoot
 
 pytestmark = pytest.mark.anvil

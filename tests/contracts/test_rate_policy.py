@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from ledger.chain.deploy import GenesisPolicy, InstitutionType, Role, deploy_contracts
+from ledger.chain.deploy import GenesisPolicy, deploy_contracts
+from ledger.enums import InstitutionType, Role
 from ledger.signing import LocalSigner
 
 from .conftest import GAS_MONEY, Env

@@ -7,7 +7,8 @@ from typing import Any
 from eth_account import Account
 
 from ledger.chain.client import ContractRevert
-from ledger.chain.deploy import GenesisPolicy, InstitutionType, ParticipantStatus, Role
+from ledger.chain.deploy import GenesisPolicy
+from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.signing import LocalSigner
 
 from .conftest import DEFAULT_ADMIN_ROLE, REGULATOR_ROLE, ZERO32, ZERO_ADDRESS, Env, selector

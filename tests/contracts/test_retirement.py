@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ledger.chain.deploy import RecordStatus, Role
 from ledger.eip712 import signatures_hash
+from ledger.enums import RecordStatus, Role
 from ledger.hashing import keccak256
 from ledger.records import LoanRecord, Retirement
 from ledger.signing import LocalSigner

@@ -10,8 +10,8 @@ import pytest
 from eth_abi.abi import encode
 
 from ledger.chain.client import ContractRevert
-from ledger.chain.deploy import Role
 from ledger.eip712 import signatures_hash
+from ledger.enums import Role
 from ledger.hashing import keccak256
 from ledger.records import LoanRecord
 from ledger.signing import LocalSigner

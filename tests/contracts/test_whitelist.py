@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.chain.deploy import InstitutionType, Role
+from ledger.enums import InstitutionType, Role
 
 from .conftest import Env
 

@@ -26,13 +26,14 @@ from eth_account.signers.local import LocalAccount
 from ledger.anchoring import EvidenceChain
 from ledger.canonical import canonical_digest
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import Deployment, InstitutionType, Role, deploy_contracts
-from ledger.demo import build_disclosure
+from ledger.chain.deploy import Deployment, deploy_contracts
 from ledger.eip712 import Domain, loan_record_id, signatures_hash, typed_data
+from ledger.enums import InstitutionType, Role
 from ledger.merkle import leaf_hash
 from ledger.receipts import LEAF_TYPES, DocumentRef, Provenance, Receipt
 from ledger.records import LoanRecord
 from ledger.signing import LocalSigner
+from ledger.testing import build_disclosure
 from ledger.timestamps import EntryPromise, GatewayKey
 from ledger.trust import TrustRoot
 from tests.api.conftest import Env, auth

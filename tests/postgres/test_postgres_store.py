@@ -11,12 +11,12 @@ from sqlalchemy import text
 from web3 import EthereumTesterProvider, Web3
 
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import InstitutionType, Role
-from ledger.demo import build_disclosure
+from ledger.enums import InstitutionType, Role
 from ledger.indexer import EventIndexer
 from ledger.queries import LoanFilter, list_loans, stats
 from ledger.service import Caller, LedgerService, LoanSubmission, ServiceConfig
 from ledger.store import Database
+from ledger.testing import build_disclosure
 from ledger.verify import verify_receipt
 
 pytestmark = pytest.mark.slow

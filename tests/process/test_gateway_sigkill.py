@@ -13,8 +13,6 @@ import json
 import random
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +21,18 @@ import pytest
 
 from ledger.chain.client import ChainClient
 from ledger.chain.embedded import open_embedded_chain
-from ledger.demo import build_disclosure
 from ledger.store import Database, SubmissionRow
+from ledger.testing import loan_submission
 from tests.process.gateway_process import GatewayProcess, auth
 
 pytestmark = pytest.mark.slow
 
 
 def _loan(funder_id: int, now: int, n: int) -> dict[str, Any]:
-    issued = datetime.fromtimestamp(now, UTC)
-    form = build_disclosure(
-        1_000_000 + n,
-        6,
-        Fraction(1, 100),
-        issued.date(),
-        lender="Bank",
-        confirmed_at=issued - timedelta(minutes=5),
+    body, _ = loan_submission(
+        funder_id, now, principal=1_000_000 + n, months=6, document=f"agreement {n}".encode()
     )
-    return {
-        "agreement_sha256": f"{n:064x}",
-        "disclosure": form.as_json(),
-        "borrower_id": f"11010119900307{n:04d}",
-        "funder_id": funder_id,
-        "term_days": 180,
-    }
+    return body
 
 
 def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from ledger.anchoring import BatchAnchor, EvidenceChain, SignedLoan
 from ledger.apr import compute_apr, fold_fees
 from ledger.canonical import borrower_commitment, digest_bytes
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import Deployment, InstitutionType, Role, deploy_contracts
+from ledger.chain.deploy import Deployment, deploy_contracts
 from ledger.disclosure import (
     BorrowerConfirmation,
     DefaultCost,
@@ -39,6 +39,7 @@ from ledger.disclosure import (
     Instalment,
     disclosure_cash_flows,
 )
+from ledger.enums import InstitutionType, Role
 from ledger.receipts import DocumentRef, Provenance, Receipt
 from ledger.records import LoanRecord
 from ledger.signing import LocalSigner

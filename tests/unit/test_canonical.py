@@ -383,10 +383,7 @@ _texts = st.text(
     alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Z", "Cc"]), max_size=6
 ) | st.sampled_from(["", "\u2028", "\x7f", "é", "😀", "\ufeff", "\ud800", '"\\/'])
 _json = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**54), max_value=2**54)
-    | _texts,
+    st.none() | st.booleans() | st.integers(min_value=-(2**54), max_value=2**54) | _texts,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_texts, children, max_size=4),
     max_leaves=40,
 )

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from eth_account import Account
 
-from ledger.chain.deploy import InstitutionType, ParticipantStatus
 from ledger.chain.state import load_chain_state
-from ledger.demo import Actors, make_loan, promise, setup_actors
+from ledger.enums import InstitutionType, ParticipantStatus
 from ledger.hashing import keccak256
 from ledger.records import Retirement
 from ledger.signing import LocalSigner
+from ledger.testing import Actors, make_loan, promise, setup_actors
 from ledger.verify import LiveChainFacts, SnapshotChainFacts
 
 

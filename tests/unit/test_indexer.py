@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 from test_queries import BIG, World, shared_world
 
-from ledger.chain.deploy import InstitutionType, Role
+from ledger.enums import InstitutionType, Role
 from ledger.errors import InputError
 from ledger.indexer import CURSOR_KEY, EventIndexer, event_args_json
 from ledger.signing import LocalSigner

@@ -42,11 +42,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from web3 import EthereumTesterProvider, Web3
 
+from ledger.access import Caller, Scope
 from ledger.anchoring import BatchAnchor, SignedLoan
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import InstitutionType, ParticipantStatus, Role
-from ledger.demo import build_disclosure
 from ledger.disclosure import FeeDisclosure
+from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.errors import InputError, LedgerError
 from ledger.indexer import EventIndexer
 from ledger.queries import (
@@ -60,9 +60,10 @@ from ledger.queries import (
 )
 from ledger.receipts import DocumentRef
 from ledger.records import LoanRecord, Retirement
-from ledger.service import Caller, LedgerService, LoanSubmission, ServiceConfig
+from ledger.service import LedgerService, LoanSubmission, ServiceConfig
 from ledger.signing import LocalSigner
 from ledger.store import Database, SubmissionRow
+from ledger.testing import build_disclosure
 
 LEGACY_Q1 = int(datetime(2025, 3, 1, tzinfo=UTC).timestamp())
 LEGACY_Q2 = int(datetime(2025, 6, 1, tzinfo=UTC).timestamp())
@@ -234,7 +235,7 @@ def _build(data_dir: Path) -> World:
     )
 
     # The regulator revokes L2 and amends L6 (superseded by L1).
-    regulator = svc._signer(1)
+    regulator = svc.custody.signer(1)
     assert regulator is not None
     now = client.latest_timestamp()
     for name, successor in (("L2", None), ("L6", w.loans["L1"])):
@@ -444,7 +445,7 @@ def test_caller_scope_matches_may_see(world: World, role: Role, who: str) -> Non
     caller = Caller(world.ids[who], role)
     items, _ = all_pages(world.db, None, 4, caller=caller)
     expected = sorted(
-        (r.issued_at, r.record_id) for r in world.rows() if LedgerService.may_see(caller, r)
+        (r.issued_at, r.record_id) for r in world.rows() if Scope.of(caller).allows(r)
     )
     assert ids(items) == [rid for _, rid in expected]
 

@@ -1,4 +1,5 @@
-"""`ledger.rules.check_rules` (Python, for throughput) gives the contract's `checkLoan` verdict.
+"""`ledger.rules.check_rules` over the registry rebuilt from events (what the gateway admits
+with) gives the contract's `checkLoan` verdict.
 
 Each case breaks one rule (or none); both checkers run on the same record, signatures and time,
 and must agree on the outcome and its stable code.
@@ -14,13 +15,14 @@ import pytest
 from eth_account import Account
 
 from ledger.anchoring import SignedLoan
-from ledger.chain.deploy import InstitutionType, ParticipantStatus, Role
-from ledger.demo import Actors, make_loan, setup_actors
+from ledger.chain.state import RegistryState, load_chain_state
 from ledger.eip712 import loan_record_id
+from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.errors import LedgerError
 from ledger.records import LoanRecord
-from ledger.rules import RegistryView, check_rules
+from ledger.rules import check_rules
 from ledger.signing import LocalSigner
+from ledger.testing import Actors, make_loan, setup_actors
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +66,17 @@ def _contract_code(actors: Actors, loan: SignedLoan, at: int) -> str:
     return "OK"
 
 
+def _view(actors: Actors) -> RegistryState:
+    """The registry as the gateway sees it: rebuilt from the contracts' events."""
+    d = actors.deployment
+    return load_chain_state(actors.client, d.registry, d.ledger, d.block_number)[0]
+
+
 def _python_code(actors: Actors, loan: SignedLoan, at: int) -> str:
     try:
         check_rules(
             loan.record,
-            RegistryView(actors.client, actors.chain.registry),
+            _view(actors),
             at,
             record_id=loan.record_id,
             signatures=loan.signatures,
@@ -178,7 +186,7 @@ def test_python_rules_agree_with_the_contract(actors: Actors, name: str) -> None
 
 def test_prechecks_without_signatures_skip_only_the_signature_rules(actors: Actors) -> None:
     loan = make_loan(actors, "Bank A", "Platform 1")[0]
-    view = RegistryView(actors.client, actors.chain.registry)
+    view = _view(actors)
     check_rules(loan.record, view, actors.client.latest_timestamp())  # no signatures: passes
     over = loan.record.model_copy(update={"apr_bps": 9999})
     with pytest.raises(LedgerError) as err:

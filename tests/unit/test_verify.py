@@ -22,7 +22,8 @@ from web3 import EthereumTesterProvider, Web3
 from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
 from ledger.chain.client import ChainClient
-from ledger.chain.deploy import GenesisPolicy, InstitutionType, Role
+from ledger.chain.deploy import GenesisPolicy
+from ledger.enums import InstitutionType, Role
 from ledger.errors import VerificationError
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES, Receipt

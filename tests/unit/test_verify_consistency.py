@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from ledger.demo import make_loan, promise, setup_actors
 from ledger.eip712 import loan_record_id
 from ledger.errors import VerificationError
+from ledger.testing import make_loan, promise, setup_actors
 from ledger.trust import TrustRoot
 from ledger.verify import verify_receipt
 

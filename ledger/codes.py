@@ -1,0 +1,163 @@
+"""Every custom error the contracts can raise, with the stable code the library and the gateway
+report for it and what it means — one table (a test checks it names exactly the errors of the
+compiled contracts, OpenZeppelin's included).
+
+`error_for(revert)` turns a decoded revert into the library error of the right kind: a broken
+loan rule is a `RuleViolation` (or `SignatureError`), a refused administrative change a
+`RuleViolation` too, anything unexpected stays a `ChainError`.
+"""
+
+from __future__ import annotations
+
+from ledger.chain.client import ContractRevert
+from ledger.errors import ChainError, RuleViolation, SignatureError
+
+__all__ = ["ERROR_CODES", "LOAN_RULES", "error_code", "error_for"]
+
+#: the loan rules (EvidenceLedger._checkLoan), in the order the contract checks them: what a
+#: proven violation can record
+_LOAN_RULES: dict[str, tuple[str, str]] = {
+    "EvidenceLedgerZeroPrincipal": ("PRINCIPAL_ZERO", "the principal must be positive"),
+    "EvidenceLedgerUnknownFlags": ("FLAGS_UNKNOWN", "undefined record flags"),
+    "EvidenceLedgerIssuedInFuture": ("ISSUED_IN_FUTURE", "the loan is dated in the future"),
+    "EvidenceLedgerSignatureCountMismatch": (
+        "SIGNATURE_MISSING",
+        "a party's signature is missing (R7)",
+    ),
+    "EvidenceLedgerParticipantNotActive": (
+        "PARTICIPANT_NOT_ACTIVE",
+        "a party is unknown or suspended",
+    ),
+    "EvidenceLedgerWrongRole": (
+        "PARTICIPANT_WRONG_ROLE",
+        "a party does not have the role its place needs",
+    ),
+    "EvidenceLedgerInvalidSignature": (
+        "SIGNATURE_INVALID",
+        "a signature is not by the party's registered key",
+    ),
+    "EvidenceLedgerLegacyAfterCutoff": (
+        "LEGACY_AFTER_CUTOFF",
+        "legacy flag on a loan issued after the cutoff (R8)",
+    ),
+    "EvidenceLedgerPlatformNotWhitelisted": (
+        "PLATFORM_NOT_WHITELISTED",
+        "platform not on the funder's whitelist (R1)",
+    ),
+    "EvidenceLedgerGuarantorNotWhitelisted": (
+        "GUARANTOR_NOT_WHITELISTED",
+        "guarantor not on the funder's whitelist (R1)",
+    ),
+    "EvidenceLedgerNoRateCap": (
+        "RATE_CAP_MISSING",
+        "no rate cap set for the funder's institution type",
+    ),
+    "EvidenceLedgerInvalidCoFunding": ("CO_FUNDING_INVALID", "inconsistent co-funding fields"),
+    "EvidenceLedgerCoFundingShareBelowFloor": (
+        "CO_FUNDING_SHARE_BELOW_FLOOR",
+        "co-funding partner's share below the floor (R6)",
+    ),
+    "EvidenceLedgerRateCapExceeded": (
+        "RATE_CAP_EXCEEDED",
+        "comprehensive annualized cost above the cap (R3)",
+    ),
+    "EvidenceLedgerDuplicateRecord": ("DUPLICATE_RECORD", "the record is already anchored"),
+}
+
+#: custom error name -> (stable code, what it means)
+ERROR_CODES: dict[str, tuple[str, str]] = {
+    **_LOAN_RULES,
+    # ---- anchoring, proofs, violations, retirement
+    "EvidenceLedgerNotGateway": ("NOT_GATEWAY", "only an active gateway anchors batches"),
+    "EvidenceLedgerEmptyBatch": ("BATCH_EMPTY", "a batch needs a root and a record count"),
+    "EvidenceLedgerDuplicateBatch": ("BATCH_DUPLICATE", "this root is already anchored"),
+    "EvidenceLedgerUnknownBatch": ("BATCH_UNKNOWN", "no batch has this root"),
+    "EvidenceLedgerInvalidProof": ("PROOF_INVALID", "the proof does not lead to the root"),
+    "MerkleProofInvalidMultiproof": ("PROOF_INVALID", "the multiproof is malformed"),
+    "EvidenceLedgerUnknownRecord": ("RECORD_UNKNOWN", "the record is not anchored"),
+    "EvidenceLedgerNoViolation": ("NO_VIOLATION", "the record breaks no rule"),
+    "EvidenceLedgerViolationAlreadyReported": (
+        "VIOLATION_ALREADY_REPORTED",
+        "a violation of this record is already proven",
+    ),
+    "EvidenceLedgerCheckFailed": ("CHECK_FAILED", "the re-check failed without naming a rule"),
+    "EvidenceLedgerRecordAlreadyRetired": (
+        "RECORD_ALREADY_RETIRED",
+        "the record is already revoked or superseded",
+    ),
+    "EvidenceLedgerRetirementMismatch": (
+        "RETIREMENT_MISMATCH",
+        "the retirement names another record",
+    ),
+    "EvidenceLedgerInvalidSuccessor": ("INVALID_SUCCESSOR", "the successor record is invalid"),
+    "EvidenceLedgerUnauthorizedRetirement": (
+        "RETIREMENT_UNAUTHORIZED",
+        "only the regulator, or the record's platform and funder together, retire it",
+    ),
+    # ---- the registry
+    "RegistryUnknownParticipant": ("PARTICIPANT_UNKNOWN", "no participant has this id"),
+    "RegistryInvalidRole": ("ROLE_INVALID", "a participant needs a role"),
+    "RegistryInstitutionTypeRequired": (
+        "INSTITUTION_TYPE_REQUIRED",
+        "a funder needs an institution type",
+    ),
+    "RegistryInvalidSigner": ("SIGNER_INVALID", "the signer address is zero"),
+    "RegistrySignerInUse": ("SIGNER_IN_USE", "another participant has this signer"),
+    "RegistryEd25519KeyRequired": ("ED25519_KEY_REQUIRED", "a gateway needs an Ed25519 key"),
+    "RegistryInvalidStatus": ("STATUS_INVALID", "not a status a participant can be set to"),
+    "RegistryUnauthorized": (
+        "REGISTRY_UNAUTHORIZED",
+        "only the regulator or the participant itself may do this",
+    ),
+    "WhitelistCallerNotActiveFunder": (
+        "FUNDER_NOT_ACTIVE",
+        "whitelists are kept by active funders, from their current key",
+    ),
+    "WhitelistInvalidPartner": (
+        "WHITELIST_INVALID_PARTNER",
+        "only platforms and credit enhancers go on whitelists",
+    ),
+    "WhitelistAlreadyListed": ("WHITELIST_ALREADY_LISTED", "the partner is already listed"),
+    "WhitelistNotListed": ("WHITELIST_NOT_LISTED", "the partner is not listed"),
+    "WhitelistBackdatedChange": ("WHITELIST_BACKDATED", "whitelists cannot be backdated"),
+    "WhitelistRemovalBeforeStart": (
+        "WHITELIST_REMOVAL_BEFORE_START",
+        "a removal cannot come before the listing starts",
+    ),
+    "RatePolicyInvalidRate": ("POLICY_RATE_INVALID", "a rate must be above 0 and sane"),
+    "RatePolicyBackdatedChange": ("POLICY_BACKDATED", "rate policy cannot be backdated"),
+    "RatePolicyOutOfOrder": (
+        "POLICY_OUT_OF_ORDER",
+        "a policy change cannot take effect before the last one",
+    ),
+    "RatePolicyInvalidInstitutionType": (
+        "INSTITUTION_TYPE_INVALID",
+        "caps are per institution type, not for none",
+    ),
+    # ---- OpenZeppelin
+    "AccessControlUnauthorizedAccount": ("ROLE_MISSING", "the sender lacks the role this needs"),
+    "AccessControlBadConfirmation": ("ROLE_CONFIRMATION_INVALID", "a role renounced for another"),
+    "InvalidShortString": ("DOMAIN_STRING_INVALID", "an EIP-712 domain string is invalid"),
+    "StringTooLong": ("DOMAIN_STRING_TOO_LONG", "an EIP-712 domain string is too long"),
+}
+
+LOAN_RULES: tuple[str, ...] = tuple(_LOAN_RULES)
+
+
+def error_code(error_name: str | None) -> str:
+    """The stable code of a custom error; `CHAIN_REJECTED` for one the table does not know."""
+    if error_name and error_name in ERROR_CODES:
+        return ERROR_CODES[error_name][0]
+    return "CHAIN_REJECTED"
+
+
+def error_for(revert: ContractRevert) -> RuleViolation | SignatureError | ChainError:
+    """The library error for a contract revert (see the module docstring)."""
+    name = revert.error_name
+    if name is None or name not in ERROR_CODES:
+        return revert
+    code, meaning = ERROR_CODES[name]
+    message = f"{meaning}: {name}{revert.error_args!r}"
+    if code.startswith("SIGNATURE_"):
+        return SignatureError(message, code=code)
+    return RuleViolation(message, code=code)

@@ -1,0 +1,411 @@
+"""The gateway's work as a library, in stages with one job each (`docs/architecture.md`):
+
+    access ─► admission ─► sequencing ─► serving
+    (who,      (build, sign,   (queue, batcher,   (status, receipts:
+     may see)   rules, co-sign, crash recovery,     one read; verify)
+                entry timestamp) proofs, receipts)
+                    ▲
+                    └── registry view ◄── chain events
+
+- `bootstrap`: master key, deployment, regulator, this gateway's identity, trust root
+- `custody`: sealed custodial keys and the gateway's identity
+- `access`: API keys, callers, who may see which loans (`Scope`)
+- `registry`: the registry view, rebuilt from events, following the chain
+- `administration`: participants, statuses, rate policy, whitelists (chain transactions)
+- `admission`: submit, prepare, co-sign, reject, idempotency, acceptance into the queue
+- `sequencing`: the durable queue, the batcher, crash recovery, per-record anchoring
+- `serving`: status and stored receipts; `retirement`: revocation and amendment
+- `documents`: the encrypted vault; `metrics`: counters for /metrics
+
+`LedgerService` holds one of each and offers their operations; it decides nothing itself.
+`gateway/` is only HTTP around it; the CLI and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import text
+
+from ledger.access import Access, Caller, Scope
+from ledger.anchoring import EvidenceChain
+from ledger.chain.client import ChainClient
+from ledger.enums import InstitutionType, ParticipantStatus, Role
+from ledger.errors import InputError, LedgerError
+from ledger.indexer import EventIndexer
+from ledger.limits import MAX_BATCH_SUBMISSION, MAX_VERIFY_BATCH
+from ledger.queries import LoanFilter
+from ledger.receipts import Receipt
+from ledger.records import LoanRecord
+from ledger.service.administration import Administration
+from ledger.service.admission import Admission
+from ledger.service.bootstrap import bootstrap
+from ledger.service.config import ServiceConfig
+from ledger.service.custody import Custody
+from ledger.service.documents import Documents
+from ledger.service.metrics import Metrics
+from ledger.service.models import LoanSubmission, SubmissionOutcome
+from ledger.service.registry import RegistryFollower
+from ledger.service.reporting import Reporting
+from ledger.service.retirement import Retirements
+from ledger.service.sequencing import Sequencer
+from ledger.service.serving import Serving
+from ledger.store import Database, ParticipantRow, SubmissionRow, submission_summary
+from ledger.trust import TRUST_ROOT_FILE, TrustRoot
+from ledger.verify import VerificationReport, Verifier
+
+__all__ = [
+    "MAX_BATCH_SUBMISSION",
+    "Caller",
+    "LedgerService",
+    "LoanSubmission",
+    "Scope",
+    "ServiceConfig",
+    "SubmissionOutcome",
+    "submission_summary",
+]
+
+
+def _check_batch_size(count: int, limit: int = MAX_BATCH_SUBMISSION) -> None:
+    if count > limit:
+        raise InputError(f"at most {limit} records per batch", code="BATCH_TOO_LARGE")
+
+
+def _item_view(outcome: SubmissionOutcome | LedgerError, *, duplicate: bool) -> dict[str, Any]:
+    """One item of a batch answer: its error, or its record id and status (and `duplicate`)."""
+    if isinstance(outcome, LedgerError):
+        return {"error": {"code": outcome.code, "message": outcome.message}}
+    view: dict[str, Any] = {"record_id": outcome.record_id, "status": outcome.status}
+    if duplicate:
+        view["duplicate"] = outcome.duplicate
+    return view
+
+
+class LedgerService:
+    """One gateway: its stages over one database, one chain client and one deployment."""
+
+    def __init__(self, db: Database, client: ChainClient, config: ServiceConfig) -> None:
+        boot = bootstrap(db, client, config)
+        self.db = db
+        self.client = client
+        self.config = config
+        self.deployment = boot.deployment
+        self.identity = boot.identity
+        self.regulator_api_key = boot.regulator_api_key
+        # eth-tester is not thread-safe, and one account's nonces must be sent in order
+        self.chain_lock = threading.RLock()
+        self.chain = EvidenceChain(client, boot.deployment)
+        self.metrics = Metrics()
+        self.custody = Custody(db, boot.master_key)
+        self.access = Access(db)
+        self.registry = RegistryFollower(client, boot.deployment, self.chain_lock)
+        self.administration = Administration(
+            db, client, self.chain, self.custody, self.access, self.registry, self.chain_lock
+        )
+        self.sequencer = Sequencer(
+            db, self.chain, boot.identity, config, self.metrics, self.chain_lock
+        )
+        self.admission = Admission(
+            db,
+            self.custody,
+            self.registry,
+            boot.identity,
+            self.chain.domain,
+            config,
+            self.metrics,
+            Documents(boot.master_key),
+            boot.commitment_key,
+            self.sequencer.anchor_records,
+        )
+        self.serving = Serving(db, self.sequencer.build_receipt)
+        self.retirements = Retirements(
+            db, self.chain, self.custody, boot.identity, self.serving, self.chain_lock
+        )
+        self.indexer = EventIndexer(
+            db, client, boot.deployment, config.confirmations, chain_lock=self.chain_lock
+        )
+        self.reporting = Reporting(db, self.registry, self.indexer, self.chain_lock)
+        #: what auditors pin; this gateway verifies every receipt against it
+        self.trust_root = TrustRoot.of_deployment(client, boot.deployment)
+        self.trust_root.save(config.data_dir / TRUST_ROOT_FILE)
+
+    @classmethod
+    def open(
+        cls, db: Database, client: ChainClient, config: ServiceConfig
+    ) -> tuple[LedgerService, str | None]:
+        """Opens the gateway in `config.data_dir` (see `bootstrap`); the regulator's API key
+        is returned on first start only (shown once)."""
+        service = cls(db, client, config)
+        return service, service.regulator_api_key
+
+    @property
+    def gateway_id(self) -> int:
+        return self.identity.participant_id
+
+    @property
+    def gateway_account(self) -> Any:
+        return self.identity.account
+
+    @property
+    def gateway_key(self) -> Any:
+        return self.identity.key
+
+    # ------------------------------------------------------------------ access
+
+    def authenticate(self, api_key: str) -> Caller:
+        return self.access.authenticate(api_key)
+
+    # ------------------------------------------------------------------ administration
+
+    def register_participant(
+        self,
+        role: Role,
+        name: str,
+        institution_type: InstitutionType = InstitutionType.NONE,
+        signer_address: str | None = None,
+        ed25519_public_key: bytes = b"\0" * 32,
+    ) -> tuple[ParticipantRow, str]:
+        return self.administration.register_participant(
+            role, name, institution_type, signer_address, ed25519_public_key
+        )
+
+    def set_participant_status(self, participant_id: int, status: ParticipantStatus) -> None:
+        self.administration.set_participant_status(participant_id, status)
+
+    def set_rate_cap(
+        self, institution_type: InstitutionType, cap_bps: int, effective_from: int = 0
+    ) -> None:
+        self.administration.set_rate_cap(institution_type, cap_bps, effective_from)
+
+    def set_lpr(self, lpr_bps: int, effective_from: int = 0) -> None:
+        self.administration.set_lpr(lpr_bps, effective_from)
+
+    def participants(self) -> list[ParticipantRow]:
+        return self.administration.participants()
+
+    def whitelist_add(self, funder_id: int, partner_id: int, effective_from: int = 0) -> None:
+        self.administration.whitelist_add(funder_id, partner_id, effective_from)
+
+    def whitelist_remove(self, funder_id: int, partner_id: int, effective_until: int = 0) -> None:
+        self.administration.whitelist_remove(funder_id, partner_id, effective_until)
+
+    def whitelists(self, funder_id: int | None = None) -> list[dict[str, Any]]:
+        return self.administration.whitelists(funder_id)
+
+    # ------------------------------------------------------------------ admission
+
+    def prepare_loan(self, caller: Caller, sub: LoanSubmission) -> tuple[LoanRecord, bytes]:
+        return self.admission.prepare(caller, sub)
+
+    def typed_data(self, record: LoanRecord) -> dict[str, Any]:
+        """The EIP-712 typed data of a record of this deployment (what wallets sign)."""
+        from ledger.eip712 import typed_data
+
+        return typed_data(record, self.chain.domain)
+
+    def submit_loan(
+        self,
+        caller: Caller,
+        sub: LoanSubmission,
+        document: bytes | None = None,
+        media_type: str = "application/pdf",
+    ) -> SubmissionOutcome:
+        outcome = self.admission.submit(caller, [sub], document, media_type, raise_errors=True)[0]
+        assert isinstance(outcome, SubmissionOutcome)
+        return outcome
+
+    def submit_batch(self, caller: Caller, subs: Sequence[LoanSubmission]) -> list[dict[str, Any]]:
+        _check_batch_size(len(subs))
+        outcomes = self.admission.submit(caller, subs, None, "application/pdf", raise_errors=False)
+        return [
+            {"index": index, **_item_view(outcome, duplicate=True)}
+            for index, outcome in enumerate(outcomes)
+        ]
+
+    def confirm_loan(
+        self, caller: Caller, record_id: str, signature: str | None = None
+    ) -> SubmissionOutcome:
+        outcome = self.admission.confirm(caller, [(record_id, signature)], raise_errors=True)[0]
+        assert isinstance(outcome, SubmissionOutcome)
+        return outcome
+
+    def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        _check_batch_size(len(record_ids))
+        outcomes = self.admission.confirm(
+            caller, [(r.lower(), None) for r in record_ids], raise_errors=False
+        )
+        return [
+            {"record_id": record_id, **_item_view(outcome, duplicate=False)}
+            for record_id, outcome in zip(record_ids, outcomes, strict=True)
+        ]
+
+    def reject_loan(self, caller: Caller, record_id: str, reason: str) -> SubmissionOutcome:
+        return self.admission.reject(caller, record_id, reason)
+
+    # ------------------------------------------------------------------ sequencing
+
+    def pending_count(self) -> int:
+        return self.sequencer.pending_count()
+
+    def oldest_pending_age(self) -> float:
+        return self.sequencer.oldest_pending_age()
+
+    def anchor_pending(self, limit: int | None = None) -> int:
+        return self.sequencer.anchor_pending(limit)
+
+    def run_batcher(
+        self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
+    ) -> None:
+        self.sequencer.run(stop, on_error)
+
+    def run_indexer(
+        self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
+    ) -> None:
+        self.indexer.run(stop, 2.0, on_error=on_error)
+
+    def run_follower(
+        self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
+    ) -> None:
+        self.registry.run(stop, self.config.follow_interval, on_error)
+
+    # ------------------------------------------------------------------ serving
+
+    def submission(self, caller: Caller, record_id: str) -> SubmissionRow:
+        return self.serving.submission(caller, record_id)
+
+    def receipt(self, caller: Caller, record_id: str) -> Receipt:
+        return self.serving.receipt(caller, record_id)
+
+    def receipt_json(self, caller: Caller, record_id: str) -> str:
+        return self.serving.receipt_json(caller, record_id)
+
+    def retire(
+        self, caller: Caller, record_id: str, reason_code: int, superseded_by: str | None = None
+    ) -> dict[str, Any]:
+        return self.retirements.retire(caller, record_id, reason_code, superseded_by)
+
+    # ------------------------------------------------------------------ reporting
+
+    def list_loans(
+        self, caller: Caller, flt: LoanFilter, *, cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return self.reporting.loans(caller, flt, cursor=cursor, limit=limit)
+
+    def loans_csv(self, caller: Caller, flt: LoanFilter) -> Iterator[str]:
+        return self.reporting.loans_csv(caller, flt)
+
+    def chain_loans(
+        self, caller: Caller, *, cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return self.reporting.chain_loans(caller, cursor=cursor, limit=limit)
+
+    def statistics(
+        self,
+        caller: Caller,
+        flt: LoanFilter,
+        *,
+        group_by: str = "institution_type",
+        period: str = "quarter",
+        include_retired: bool = False,
+    ) -> dict[str, Any]:
+        return self.reporting.statistics(
+            caller, flt, group_by=group_by, period=period, include_retired=include_retired
+        )
+
+    def violations(self, caller: Caller) -> dict[str, Any]:
+        return self.reporting.violations(caller)
+
+    # ------------------------------------------------------------------ verification
+
+    def _verifier(self) -> Verifier:
+        """Pinned to this gateway's deployment, over the registry view (brought to the head)."""
+        return Verifier(self.registry.facts(), self.trust_root)
+
+    def verify(
+        self,
+        receipt: dict[str, Any] | bytes | str,
+        *,
+        document: bytes | None = None,
+        document_sha256: str | None = None,
+    ) -> VerificationReport:
+        """Verifies a receipt against this gateway's own deployment; every check reported.
+        `VerificationError` (check `format`) if it is not a receipt at all."""
+        return self._verifier().verify(
+            receipt, document=document, document_sha256=document_sha256, raise_on_failure=False
+        )
+
+    def verify_many(
+        self, receipts: Sequence[dict[str, Any] | bytes | str]
+    ) -> list[VerificationReport | LedgerError]:
+        """Verifies many receipts against one state of the chain; an item that is not a
+        receipt gets its error instead of a report."""
+        _check_batch_size(len(receipts), MAX_VERIFY_BATCH)
+        verifier = self._verifier()
+        out: list[VerificationReport | LedgerError] = []
+        for receipt in receipts:
+            try:
+                out.append(verifier.verify(receipt, raise_on_failure=False))
+            except LedgerError as exc:
+                out.append(exc)
+        return out
+
+    def deployment_info(self) -> dict[str, Any]:
+        """What participants and auditors need to know of this deployment: the trust root, the
+        EIP-712 domain records are signed under, the registry own-key funders send
+        `addToWhitelist` to, and this gateway's keys."""
+        return {
+            "trust_root": self.trust_root.model_dump(mode="json"),
+            "eip712_domain": self.chain.domain.as_dict(),
+            "contracts": {"registry": self.deployment.registry, "ledger": self.deployment.ledger},
+            "gateway": {
+                "participant_id": self.gateway_id,
+                "chain_account": self.identity.account.address,
+                "ed25519_public_key": "0x" + self.identity.key.public_key.hex(),
+            },
+        }
+
+    # ------------------------------------------------------------------ operations
+
+    def health(self) -> dict[str, Any]:
+        """The chain, the database and the queue, as `/healthz` reports them."""
+        checks: dict[str, Any] = {}
+        ok = True
+        try:
+            with self.chain_lock:
+                checks["chain"] = {
+                    "ok": True,
+                    "chain_id": self.client.chain_id,
+                    "block": int(self.client.w3.eth.block_number),
+                    "registry_view_block": self.registry.block,
+                }
+        except Exception as exc:
+            ok, checks["chain"] = False, {"ok": False, "error": str(exc)}
+        try:
+            with self.db.session() as s:
+                s.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True}
+        except Exception as exc:
+            ok, checks["database"] = False, {"ok": False, "error": str(exc)}
+        lag = self.oldest_pending_age()
+        batcher_ok = lag <= max(10 * self.config.batch_interval, 30.0)
+        checks["batcher"] = {
+            "ok": batcher_ok,
+            "queue_depth": self.pending_count(),
+            "oldest_pending_seconds": round(lag, 3),
+        }
+        return {"ok": ok and batcher_ok, "checks": checks, "time": self.clock()}
+
+    def clock(self) -> int:
+        """The gateway's time (unix seconds): the wall clock, or the chain's last block time if
+        that is ahead (a dev chain mining a block per transaction runs ahead in bursts). Rules are
+        checked at this time; date loans by it."""
+        try:
+            return self.admission.now()
+        except Exception:  # the node is away: the wall clock
+            return int(time.time())
+
+    def count_error(self, code: str) -> None:
+        self.metrics.count_error(code)

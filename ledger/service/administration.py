@@ -1,0 +1,194 @@
+"""Chain administration through the gateway: registering participants and setting their status
+(the regulator's key), rate policy (caps, LPR), and funders' whitelists (the funder's key).
+
+Every change is a transaction on the registry; the contract refuses what breaks its rules (a
+backdated change, a partner that is not a platform...) with a custom error, reported here with
+its stable code (`ledger.rules.error_code`). After each transaction the registry view follows the
+chain at once, so the next request sees the change.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractContextManager
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from ledger.access import Access
+from ledger.anchoring import EvidenceChain
+from ledger.chain.client import ChainClient, ContractRevert
+from ledger.codes import error_code
+from ledger.enums import InstitutionType, ParticipantStatus, Role
+from ledger.errors import InputError, RuleViolation
+from ledger.service.custody import Custody
+from ledger.service.registry import RegistryFollower
+from ledger.signing import LocalSigner
+from ledger.store import Database, ParticipantRow
+
+__all__ = ["Administration"]
+
+#: gas money a custodial funder gets at registration: it sends its own whitelist transactions
+_FUNDER_GAS_WEI = 10**20
+REGULATOR_ID = 1
+
+
+class Administration:
+    def __init__(
+        self,
+        db: Database,
+        client: ChainClient,
+        chain: EvidenceChain,
+        custody: Custody,
+        access: Access,
+        registry: RegistryFollower,
+        chain_lock: AbstractContextManager[Any],
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.chain = chain
+        self.custody = custody
+        self.access = access
+        self.registry = registry
+        self.chain_lock = chain_lock
+
+    def _send(self, sender_id: int, what: str, fn: Any) -> None:
+        account = self.custody.account(sender_id, what)
+        with self.chain_lock:
+            try:
+                receipt = self.client.transact(account, fn)
+            except ContractRevert as exc:
+                raise RuleViolation(
+                    f"refused by the registry: {exc.error_name}{exc.error_args}",
+                    code=error_code(exc.error_name),
+                ) from exc
+        self.registry.wait_for(int(receipt["blockNumber"]))
+
+    # ------------------------------------------------------------------ participants
+
+    def register_participant(
+        self,
+        role: Role,
+        name: str,
+        institution_type: InstitutionType = InstitutionType.NONE,
+        signer_address: str | None = None,
+        ed25519_public_key: bytes = b"\0" * 32,
+    ) -> tuple[ParticipantRow, str]:
+        """Registers on chain (regulator's key) and returns the row and a new API key.
+
+        Without `signer_address` the gateway generates and keeps the key (custodial)."""
+        if role in (Role.NONE, Role.GATEWAY):
+            raise InputError(f"participants of role {role.label} cannot be registered here")
+        if role is Role.FUNDER and institution_type is InstitutionType.NONE:
+            raise InputError(
+                "a funder needs an institution type (rate caps depend on it)",
+                code="INSTITUTION_TYPE_REQUIRED",
+            )
+        signer = LocalSigner.generate() if signer_address is None else None
+        address = signer.address if signer else to_checksum_address(str(signer_address))
+        regulator = self.custody.account(REGULATOR_ID, "the regulator registers participants")
+        with self.chain_lock:
+            try:
+                pid = self.chain.register_participant(
+                    regulator, role, address, name, institution_type, ed25519_public_key
+                )
+            except ContractRevert as exc:
+                raise RuleViolation(
+                    f"refused by the registry: {exc.error_name}{exc.error_args}",
+                    code=error_code(exc.error_name),
+                ) from exc
+            if signer is not None and role is Role.FUNDER:
+                self.client.fund(address, _FUNDER_GAS_WEI)
+            block = int(self.client.w3.eth.block_number)
+        row = ParticipantRow(
+            id=pid,
+            role=role.label,
+            institution_type=institution_type.label,
+            name=name,
+            signer_address=address,
+            status=ParticipantStatus.ACTIVE.label,
+            custodial=signer is not None,
+            encrypted_key=self.custody.seal_key(pid, signer.private_key) if signer else None,
+            registered_at=int(time.time()),
+        )
+        with self.db.session() as s:
+            s.merge(row)
+        self.registry.wait_for(block)
+        return row, self.access.issue_key(pid, role)
+
+    def set_participant_status(self, participant_id: int, status: ParticipantStatus) -> None:
+        fns = self.chain.registry.functions
+        self._send(
+            REGULATOR_ID,
+            "the regulator sets statuses",
+            fns.setParticipantStatus(participant_id, int(status)),
+        )
+        with self.db.session() as s:
+            row = s.get(ParticipantRow, participant_id)
+            if row is not None:
+                row.status = status.label
+
+    def participants(self) -> list[ParticipantRow]:
+        from sqlalchemy import select
+
+        with self.db.session() as s:
+            return list(s.execute(select(ParticipantRow).order_by(ParticipantRow.id)).scalars())
+
+    # ------------------------------------------------------------------ rate policy
+
+    def set_rate_cap(
+        self, institution_type: InstitutionType, cap_bps: int, effective_from: int = 0
+    ) -> None:
+        fns = self.chain.registry.functions
+        self._send(
+            REGULATOR_ID,
+            "the regulator sets caps",
+            fns.setRateCap(int(institution_type), cap_bps, effective_from),
+        )
+
+    def set_lpr(self, lpr_bps: int, effective_from: int = 0) -> None:
+        fns = self.chain.registry.functions
+        self._send(
+            REGULATOR_ID, "the regulator records the LPR", fns.setLpr(lpr_bps, effective_from)
+        )
+
+    # ------------------------------------------------------------------ whitelists (R1)
+
+    def whitelist_add(self, funder_id: int, partner_id: int, effective_from: int = 0) -> None:
+        """The funder (custodial key) puts a partner on its whitelist, from now or later."""
+        fns = self.chain.registry.functions
+        self._send(
+            funder_id,
+            "send addToWhitelist to the registry from it (GET /v1/deployment has the address)",
+            fns.addToWhitelist(partner_id, effective_from),
+        )
+
+    def whitelist_remove(self, funder_id: int, partner_id: int, effective_until: int = 0) -> None:
+        """The funder (custodial key) takes a partner off its whitelist, from now or later."""
+        fns = self.chain.registry.functions
+        self._send(
+            funder_id,
+            "send removeFromWhitelist to the registry from it",
+            fns.removeFromWhitelist(partner_id, effective_until),
+        )
+
+    def whitelists(self, funder_id: int | None = None) -> list[dict[str, Any]]:
+        """Every funder-partner pair with its history of periods, from the registry view."""
+        state = self.registry.registry()
+        out = []
+        for (funder, partner), periods in sorted(state.whitelist.items()):
+            if funder_id is not None and funder != funder_id:
+                continue
+            role, _ = state.role_of(partner)
+            out.append(
+                {
+                    "funder_id": funder,
+                    "partner_id": partner,
+                    "partner_role": Role(role).label,
+                    "periods": [
+                        {"valid_from": valid_from, "valid_until": valid_until or None}
+                        for valid_from, valid_until in periods
+                    ],
+                }
+            )
+        return out

@@ -1,0 +1,23 @@
+"""What a gateway is told at start: where its data lives, how often it anchors, what it promises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger.disclosure import DisclosurePolicy
+
+__all__ = ["ServiceConfig"]
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    data_dir: Path
+    batch_interval: float = 1.0
+    batch_size: int = 1_000
+    anchor_deadline_seconds: int = 300
+    disclosure_policy: DisclosurePolicy = field(default_factory=DisclosurePolicy)
+    #: how often the registry view looks for new blocks when it follows the chain in the background
+    follow_interval: float = 0.25
+    #: blocks the event index stays behind the head (reorganizations)
+    confirmations: int = 0

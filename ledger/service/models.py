@@ -1,0 +1,75 @@
+"""What callers hand the gateway and what it hands back, as values (no HTTP here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ledger.disclosure import FeeDisclosure
+from ledger.enums import Anchoring
+from ledger.timestamps import SignedEntryTimestamp
+
+__all__ = ["LoanSubmission", "SubmissionOutcome"]
+
+
+class LoanSubmission(BaseModel):
+    """What a platform submits for one loan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agreement_sha256: str = Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")
+    disclosure: FeeDisclosure
+    borrower_id_type: str = Field(min_length=1, max_length=32, default="resident-id")
+    borrower_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="turned into a keyed, salted commitment at once, never stored",
+    )
+    borrower_commitment: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{64}$",
+        description="instead of borrower_id: a commitment the platform made with its own key "
+        "(needed to sign the record before submitting it, non-custodially)",
+    )
+    funder_id: int = Field(ge=1, lt=2**63)
+    guarantor_id: int = Field(default=0, ge=0, lt=2**63)
+    co_funder_id: int = Field(default=0, ge=0, lt=2**63)
+    co_funder_share_bps: int = Field(default=0, ge=0, lt=10_000)
+    term_days: int = Field(ge=1, lt=2**32)
+    issued_at: int | None = Field(
+        default=None, ge=0, lt=2**63, description="unix seconds; default: now"
+    )
+    legacy: bool = False
+    anchoring: Anchoring = Anchoring.BATCH
+    platform_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
+    funder_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
+    source_system: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_borrower_reference(self) -> LoanSubmission:
+        if (self.borrower_id is None) == (self.borrower_commitment is None):
+            raise ValueError("give exactly one of borrower_id and borrower_commitment")
+        if self.platform_signature is not None and (
+            self.issued_at is None or self.borrower_commitment is None
+        ):
+            raise ValueError(
+                "a platform signature needs issued_at and borrower_commitment (the record must be fixed)"
+            )
+        return self
+
+    @property
+    def agreement_digest(self) -> str:
+        """The agreement's SHA-256 as the record holds it (0x, lowercase)."""
+        return "0x" + self.agreement_sha256.removeprefix("0x").lower()
+
+
+@dataclass(frozen=True)
+class SubmissionOutcome:
+    """Where one submitted record stands after a call."""
+
+    record_id: str
+    status: str
+    entry_timestamp: SignedEntryTimestamp | None
+    duplicate: bool = False

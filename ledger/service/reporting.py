@@ -1,0 +1,90 @@
+"""Reporting: the loans a caller may see, the regulator's statistics and violations.
+
+The queries themselves are `ledger.queries` (SQL over the gateway's index); this stage decides
+who may ask what (through `access`), keeps the event index current before the answers that
+come from it, and measures statistics against the caps of the registry view (no chain read).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ledger.access import Caller, require_role
+from ledger.enums import InstitutionType, Role
+from ledger.indexer import EventIndexer
+from ledger.queries import LoanFilter, chain_only_loans, list_loans, loans_csv, stats, violations
+from ledger.service.registry import RegistryFollower
+from ledger.store import Database
+
+__all__ = ["Reporting"]
+
+
+class Reporting:
+    def __init__(
+        self,
+        db: Database,
+        registry: RegistryFollower,
+        indexer: EventIndexer,
+        chain_lock: AbstractContextManager[Any],
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.indexer = indexer
+        self.chain_lock = chain_lock
+
+    def loans(
+        self, caller: Caller, flt: LoanFilter, *, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        require_role(caller, Role.REGULATOR)
+        return list_loans(self.db, flt, cursor=cursor, limit=limit)
+
+    def loans_csv(self, caller: Caller, flt: LoanFilter) -> Iterator[str]:
+        require_role(caller, Role.REGULATOR)
+        return loans_csv(self.db, flt)
+
+    def chain_loans(
+        self, caller: Caller, *, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        require_role(caller, Role.REGULATOR)
+        self.indexer.sync()
+        return chain_only_loans(self.db, None, cursor=cursor, limit=limit)
+
+    def caps(self) -> dict[str, int]:
+        """The caps statistics measure against: each funder type's cap now, 4 x LPR, 24%."""
+        state = self.registry.registry()
+        now = max(int(time.time()), self.registry.block_time)
+        caps = {
+            f"cap_{t.label}": state.rate_cap_at(int(t), now)[1]
+            for t in InstitutionType
+            if t is not InstitutionType.NONE
+        }
+        caps["four_times_lpr"] = 4 * state.lpr_at(now)
+        caps["24_percent"] = 2400
+        return caps
+
+    def statistics(
+        self,
+        caller: Caller,
+        flt: LoanFilter,
+        *,
+        group_by: str,
+        period: str,
+        include_retired: bool,
+    ) -> dict[str, Any]:
+        require_role(caller, Role.REGULATOR)
+        return stats(
+            self.db,
+            group_by=group_by,  # type: ignore[arg-type]
+            period=period,  # type: ignore[arg-type]
+            caps_bps=self.caps(),
+            flt=flt,
+            include_retired=include_retired,
+        )
+
+    def violations(self, caller: Caller) -> dict[str, Any]:
+        require_role(caller, Role.REGULATOR)
+        self.indexer.sync()
+        return violations(self.db)
