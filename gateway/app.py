@@ -6,16 +6,16 @@ import json
 import logging
 import sys
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from web3 import Web3
 
 from gateway import openapi
+from gateway.access_log import AccessLog
 from gateway.errors import install_error_handlers
 from gateway.guard import RequestGuard
 from gateway.routers import (
@@ -154,32 +154,15 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
     openapi.install(app)
     install_error_handlers(app, on_error=service.count_error)
 
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                }
-            },
-        )
-        return response
-
-    # Outermost: bodies are bounded (size, JSON depth and values) before anything parses them.
+    # Bodies are bounded (size, JSON depth and values) before anything parses them; only the
+    # access log is further out, so refusals are logged too.
     app.add_middleware(
         RequestGuard,
         max_upload_bytes=gateway.settings.max_upload_bytes + 1024 * 1024,  # file + form around it
         max_json_bytes=gateway.settings.max_json_bytes,
         on_refuse=service.count_error,
     )
+    app.add_middleware(AccessLog)
     for router in (
         deployment.router,
         participants.router,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,7 +17,7 @@ __all__ = ["CurrentCaller", "Service", "require"]
 _bearer = HTTPBearer(auto_error=False, description="API key bound to one participant and role")
 
 
-def get_service(request: Request) -> LedgerService:
+async def get_service(request: Request) -> LedgerService:
     service: LedgerService = request.app.state.service
     return service
 
@@ -25,7 +25,9 @@ def get_service(request: Request) -> LedgerService:
 Service = Annotated[LedgerService, Depends(get_service)]
 
 
-def get_caller(
+# Async on purpose: authentication is one indexed read, cheaper than the hop to a worker thread
+# that FastAPI makes for a plain `def` dependency.
+async def get_caller(
     service: Service, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -36,10 +38,10 @@ def get_caller(
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def require(*roles: Role) -> Callable[[Caller], Caller]:
+def require(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency that lets only `roles` through (403 ROLE_FORBIDDEN otherwise)."""
 
-    def check(caller: CurrentCaller) -> Caller:
+    async def check(caller: CurrentCaller) -> Caller:
         if caller.role not in roles:
             allowed = ", ".join(r.name.lower() for r in roles)
             raise PermissionDenied(f"this endpoint is for: {allowed}", code="ROLE_FORBIDDEN")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, bindparam, or_, select, true
 
 from ledger.enums import Role
 from ledger.errors import PermissionDenied
@@ -82,6 +82,11 @@ def require_role(caller: Caller, *roles: Role) -> None:
         raise PermissionDenied(f"this is for: {allowed}", code="ROLE_FORBIDDEN")
 
 
+_KEY = select(ApiKeyRow.participant_id, ApiKeyRow.role, ApiKeyRow.revoked).where(
+    ApiKeyRow.key_hash == bindparam("key_hash")
+)
+
+
 class Access:
     """API keys: issuing (shown once, stored as SHA-256) and authenticating."""
 
@@ -102,12 +107,9 @@ class Access:
         return key
 
     def authenticate(self, api_key: str) -> Caller:
-        with self.db.session() as s:
-            row = s.execute(
-                select(ApiKeyRow.participant_id, ApiKeyRow.role, ApiKeyRow.revoked).where(
-                    ApiKeyRow.key_hash == hash_api_key(api_key)
-                )
-            ).one_or_none()
+        # Every request pays for this: one prebuilt statement on a pooled connection, no ORM.
+        with self.db.engine.connect() as connection:
+            row = connection.execute(_KEY, {"key_hash": hash_api_key(api_key)}).one_or_none()
         if row is None or row.revoked:
             raise PermissionDenied("unknown or revoked API key", code="UNAUTHENTICATED")
         return Caller(int(row.participant_id), Role.from_label(row.role))

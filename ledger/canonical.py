@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import rfc8785
+from pydantic import BaseModel
 
 from ledger.errors import InputError
 from ledger.limits import MAX_JSON_DEPTH
@@ -32,6 +34,7 @@ __all__ = [
     "borrower_commitment",
     "canonical_digest",
     "canonical_json",
+    "canonical_model_json",
     "compact_json",
     "digest_bytes",
     "digest_chunks",
@@ -111,6 +114,24 @@ def canonical_json(value: Any) -> bytes:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+_SIXTEEN_DIGITS = re.compile(rb"[0-9]{16}")
+
+
+def canonical_model_json(value: BaseModel) -> bytes:
+    """`canonical_json` of a pydantic model whose fields are strings, integers, booleans, dates
+    and nested such models (no free-form dicts, no floats): its keys are field names (ASCII), so
+    the C encoder writes RFC 8785 unless an integer is beyond 2^53 - 1, which has 16 digits or
+    more; only then does the general path decide (and refuse)."""
+    dumped = value.model_dump(mode="json")
+    try:
+        text = _ENCODER.encode(dumped).encode("utf-8")
+    except UnicodeEncodeError:
+        return canonical_json(dumped)
+    if _SIXTEEN_DIGITS.search(text) is None:
+        return text
+    return canonical_json(dumped)
 
 
 def compact_json(value: Any) -> bytes:

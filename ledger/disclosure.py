@@ -10,6 +10,7 @@ and fees (Appendix J tolerance), so a form cannot understate the cost.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -27,7 +28,7 @@ from ledger.apr import (
 from ledger.apr.engine import compute_folded
 from ledger.apr.fees import FeeItemRows, fold_rows
 from ledger.apr.model import MAX_AMOUNT_MINOR, MAX_FLOWS, check_amount
-from ledger.canonical import canonical_digest, canonical_json
+from ledger.canonical import canonical_model_json
 from ledger.errors import AprError, InputError, RuleViolation
 
 __all__ = [
@@ -162,11 +163,11 @@ class FeeDisclosure(_Form):
 
     def canonical(self) -> bytes:
         """RFC 8785 bytes of the form (what is hashed)."""
-        return canonical_json(self.as_json())
+        return canonical_model_json(self)
 
     def digest(self) -> bytes:
         """SHA-256 of the canonical form: the record's `disclosure_digest`."""
-        return canonical_digest(self.as_json())
+        return hashlib.sha256(canonical_model_json(self)).digest()
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

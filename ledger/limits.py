@@ -22,6 +22,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_JSON_ELEMENTS",
+    "MAX_RECEIPT_BATCH",
     "MAX_VERIFY_BATCH",
     "SAFE_RECURSION_LIMIT",
     "UINT64_MAX",
@@ -46,6 +47,9 @@ MAX_JSON_BYTES = 32 * 1024 * 1024
 
 MAX_BATCH_SUBMISSION = 10_000
 """Most loans (or confirmations) in one batch request."""
+
+MAX_RECEIPT_BATCH = 1_000
+"""Most receipts fetched in one request (about 3 KB each)."""
 
 MAX_VERIFY_BATCH = 1_000
 """Most receipts in one `POST /v1/verify/batch` (bulk auditors use `ledger verify` locally)."""

@@ -20,10 +20,9 @@ from ledger.errors import RuleViolation, SignatureError
 from ledger.records import FLAG_LEGACY, LoanRecord
 from ledger.signing import recover_address
 
-__all__ = ["MAX_CLOCK_SKEW_SECONDS", "RULE_CODES", "RegistryReader", "check_rules"]
+__all__ = ["MAX_CLOCK_SKEW_SECONDS", "RegistryReader", "check_rules"]
 
 #: kept for the modules that still import it from here (see `ledger.codes`)
-RULE_CODES = ERROR_CODES
 
 
 class RegistryReader(Protocol):

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from ledger.records import FLAG_LEGACY, Participant
 
 __all__ = [
+    "SUMMARY_COLUMNS",
     "ApiKeyRow",
     "Base",
     "BatchRow",
@@ -141,33 +142,58 @@ class SubmissionRow(Base):
 
     def summary(self) -> dict[str, Any]:
         """The public view of a record's status (what the loan routes and lists show)."""
-        return {
-            "record_id": self.record_id,
-            "status": self.status,
-            "anchoring": self.anchoring,
-            "platform_id": self.platform_id,
-            "funder_id": self.funder_id,
-            "guarantor_id": self.guarantor_id or None,
-            "co_funder_id": self.co_funder_id or None,
-            "institution_type": self.institution_type,
-            "principal": self.principal,
-            "apr_bps": self.apr_bps,
-            "issued_at": self.issued_at,
-            "legacy": bool(self.flags & FLAG_LEGACY),
-            "batch_root": self.batch_root,
-            "transaction_hash": self.tx_hash,
-            "block_number": self.block_number,
-            "block_time": self.block_time,
-            "rejection": {"code": self.rejection_code, "reason": self.rejection_reason}
-            if self.rejection_code
-            else None,
-            "retired": self.retired,
-        }
+        return submission_summary(self)
 
 
-def submission_summary(row: SubmissionRow) -> dict[str, Any]:
-    """`SubmissionRow.summary` (for callers that hold a row)."""
-    return row.summary()
+#: the columns `submission_summary` reads (select these to build it without loading a row)
+SUMMARY_COLUMNS = (
+    SubmissionRow.record_id,
+    SubmissionRow.status,
+    SubmissionRow.anchoring,
+    SubmissionRow.platform_id,
+    SubmissionRow.funder_id,
+    SubmissionRow.guarantor_id,
+    SubmissionRow.co_funder_id,
+    SubmissionRow.institution_type,
+    SubmissionRow.principal,
+    SubmissionRow.apr_bps,
+    SubmissionRow.issued_at,
+    SubmissionRow.flags,
+    SubmissionRow.batch_root,
+    SubmissionRow.tx_hash,
+    SubmissionRow.block_number,
+    SubmissionRow.block_time,
+    SubmissionRow.rejection_code,
+    SubmissionRow.rejection_reason,
+    SubmissionRow.retired,
+)
+
+
+def submission_summary(row: Any) -> dict[str, Any]:
+    """The public view of a record's status, from a `SubmissionRow` or a row of
+    `SUMMARY_COLUMNS`."""
+    return {
+        "record_id": row.record_id,
+        "status": row.status,
+        "anchoring": row.anchoring,
+        "platform_id": row.platform_id,
+        "funder_id": row.funder_id,
+        "guarantor_id": row.guarantor_id or None,
+        "co_funder_id": row.co_funder_id or None,
+        "institution_type": row.institution_type,
+        "principal": row.principal,
+        "apr_bps": row.apr_bps,
+        "issued_at": row.issued_at,
+        "legacy": bool(row.flags & FLAG_LEGACY),
+        "batch_root": row.batch_root,
+        "transaction_hash": row.tx_hash,
+        "block_number": row.block_number,
+        "block_time": row.block_time,
+        "rejection": {"code": row.rejection_code, "reason": row.rejection_reason}
+        if row.rejection_code
+        else None,
+        "retired": row.retired,
+    }
 
 
 class BatchRow(Base):

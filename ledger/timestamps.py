@@ -17,7 +17,7 @@ from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.canonical import canonical_json, compact_json
+from ledger.canonical import canonical_json, canonical_model_json, compact_json
 from ledger.errors import SignatureError
 from ledger.records import Bytes32Hex
 
@@ -48,7 +48,7 @@ class EntryPromiseV1(BaseModel):
     anchor_deadline: int = Field(ge=0, description="unix seconds")
 
     def canonical(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        return canonical_model_json(self)
 
 
 class EntryPromise(EntryPromiseV1):

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -14,7 +15,7 @@ from gateway.errors import ApiError
 from gateway.openapi import request_body
 from ledger.enums import Anchoring, RetiredAs, SubmissionStatus
 from ledger.errors import InputError
-from ledger.limits import MAX_BATCH_SUBMISSION
+from ledger.limits import MAX_BATCH_SUBMISSION, MAX_RECEIPT_BATCH
 from ledger.receipts import Receipt
 from ledger.records import LoanRecord
 from ledger.safejson import check_json_shape
@@ -39,6 +40,21 @@ class Confirmation(BaseModel):
 class ConfirmationBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     record_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_SUBMISSION)
+
+
+class ReceiptQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    record_ids: list[str] = Field(min_length=1, max_length=MAX_RECEIPT_BATCH)
+
+
+class MissingReceipt(BaseModel):
+    record_id: str
+    code: str = Field(description="RECORD_NOT_FOUND or NOT_ANCHORED")
+
+
+class ReceiptBatch(BaseModel):
+    receipts: list[Receipt] = Field(description="in the order asked; a repeated id comes once")
+    missing: list[MissingReceipt]
 
 
 class RetirementRequest(BaseModel):
@@ -224,6 +240,11 @@ _UPLOAD = {
 )
 async def submit(request: Request, service: Service, caller: PlatformCaller) -> Outcome:
     submission, document, media_type = await _read_upload(request)
+    if submission.anchoring is Anchoring.PER_RECORD:  # waits for its own transaction
+        return outcome_view(
+            await run_in_threadpool(service.submit_loan, caller, submission, document, media_type)
+        )
+    # Admission into the batch queue is CPU work of a millisecond: done on the event loop.
     return outcome_view(service.submit_loan(caller, submission, document, media_type))
 
 
@@ -272,6 +293,19 @@ def confirm_batch(
     )
 
 
+@router.post(
+    "/receipts",
+    summary="The receipts of many anchored records at once (up to 1,000)",
+    response_model=ReceiptBatch,
+)
+async def receipts(body: ReceiptQuery, service: Service, caller: CurrentCaller) -> Response:
+    # Stored JSON, concatenated: no parsing or re-serializing of the receipts themselves.
+    found, missing = service.receipts_json(caller, body.record_ids)
+    gaps = json.dumps([{"record_id": rid, "code": code} for rid, code in missing])
+    text = '{"receipts":[' + ",".join(found) + '],"missing":' + gaps + "}"
+    return Response(text, media_type="application/json")
+
+
 @router.post("/{record_id}/confirm", summary="Co-sign a loan (funder, R7)", response_model=Outcome)
 def confirm(
     record_id: str, service: Service, caller: FunderCaller, body: Confirmation | None = None
@@ -315,15 +349,11 @@ def amend(
 
 
 @router.get("/{record_id}", summary="Status of a loan record", response_model=LoanStatus)
-def status(record_id: str, service: Service, caller: CurrentCaller) -> LoanStatus:
-    row = service.submission(caller, record_id)
+async def status(record_id: str, service: Service, caller: CurrentCaller) -> LoanStatus:
+    view = service.status(caller, record_id)
+    entry = view.pop("entry_timestamp_json")
     return LoanStatus.model_validate(
-        {
-            **row.summary(),
-            "entry_timestamp": json.loads(row.entry_timestamp_json)
-            if row.entry_timestamp_json
-            else None,
-        }
+        {**view, "entry_timestamp": json.loads(entry) if entry else None}
     )
 
 
@@ -332,6 +362,6 @@ def status(record_id: str, service: Service, caller: CurrentCaller) -> LoanStatu
     summary="The receipt (evidence package) of an anchored record",
     response_model=Receipt,
 )
-def receipt(record_id: str, service: Service, caller: CurrentCaller) -> Response:
-    # Built and stored when the record was anchored: served as it is.
+async def receipt(record_id: str, service: Service, caller: CurrentCaller) -> Response:
+    # Built and stored when the record was anchored: one indexed read, served as it is.
     return Response(service.receipt_json(caller, record_id), media_type="application/json")

@@ -148,12 +148,17 @@ class ChainClient:
         tip = 1_000_000_000
         return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
-    def transact(self, account: LocalAccount, fn: ContractFunction) -> TxReceipt:
-        """Signs and sends a contract call; a revert raises `ContractRevert` before sending."""
-        try:
-            gas = int(fn.estimate_gas({"from": account.address}))
-        except _REVERTS as exc:
-            raise _as_revert(exc) from exc
+    def transact(
+        self, account: LocalAccount, fn: ContractFunction, *, gas: int | None = None
+    ) -> TxReceipt:
+        """Signs and sends a contract call; a revert raises `ContractRevert` before sending.
+
+        `gas`: a known estimate for this call (skips `eth_estimateGas`; headroom is added)."""
+        if gas is None:
+            try:
+                gas = int(fn.estimate_gas({"from": account.address}))
+            except _REVERTS as exc:
+                raise _as_revert(exc) from exc
         params: TxParams = {
             "from": account.address,
             "gas": gas + gas // 5 + 10_000,

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ledger.chain.artifacts import decode_custom_error, error_selectors
+from ledger.codes import ERROR_CODES
 from ledger.errors import InputError
 from ledger.indexer import CURSOR_KEY
 from ledger.queries.filters import MAX_PAGE, _legacy_column
-from ledger.rules import RULE_CODES
 from ledger.store import ChainEventRow, Database, MetaRow, SubmissionRow, submission_summary
 
 
@@ -25,7 +25,7 @@ def _rule_of(code_hex: str) -> tuple[str | None, str]:
     if entry is None:
         return None, "UNKNOWN"
     name = entry[0]
-    return name, RULE_CODES[name][0] if name in RULE_CODES else name
+    return name, ERROR_CODES[name][0] if name in ERROR_CODES else name
 
 
 def _plain(value: Any) -> Any:
@@ -73,7 +73,7 @@ def violations(db: Database, *, legacy_limit: int = MAX_PAGE) -> dict[str, Any]:
                     "code": str(args["code"]),
                     "error": name,
                     "rule": rule,
-                    "description": RULE_CODES[name][1] if name in RULE_CODES else None,
+                    "description": ERROR_CODES[name][1] if name in ERROR_CODES else None,
                     "error_args": _plain(decoded.args) if decoded else None,
                     "reporter": args.get("reporter"),
                     "transaction_hash": event.tx_hash,

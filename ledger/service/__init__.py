@@ -119,6 +119,7 @@ class LedgerService:
             Documents(boot.master_key),
             boot.commitment_key,
             self.sequencer.anchor_records,
+            self.sequencer.notify,
         )
         self.serving = Serving(db, self.sequencer.build_receipt)
         self.retirements = Retirements(
@@ -276,11 +277,20 @@ class LedgerService:
     def submission(self, caller: Caller, record_id: str) -> SubmissionRow:
         return self.serving.submission(caller, record_id)
 
+    def status(self, caller: Caller, record_id: str) -> dict[str, Any]:
+        """A record's status view (`submission_summary`) and `entry_timestamp_json`."""
+        return self.serving.status(caller, record_id)
+
     def receipt(self, caller: Caller, record_id: str) -> Receipt:
         return self.serving.receipt(caller, record_id)
 
     def receipt_json(self, caller: Caller, record_id: str) -> str:
         return self.serving.receipt_json(caller, record_id)
+
+    def receipts_json(
+        self, caller: Caller, record_ids: Sequence[str]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        return self.serving.receipts_json(caller, record_ids)
 
     def retire(
         self, caller: Caller, record_id: str, reason_code: int, superseded_by: str | None = None

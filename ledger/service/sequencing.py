@@ -38,6 +38,9 @@ __all__ = ["Sequencer"]
 IN_FLIGHT_KEY = "in_flight_batch"
 #: a per-record row queued this long without its transaction is sent by the batcher
 _STRANDED_AFTER_SECONDS = 5.0
+#: the batcher looks at the queue at least this often, and at most every `_MIN_POLL_SECONDS`
+_IDLE_POLL_SECONDS = 0.25
+_MIN_POLL_SECONDS = 0.02
 
 _LOAN_COLUMNS = (
     SubmissionRow.record_id,
@@ -83,6 +86,7 @@ class Sequencer:
         self.config = config
         self.metrics = metrics
         self.chain_lock = chain_lock
+        self._wake = threading.Event()
 
     # ------------------------------------------------------------------ the queue
 
@@ -198,7 +202,7 @@ class Sequencer:
                     "anchored_at": now,
                 }
             )
-            receipts.append({"record_id": record_id, "receipt_json": receipt.to_json()})
+            receipts.append({"record_id": record_id, "receipt_json": receipt.model_dump_json()})
             waited = queued_at.get(record_id)
             if waited:
                 self.metrics.anchor_latency.append(now - waited)
@@ -244,7 +248,7 @@ class Sequencer:
                 stored = s.get(BatchRow, row.batch_root)
                 proof = [bytes.fromhex(p[2:]) for p in json.loads(row.proof_json or "[]")]
                 batch = (bytes.fromhex(row.batch_root[2:]), proof, stored.size if stored else 1)
-            text = self.chain.receipt(loan, tx, batch).to_json()
+            text = self.chain.receipt(loan, tx, batch).model_dump_json()
             if s.get(ReceiptRow, record_id) is None:
                 s.add(ReceiptRow(record_id=record_id, receipt_json=text))
         return text
@@ -294,7 +298,7 @@ class Sequencer:
                     )
                 )
                 if s.get(ReceiptRow, record_id) is None:
-                    s.add(ReceiptRow(record_id=record_id, receipt_json=receipt.to_json()))
+                    s.add(ReceiptRow(record_id=record_id, receipt_json=receipt.model_dump_json()))
 
     def _stranded(self) -> list[str]:
         """Per-record rows accepted but never sent (a crash in between)."""
@@ -311,21 +315,50 @@ class Sequencer:
 
     # ------------------------------------------------------------------ the loop
 
+    def notify(self) -> None:
+        """Records joined the queue: the batcher looks now instead of at its next poll."""
+        self._wake.set()
+
+    def _batch_queue(self) -> tuple[int, float | None]:
+        """How many batch records wait, and when the oldest joined the queue (one query)."""
+        with self.db.session() as s:
+            count, oldest = s.execute(
+                select(func.count(), func.min(SubmissionRow.queued_at)).where(
+                    SubmissionRow.status == SubmissionStatus.QUEUED.value,
+                    SubmissionRow.anchoring == Anchoring.BATCH.value,
+                )
+            ).one()
+        return int(count), None if oldest is None else float(oldest)
+
     def run(
         self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
     ) -> None:
-        """Anchors every `batch_interval` seconds, or as soon as `batch_size` records wait."""
+        """Anchors a batch once its oldest record has waited `batch_interval` seconds, or as soon
+        as `batch_size` records wait; sends stranded per-record rows every few seconds.
+
+        Woken by `notify` when records are queued here; polls every `_IDLE_POLL_SECONDS` anyway
+        (records queued by another gateway over the same database, and `stop`)."""
+        next_stranded = 0.0
         while not stop.is_set():
+            wait = _IDLE_POLL_SECONDS
             try:
-                stranded = self._stranded()
-                if stranded:
-                    self.anchor_records(stranded)
-                if (
-                    self.pending_count() >= self.config.batch_size
-                    or self.oldest_pending_age() >= self.config.batch_interval
-                ) and self.anchor_pending():
-                    continue
+                now = time.time()
+                if now >= next_stranded:
+                    next_stranded = now + _STRANDED_AFTER_SECONDS / 2
+                    stranded = self._stranded()
+                    if stranded:
+                        self.anchor_records(stranded)
+                count, oldest = self._batch_queue()
+                if count and oldest is not None:
+                    age = now - oldest
+                    if (
+                        count >= self.config.batch_size or age >= self.config.batch_interval
+                    ) and self.anchor_pending():
+                        continue
+                    wait = min(wait, max(self.config.batch_interval - age, 0.0))
             except Exception as exc:
                 if on_error:
                     on_error(exc)
-            stop.wait(min(0.05, self.config.batch_interval))
+            self._wake.wait(wait)
+            self._wake.clear()
+            stop.wait(_MIN_POLL_SECONDS)  # a burst of notifications costs one query per period

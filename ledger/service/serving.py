@@ -5,17 +5,41 @@ A receipt was built and stored when its record was anchored: serving it is one i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ledger.access import Caller, Scope
 from ledger.enums import SubmissionStatus
 from ledger.errors import Conflict, NotFound
 from ledger.receipts import Receipt
-from ledger.store import Database, ReceiptRow, SubmissionRow
+from ledger.store import SUMMARY_COLUMNS, Database, ReceiptRow, SubmissionRow, submission_summary
 
 __all__ = ["Serving"]
+
+
+# Built once: a receipt read is the hottest query of the gateway (no ORM, no recompiling).
+_RECEIPT_COLUMNS = (
+    SubmissionRow.record_id,
+    SubmissionRow.platform_id,
+    SubmissionRow.funder_id,
+    SubmissionRow.co_funder_id,
+    SubmissionRow.guarantor_id,
+    SubmissionRow.status,
+    ReceiptRow.receipt_json,
+)
+_RECEIPT_JOIN = select(*_RECEIPT_COLUMNS).outerjoin(
+    ReceiptRow, ReceiptRow.record_id == SubmissionRow.record_id
+)
+_RECEIPT = _RECEIPT_JOIN.where(SubmissionRow.record_id == bindparam("record_id"))
+_RECEIPTS = _RECEIPT_JOIN.where(
+    SubmissionRow.record_id.in_(bindparam("record_ids", expanding=True))
+)
+
+_STATUS = select(*SUMMARY_COLUMNS, SubmissionRow.entry_timestamp_json).where(
+    SubmissionRow.record_id == bindparam("record_id")
+)
 
 
 class Serving:
@@ -32,21 +56,19 @@ class Serving:
             raise NotFound(f"no record {record_id}", code="RECORD_NOT_FOUND")
         return row
 
+    def status(self, caller: Caller, record_id: str) -> dict[str, Any]:
+        """A record's public status view and its entry timestamp (JSON text or None), if the
+        caller may see it."""
+        with self.db.engine.connect() as connection:
+            row = connection.execute(_STATUS, {"record_id": record_id.lower()}).one_or_none()
+        if row is None or not Scope.of(caller).allows(row):
+            raise NotFound(f"no record {record_id}", code="RECORD_NOT_FOUND")
+        return {**submission_summary(row), "entry_timestamp_json": row.entry_timestamp_json}
+
     def receipt_json(self, caller: Caller, record_id: str) -> str:
         """The stored receipt of an anchored record (JSON text)."""
-        with self.db.session() as s:
-            found = s.execute(
-                select(
-                    SubmissionRow.platform_id,
-                    SubmissionRow.funder_id,
-                    SubmissionRow.co_funder_id,
-                    SubmissionRow.guarantor_id,
-                    SubmissionRow.status,
-                    ReceiptRow.receipt_json,
-                )
-                .outerjoin(ReceiptRow, ReceiptRow.record_id == SubmissionRow.record_id)
-                .where(SubmissionRow.record_id == record_id.lower())
-            ).one_or_none()
+        with self.db.engine.connect() as connection:
+            found = connection.execute(_RECEIPT, {"record_id": record_id.lower()}).one_or_none()
         if found is None or not Scope.of(caller).allows(found):
             raise NotFound(f"no record {record_id}", code="RECORD_NOT_FOUND")
         if found.status == SubmissionStatus.ANCHORED.value and found.receipt_json is None:
@@ -59,6 +81,36 @@ class Serving:
                 code="NOT_ANCHORED",
             )
         return str(found.receipt_json)
+
+    def receipts_json(
+        self, caller: Caller, record_ids: Sequence[str]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """The stored receipts of many records in one read, in the order asked (a record asked
+        twice comes once), and the (record id, code) of those it cannot give: RECORD_NOT_FOUND
+        (unknown, or not the caller's to see) or NOT_ANCHORED."""
+        wanted = list(dict.fromkeys(rid.lower() for rid in record_ids))
+        with self.db.engine.connect() as connection:
+            found = {
+                row.record_id: row for row in connection.execute(_RECEIPTS, {"record_ids": wanted})
+            }
+        scope = Scope.of(caller)
+        receipts: list[str] = []
+        missing: list[tuple[str, str]] = []
+        for rid in wanted:
+            row = found.get(rid)
+            if row is None or not scope.allows(row):
+                missing.append((rid, "RECORD_NOT_FOUND"))
+            elif row.status != SubmissionStatus.ANCHORED.value:
+                missing.append((rid, "NOT_ANCHORED"))
+            elif row.receipt_json is not None:
+                receipts.append(str(row.receipt_json))
+            else:
+                built = self._build(rid)
+                if built is None:
+                    missing.append((rid, "NOT_ANCHORED"))
+                else:
+                    receipts.append(built)
+        return receipts, missing
 
     def receipt(self, caller: Caller, record_id: str) -> Receipt:
         return Receipt.model_validate_json(self.receipt_json(caller, record_id))

@@ -21,9 +21,10 @@ from web3 import Web3
 from ledger.chain.client import ChainClient
 from ledger.receipts import AnyReceipt, parse_receipt
 from ledger.trust import TrustRoot
-from ledger.verify.checks import CHECK_NAMES, Verifier
+from ledger.verify.checks import CHECK_NAMES
 from ledger.verify.facts import ChainFacts, LiveChainFacts, SnapshotChainFacts
 from ledger.verify.report import CheckResult, DeploymentUsed, VerificationReport
+from ledger.verify.verifier import Verifier
 
 __all__ = [
     "CHECK_NAMES",

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from ledger.errors import LedgerError
 from ledger.trust import TrustRoot
-from ledger.verify.checks import CHECK_NAMES, Verifier
+from ledger.verify.checks import CHECK_NAMES
 from ledger.verify.facts import ChainFacts
 from ledger.verify.report import VerificationReport
+from ledger.verify.verifier import Verifier
 
 __all__ = ["BulkSummary", "Outcome", "iter_receipt_files", "verify_many"]
 

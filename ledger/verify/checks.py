@@ -37,12 +37,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from ledger.canonical import canonical_digest, digest_bytes, digest_file, matches_digest
 from ledger.eip712 import Domain, loan_record_id, signatures_hash, typed_data
 from ledger.enums import Role
-from ledger.errors import LedgerError, SignatureError, VerificationError
+from ledger.errors import LedgerError, SignatureError
 from ledger.hashing import checksum_address
 from ledger.merkle import leaf_hash, process_proof
 from ledger.receipts import (
@@ -52,14 +51,19 @@ from ledger.receipts import (
     Receipt,
     ReceiptV1,
     metadata_matches,
-    parse_receipt,
 )
 from ledger.timestamps import EntryPromise, verify_entry_timestamp
 from ledger.trust import TrustRoot
 from ledger.verify.facts import ChainFacts
-from ledger.verify.report import CheckResult, DeploymentUsed, VerificationReport
 
-__all__ = ["CHECK_NAMES", "Verifier"]
+__all__ = [
+    "CHECKS",
+    "CHECK_NAMES",
+    "CheckFailed",
+    "CheckSkipped",
+    "ReceiptChecks",
+    "slots",
+]
 
 # The role a signature's slot needs in the registry.
 _SLOT_ROLES: dict[str, Role] = {
@@ -70,13 +74,13 @@ _SLOT_ROLES: dict[str, Role] = {
 }
 
 
-class _Fail(Exception):
+class CheckFailed(Exception):
     def __init__(self, detail: str, code: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
 
 
-class _Skip(Exception):
+class CheckSkipped(Exception):
     pass
 
 
@@ -95,66 +99,8 @@ def slots(receipt: AnyReceipt) -> list[tuple[int, str]]:
     return out
 
 
-def fact_keys(receipt: AnyReceipt, trust: TrustRoot | None) -> list[tuple[Any, ...]]:
-    """The chain facts one receipt's checks ask for (keys of `LiveChainFacts`), so they can be
-    fetched in one round trip; the cap waits for the funder's institution type."""
-    a, record = receipt.anchor, receipt.record
-    record_id = _b32(receipt.record_id)
-    keys: list[tuple[Any, ...]] = [("chain_id",), ("ledger_registry",)]
-    if trust is not None and trust.genesis_hash is not None:
-        keys.append(("genesis",))
-    if trust is not None and trust.regulator is not None:
-        keys.append(("regulator", trust.regulator))
-    keys += [
-        ("tx", _b32(a.transaction_hash)),
-        ("block", a.block_number),
-        ("role", record.funder_id),
-    ]
-    keys += [("state", record_id), ("violation", record_id)]
-    if a.root is not None:
-        keys.append(("batch", _b32(a.root)))
-    for s in receipt.signatures:
-        keys += [("role", s.participant_id), ("epoch", s.participant_id, a.block_time)]
-    if receipt.entry_timestamp is not None:
-        p = receipt.entry_timestamp.promise
-        keys += [("role", p.gateway_id), ("epoch", p.gateway_id, p.accepted_at)]
-    if record.is_legacy:
-        keys.append(("cutoff", a.block_time))
-    return keys
-
-
-def node_verdicts(facts: ChainFacts, trust: TrustRoot) -> tuple[_Fail | None, _Fail | None]:
-    """What the deployment check concludes of the node and the trusted contracts, the same for
-    every receipt: (is it the trusted chain, do the trusted contracts hold together)."""
-    chain: _Fail | None = None
-    node_chain = facts.chain_id()
-    if node_chain != trust.chain_id:
-        chain = _Fail(
-            f"the node is chain {node_chain}, the trusted deployment is on chain {trust.chain_id}",
-            "WRONG_CHAIN",
-        )
-    elif trust.genesis_hash is not None and facts.genesis_hash() != trust.genesis_hash:
-        chain = _Fail(
-            f"the node's genesis block is {facts.genesis_hash()}, the trusted chain's is"
-            f" {trust.genesis_hash}",
-            "GENESIS_MISMATCH",
-        )
-    contracts: _Fail | None = None
-    if chain is None and facts.ledger_registry() != facts.registry:
-        contracts = _Fail(
-            f"the trusted ledger reads registry {facts.ledger_registry()}, not {facts.registry}",
-            "DEPLOYMENT_MISMATCH",
-        )
-    elif chain is None and trust.regulator is not None and not facts.is_regulator(trust.regulator):
-        contracts = _Fail(
-            f"{trust.regulator} does not hold REGULATOR_ROLE in the trusted registry",
-            "REGULATOR_MISMATCH",
-        )
-    return chain, contracts
-
-
-class _Run:
-    """One receipt's checks (each returns a detail, raises _Fail or _Skip)."""
+class ReceiptChecks:
+    """One receipt's checks (each returns a detail, raises CheckFailed or CheckSkipped)."""
 
     def __init__(
         self,
@@ -163,7 +109,7 @@ class _Run:
         trust: TrustRoot | None,
         document: Path | bytes | None,
         document_sha256: str | None,
-        node: tuple[_Fail | None, _Fail | None] = (None, None),
+        node: tuple[CheckFailed | None, CheckFailed | None] = (None, None),
     ) -> None:
         self.node_verdicts = node
         self.r = receipt
@@ -186,9 +132,9 @@ class _Run:
 
     def format(self) -> str:
         if self.r.hash_algorithms != HASH_ALGORITHMS:
-            raise _Fail(f"the receipt names other hash algorithms: {self.r.hash_algorithms}")
+            raise CheckFailed(f"the receipt names other hash algorithms: {self.r.hash_algorithms}")
         if self.a.mode == "batch" and isinstance(self.r, Receipt) and self.a.batch_size is None:
-            raise _Fail("a batch receipt must state its batch size")
+            raise CheckFailed("a batch receipt must state its batch size")
         return self.r.format
 
     def deployment(self) -> str:
@@ -196,7 +142,7 @@ class _Run:
         node_chain = facts.chain_id()
         if trust is None:
             if node_chain != a.chain_id:
-                raise _Fail(
+                raise CheckFailed(
                     f"the node is chain {node_chain}, the receipt is for chain {a.chain_id}",
                     "WRONG_CHAIN",
                 )
@@ -204,12 +150,12 @@ class _Run:
                 facts.registry,
                 facts.ledger,
             ):
-                raise _Fail(
+                raise CheckFailed(
                     f"the chain facts at hand are of registry {facts.registry}, ledger"
                     f" {facts.ledger}, not of the deployment the receipt names",
                     "DEPLOYMENT_MISMATCH",
                 )
-            raise _Skip(
+            raise CheckSkipped(
                 f"no trust root: checked only against the deployment the receipt names (chain"
                 f" {a.chain_id}, registry {a.registry}, ledger {a.ledger}), which anyone can"
                 " deploy a copy of"
@@ -220,7 +166,7 @@ class _Run:
         named = (a.chain_id, checksum_address(a.registry), checksum_address(a.ledger))
         trusted = (trust.chain_id, facts.registry, facts.ledger)
         if named != trusted:
-            raise _Fail(
+            raise CheckFailed(
                 f"the receipt names chain {a.chain_id}, registry {a.registry}, ledger {a.ledger};"
                 f" the trusted deployment is chain {trust.chain_id}, registry {facts.registry},"
                 f" ledger {facts.ledger}",
@@ -233,7 +179,7 @@ class _Run:
     def document_check(self) -> str:
         expected = self.r.record.agreement_digest
         if self.r.document.sha256 != expected:
-            raise _Fail(
+            raise CheckFailed(
                 f"the receipt's document digest {self.r.document.sha256} is not the record's"
                 f" {expected}",
                 "DOCUMENT_MISMATCH",
@@ -248,13 +194,13 @@ class _Run:
         elif self.document_sha256 is not None:
             actual_hex = "0x" + self.document_sha256.lower().removeprefix("0x")
         else:
-            raise _Skip("no document or digest given (the receipt's digest is the record's)")
+            raise CheckSkipped("no document or digest given (the receipt's digest is the record's)")
         if actual_hex != expected:
-            raise _Fail(
+            raise CheckFailed(
                 f"document SHA-256 {actual_hex} != agreement digest {expected}", "DOCUMENT_MISMATCH"
             )
         if size is not None and self.r.document.size is not None and size != self.r.document.size:
-            raise _Fail(
+            raise CheckFailed(
                 f"the document has {size} bytes, the receipt says {self.r.document.size}",
                 "DOCUMENT_MISMATCH",
             )
@@ -262,28 +208,28 @@ class _Run:
 
     def disclosure(self) -> str:
         if self.r.disclosure is None:
-            raise _Skip("the receipt carries no disclosure form")
+            raise CheckSkipped("the receipt carries no disclosure form")
         from ledger.disclosure import FeeDisclosure, check_disclosure
 
         record = self.r.record
         if not matches_digest(self.r.disclosure, _b32(record.disclosure_digest)):
             digest = "0x" + canonical_digest(self.r.disclosure).hex()
-            raise _Fail(
+            raise CheckFailed(
                 f"canonical form hashes to {digest}, record says {record.disclosure_digest}"
             )
         try:
             form = FeeDisclosure.model_validate(self.r.disclosure)
             if form.principal != record.principal:
-                raise _Fail(
+                raise CheckFailed(
                     f"form's principal is {form.principal} fen, record anchors {record.principal}"
                 )
             if form.stated_apr_bps != record.apr_bps:
-                raise _Fail(
+                raise CheckFailed(
                     f"form states {form.stated_apr_bps} bps, record anchors {record.apr_bps} bps"
                 )
             computed = check_disclosure(form)
         except (LedgerError, ValueError) as exc:
-            raise _Fail(f"form is inconsistent: {exc}", "DISCLOSURE_INCONSISTENT") from exc
+            raise CheckFailed(f"form is inconsistent: {exc}", "DISCLOSURE_INCONSISTENT") from exc
         return (
             f"digest matches; stated {form.stated_apr_bps} bps, computed"
             f" {computed.nominal_percent}%"
@@ -292,14 +238,14 @@ class _Run:
     def record_id_check(self) -> str:
         computed = "0x" + self.record_id.hex()
         if computed != self.r.record_id:
-            raise _Fail(
+            raise CheckFailed(
                 f"EIP-712 digest of the record is {computed}, receipt says {self.r.record_id}"
             )
         return computed
 
     def typed_data_check(self) -> str:
         if self.r.typed_data != typed_data(self.r.record, self.domain):
-            raise _Fail("the EIP-712 typed data does not describe this record and domain")
+            raise CheckFailed("the EIP-712 typed data does not describe this record and domain")
         return "matches the record and domain"
 
     def signatures(self) -> str:
@@ -308,22 +254,22 @@ class _Run:
         needed = slots(self.r)
         given = [(s.participant_id, s.role) for s in self.r.signatures]
         if given != needed:
-            raise _Fail(f"signatures are labelled {given}, the record needs {needed}")
+            raise CheckFailed(f"signatures are labelled {given}, the record needs {needed}")
         digest = self.record_id
         for s, raw in zip(self.r.signatures, self.signature_bytes, strict=True):
             who = f"participant {s.participant_id} ({s.role})"
             role, _ = self.facts.role_of(s.participant_id)
             if role != _SLOT_ROLES[s.role]:
-                raise _Fail(f"{who} is registered as {Role(role).name.lower()}")
+                raise CheckFailed(f"{who} is registered as {Role(role).name.lower()}")
             try:
                 recovered = recover_address(digest, raw)
             except SignatureError as exc:
-                raise _Fail(f"{who}: {exc}") from exc
+                raise CheckFailed(f"{who}: {exc}") from exc
             if recovered.lower() != s.signer.lower():
-                raise _Fail(f"{who}: signature is by {recovered}, receipt says {s.signer}")
+                raise CheckFailed(f"{who}: signature is by {recovered}, receipt says {s.signer}")
             epoch = self.facts.epoch_at(s.participant_id, self.a.block_time)
             if epoch.signer.lower() != recovered.lower():
-                raise _Fail(
+                raise CheckFailed(
                     f"{who}: signer {recovered} was not its registered key at"
                     f" {self.a.block_time} (registered: {epoch.signer})"
                 )
@@ -338,39 +284,43 @@ class _Run:
 
     def leaf(self) -> str:
         if self.a.mode != "batch":
-            raise _Skip("per-record anchor: no Merkle leaf")
+            raise CheckSkipped("per-record anchor: no Merkle leaf")
         leaf = self.a.leaf
         assert leaf is not None  # the model requires it in batch mode
         values, computed = self.expected_leaf()
         if list(leaf.types) != list(LEAF_TYPES) or [v.lower() for v in leaf.values] != values:
-            raise _Fail(f"leaf values {leaf.values} are not [record id, signatures hash] {values}")
+            raise CheckFailed(
+                f"leaf values {leaf.values} are not [record id, signatures hash] {values}"
+            )
         if computed != leaf.hash:
-            raise _Fail(f"leaf hashes to {computed}, receipt says {leaf.hash}")
+            raise CheckFailed(f"leaf hashes to {computed}, receipt says {leaf.hash}")
         return computed
 
     def proof(self) -> str:
         if self.a.mode != "batch":
-            raise _Skip("per-record anchor: no Merkle proof")
+            raise CheckSkipped("per-record anchor: no Merkle proof")
         assert self.a.leaf is not None and self.a.root is not None
         root = process_proof(_b32(self.expected_leaf()[1]), [_b32(p) for p in self.a.proof])
         if "0x" + root.hex() != self.a.root:
-            raise _Fail(f"proof leads to 0x{root.hex()}, receipt says root {self.a.root}")
+            raise CheckFailed(f"proof leads to 0x{root.hex()}, receipt says root {self.a.root}")
         return f"{len(self.a.proof)} steps to root {self.a.root}"
 
     def anchor(self) -> str:
         a, facts = self.a, self.facts
         tx = facts.anchor_tx(_b32(a.transaction_hash))
         if tx is None:
-            raise _Fail(
+            raise CheckFailed(
                 f"transaction {a.transaction_hash} did not anchor anything in the ledger"
                 f" (as of {facts.as_of()})",
                 "ANCHOR_NOT_FOUND",
             )
         if tx.block_number != a.block_number:
-            raise _Fail(f"transaction is in block {tx.block_number}, receipt says {a.block_number}")
+            raise CheckFailed(
+                f"transaction is in block {tx.block_number}, receipt says {a.block_number}"
+            )
         block_time = facts.block_time(a.block_number)
         if block_time != a.block_time:
-            raise _Fail(
+            raise CheckFailed(
                 f"block {a.block_number} has time {block_time}, receipt says {a.block_time}"
             )
         if a.mode == "batch":
@@ -378,16 +328,16 @@ class _Run:
             root = _b32(a.root)
             batch = facts.batch(root)
             if batch is None:
-                raise _Fail(f"root {a.root} was never anchored", "ROOT_NOT_ANCHORED")
+                raise CheckFailed(f"root {a.root} was never anchored", "ROOT_NOT_ANCHORED")
             if root not in tx.roots:
-                raise _Fail("the ledger did not anchor this root in that transaction")
+                raise CheckFailed("the ledger did not anchor this root in that transaction")
             if batch.block_number != a.block_number or batch.anchored_at != a.block_time:
-                raise _Fail(
+                raise CheckFailed(
                     f"root anchored in block {batch.block_number} at {batch.anchored_at}, receipt"
                     f" says {a.block_number} at {a.block_time}"
                 )
             if a.batch_size is not None and a.batch_size != batch.record_count:
-                raise _Fail(
+                raise CheckFailed(
                     f"the batch holds {batch.record_count} records, receipt says {a.batch_size}",
                     "BATCH_SIZE_MISMATCH",
                 )
@@ -399,7 +349,7 @@ class _Run:
             or anchored is None
             or anchored.anchored_at != a.block_time
         ):
-            raise _Fail(
+            raise CheckFailed(
                 "the ledger did not anchor this record by itself at the stated time",
                 "RECORD_NOT_ANCHORED",
             )
@@ -409,30 +359,30 @@ class _Run:
         entry = self.r.entry_timestamp
         if entry is None:
             if self.a.mode == "batch":
-                raise _Fail(
+                raise CheckFailed(
                     "a batch receipt must carry the gateway's signed entry timestamp",
                     "ENTRY_TIMESTAMP_MISSING",
                 )
-            raise _Skip("no signed entry timestamp (anchored by itself, without a gateway)")
+            raise CheckSkipped("no signed entry timestamp (anchored by itself, without a gateway)")
         p = entry.promise
         role, _ = self.facts.role_of(p.gateway_id)
         if role != Role.GATEWAY:
-            raise _Fail(f"participant {p.gateway_id} is not a gateway")
+            raise CheckFailed(f"participant {p.gateway_id} is not a gateway")
         epoch = self.facts.epoch_at(p.gateway_id, p.accepted_at)
         try:
             verify_entry_timestamp(entry, epoch.ed25519_public_key)
         except SignatureError as exc:
-            raise _Fail(str(exc), exc.code) from exc
+            raise CheckFailed(str(exc), exc.code) from exc
         if (
             p.record_id != self.r.record_id
             or p.chain_id != self.a.chain_id
             or p.ledger.lower() != self.a.ledger.lower()
         ):
-            raise _Fail("the promise names another record, chain or ledger")
+            raise CheckFailed("the promise names another record, chain or ledger")
         if p.leaf_hash != self.expected_leaf()[1]:
-            raise _Fail("the promise names another leaf")
+            raise CheckFailed("the promise names another leaf")
         if self.a.block_time > p.anchor_deadline:
-            raise _Fail(
+            raise CheckFailed(
                 f"anchored at {self.a.block_time}, after the promised deadline {p.anchor_deadline}",
                 "PROMISE_BROKEN",
             )
@@ -443,26 +393,26 @@ class _Run:
 
     def provenance(self) -> str:
         if isinstance(self.r, ReceiptV1):
-            raise _Skip("receipt v1: provenance and document metadata are not bound")
+            raise CheckSkipped("receipt v1: provenance and document metadata are not bound")
         entry = self.r.entry_timestamp
         provenance = self.r.provenance
         if entry is None or not isinstance(entry.promise, EntryPromise):
             if provenance is None:
-                raise _Skip("no provenance (anchored without a gateway)")
-            raise _Skip("no entry timestamp of version 2 binds the provenance")
+                raise CheckSkipped("no provenance (anchored without a gateway)")
+            raise CheckSkipped("no entry timestamp of version 2 binds the provenance")
         if not metadata_matches(entry.promise.metadata_digest, provenance, self.r.document):
-            raise _Fail(
+            raise CheckFailed(
                 "the provenance or the document's media type or size is not what the gateway signed"
             )
         if provenance is None:
             return "the gateway attested no provenance"
         if provenance.submitted_by != self.r.record.platform_id:
-            raise _Fail(
+            raise CheckFailed(
                 f"submitted by {provenance.submitted_by}, but the record's platform is"
                 f" {self.r.record.platform_id}"
             )
         if provenance.gateway_id != entry.promise.gateway_id:
-            raise _Fail(
+            raise CheckFailed(
                 f"provenance names gateway {provenance.gateway_id}, the promise"
                 f" {entry.promise.gateway_id}"
             )
@@ -477,16 +427,18 @@ class _Run:
         _, institution = self.facts.role_of(rec.funder_id)
         found, cap = self.facts.rate_cap_at(institution, rec.issued_at)
         if not found:
-            raise _Fail(f"no rate cap exists for institution type {institution}")
+            raise CheckFailed(f"no rate cap exists for institution type {institution}")
         if rec.is_legacy:
             cutoff = self.facts.legacy_cutoff_at(self.a.block_time)
             if rec.issued_at >= cutoff:
-                raise _Fail(
+                raise CheckFailed(
                     f"flagged legacy but issued at {rec.issued_at}, after the cutoff {cutoff}"
                 )
             return f"legacy loan issued before the cutoff ({rec.apr_bps} bps; cap {cap} bps)"
         if rec.apr_bps > cap:
-            raise _Fail(f"APR {rec.apr_bps} bps exceeds the cap of {cap} bps", "RATE_CAP_EXCEEDED")
+            raise CheckFailed(
+                f"APR {rec.apr_bps} bps exceeds the cap of {cap} bps", "RATE_CAP_EXCEEDED"
+            )
         return f"{rec.apr_bps} bps <= cap {cap} bps"
 
     def violation(self) -> str:
@@ -495,7 +447,7 @@ class _Run:
             from ledger.chain.artifacts import error_selectors
 
             name = error_selectors().get(code, ("0x" + code.hex(), ()))[0]
-            raise _Fail(f"a violation was proven on chain: {name}", "VIOLATION_PROVEN")
+            raise CheckFailed(f"a violation was proven on chain: {name}", "VIOLATION_PROVEN")
         return f"none proven (as of {self.facts.as_of()})"
 
     def status(self) -> str:
@@ -503,112 +455,32 @@ class _Run:
         if retired is None:
             return f"current: neither revoked nor superseded (as of {self.facts.as_of()})"
         if retired.status == 2:
-            raise _Fail(
+            raise CheckFailed(
                 f"the record was revoked at {retired.retired_at} (reason {retired.reason_code})",
                 "RECORD_REVOKED",
             )
-        raise _Fail(
+        raise CheckFailed(
             f"the record was amended at {retired.retired_at}: superseded by"
             f" 0x{retired.superseded_by.hex()} (reason {retired.reason_code})",
             "RECORD_SUPERSEDED",
         )
 
 
-_CHECKS: tuple[tuple[str, Callable[[_Run], str]], ...] = (
-    ("format", _Run.format),
-    ("deployment", _Run.deployment),
-    ("document", _Run.document_check),
-    ("disclosure", _Run.disclosure),
-    ("record_id", _Run.record_id_check),
-    ("typed_data", _Run.typed_data_check),
-    ("signatures", _Run.signatures),
-    ("leaf", _Run.leaf),
-    ("proof", _Run.proof),
-    ("anchor", _Run.anchor),
-    ("entry_timestamp", _Run.entry_timestamp),
-    ("provenance", _Run.provenance),
-    ("rate_cap", _Run.rate_cap),
-    ("violation", _Run.violation),
-    ("status", _Run.status),
+CHECKS: tuple[tuple[str, Callable[[ReceiptChecks], str]], ...] = (
+    ("format", ReceiptChecks.format),
+    ("deployment", ReceiptChecks.deployment),
+    ("document", ReceiptChecks.document_check),
+    ("disclosure", ReceiptChecks.disclosure),
+    ("record_id", ReceiptChecks.record_id_check),
+    ("typed_data", ReceiptChecks.typed_data_check),
+    ("signatures", ReceiptChecks.signatures),
+    ("leaf", ReceiptChecks.leaf),
+    ("proof", ReceiptChecks.proof),
+    ("anchor", ReceiptChecks.anchor),
+    ("entry_timestamp", ReceiptChecks.entry_timestamp),
+    ("provenance", ReceiptChecks.provenance),
+    ("rate_cap", ReceiptChecks.rate_cap),
+    ("violation", ReceiptChecks.violation),
+    ("status", ReceiptChecks.status),
 )
-CHECK_NAMES = tuple(name for name, _ in _CHECKS)
-
-
-def _unverified(receipt: AnyReceipt, report: VerificationReport) -> list[str]:
-    """The receipt's fields no signature or chain fact vouched for in this run."""
-    if isinstance(receipt, ReceiptV1):
-        return ["provenance", "document.media_type", "document.size", "document.location"]
-    out = ["unsigned.document_location"]
-    provenance = next(c for c in report.checks if c.name == "provenance")
-    if provenance.status == "skip" and (
-        receipt.provenance is not None
-        or receipt.document.media_type is not None
-        or receipt.document.size is not None
-    ):
-        out[:0] = ["provenance", "document.media_type", "document.size"]
-    return out
-
-
-class Verifier:
-    """Verifies receipts against one deployment: `trust` (None: whatever each receipt names, an
-    explicit choice the report records) with chain facts from `facts`."""
-
-    def __init__(self, facts: ChainFacts, trust: TrustRoot | None) -> None:
-        self.facts = facts
-        self.trust = trust
-        self._node: tuple[_Fail | None, _Fail | None] | None = None
-        self._deployment = DeploymentUsed(
-            chain_id=trust.chain_id if trust else 0,
-            registry=facts.registry,
-            ledger=facts.ledger,
-            genesis_hash=trust.genesis_hash if trust else None,
-            pinned=trust is not None,
-            as_of=facts.as_of(),
-        )
-
-    def verify(
-        self,
-        receipt: AnyReceipt | dict[str, Any] | bytes | str,
-        *,
-        document: Path | bytes | None = None,
-        document_sha256: str | None = None,
-        raise_on_failure: bool = True,
-    ) -> VerificationReport:
-        """Checks every link; raises `VerificationError` naming the first failure, or with
-        `raise_on_failure=False` runs every check and reports each."""
-        parsed = parse_receipt(receipt)
-        try:  # a hint only: a fact that cannot be read fails the check that needs it
-            self.facts.prefetch(fact_keys(parsed, self.trust))
-            _, institution = self.facts.role_of(parsed.record.funder_id)
-            self.facts.prefetch([("cap", institution, parsed.record.issued_at)])
-        except Exception:
-            pass
-        if self._node is None and self.trust is not None:
-            self._node = node_verdicts(self.facts, self.trust)
-        run = _Run(
-            parsed, self.facts, self.trust, document, document_sha256, self._node or (None, None)
-        )
-        report = VerificationReport(record_id=parsed.record_id, format=parsed.format)
-        a = parsed.anchor
-        report.deployment = (
-            self._deployment
-            if self.trust is not None
-            else DeploymentUsed(a.chain_id, a.registry, a.ledger, None, False, self.facts.as_of())
-        )
-        for name, check in _CHECKS:
-            try:
-                report.checks.append(CheckResult(name, "pass", check(run)))
-            except _Skip as skip:
-                report.checks.append(CheckResult(name, "skip", str(skip)))
-            except _Fail as fail:
-                code = f"VERIFY_{fail.code or name.upper()}"
-                report.checks.append(CheckResult(name, "fail", str(fail), code))
-                if raise_on_failure:
-                    raise VerificationError(name, str(fail), code=code) from None
-            except Exception as exc:  # a node error, a malformed value: this check failed
-                code = f"VERIFY_{name.upper()}"
-                report.checks.append(CheckResult(name, "fail", f"cannot check: {exc}", code))
-                if raise_on_failure:
-                    raise VerificationError(name, f"cannot check: {exc}", code=code) from exc
-        report.unverified = _unverified(parsed, report)
-        return report
+CHECK_NAMES = tuple(name for name, _ in CHECKS)

@@ -243,3 +243,47 @@ def test_funder_rejection_is_final(env: Env) -> None:
     again = env.post_loan(env["p1"].key, body)
     assert again.status_code == 202
     assert again.json()["record_id"] != record_id and again.json()["duplicate"] is False
+
+
+def test_many_receipts_in_one_request(env: Env) -> None:
+    anchored = [env.anchored_loan() for _ in range(3)]
+    queued = env.queued_loan()
+    unknown = "0x" + "ab" * 32
+    asked = [
+        anchored[2],
+        queued,
+        anchored[0],
+        unknown,
+        anchored[2].upper().replace("0X", "0x"),
+        anchored[1],
+    ]
+    r = env.http.post(
+        "/v1/loans/receipts", json={"record_ids": asked}, headers=auth(env.regulator_key)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    one_by_one = [
+        env.http.get(f"/v1/loans/{i}/receipt", headers=auth(env.regulator_key)).json()
+        for i in (anchored[2], anchored[0], anchored[1])
+    ]
+    assert body["receipts"] == one_by_one  # in the order asked, a repeated id once
+    assert body["missing"] == [
+        {"record_id": queued, "code": "NOT_ANCHORED"},
+        {"record_id": unknown, "code": "RECORD_NOT_FOUND"},
+    ]
+    # a platform sees only its own records: another platform's are not found, not told apart
+    other = env.http.post(
+        "/v1/loans/receipts", json={"record_ids": anchored[:1]}, headers=auth(env["p2"].key)
+    )
+    assert other.status_code == 200
+    assert other.json() == {
+        "receipts": [],
+        "missing": [{"record_id": anchored[0], "code": "RECORD_NOT_FOUND"}],
+    }
+    too_many = env.http.post(
+        "/v1/loans/receipts",
+        json={"record_ids": [unknown] * 1001},
+        headers=auth(env.regulator_key),
+    )
+    assert too_many.status_code == 422
+    assert env.http.post("/v1/loans/receipts", json={"record_ids": [unknown]}).status_code == 401

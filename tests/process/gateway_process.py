@@ -15,7 +15,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["GatewayProcess", "auth", "free_port"]
+__all__ = ["GatewayProcess", "auth", "free_port", "stop_all"]
+
+_STARTED: list[GatewayProcess] = []
 
 
 def free_port() -> int:
@@ -53,6 +55,7 @@ class GatewayProcess:
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
+        _STARTED.append(self)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -83,3 +86,11 @@ class GatewayProcess:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def stop_all() -> None:
+    """Kill every gateway a test started and did not stop (a failed assertion skips `stop()`)."""
+    while _STARTED:
+        server = _STARTED.pop()
+        if server.alive():
+            server.kill()

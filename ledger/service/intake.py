@@ -1,0 +1,337 @@
+"""Intake: what admission does to one record, with no storage and no registry reads of its own.
+
+- `admit`: a platform's submission becomes its record (the borrower's identity becomes a keyed,
+  salted commitment at once; the fee disclosure is checked against its own numbers and the cap
+  binds the cost the form's numbers give), checked against every rule but the signatures, signed
+  by the parties whose keys the gateway holds; settled at once if every party has signed.
+- `cosign`: a funder's signature (custodial, or its own verified against its registered key) is
+  added to a stored record, which is then settled.
+- `settle`: every rule with the signatures; accepted into the queue with the gateway's signed
+  entry timestamp, or rejected with the rule it breaks.
+
+Each returns a plain row (or the columns that change) for admission to write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.anchoring import SignedLoan
+from ledger.canonical import borrower_commitment, digest_bytes, new_salt
+from ledger.chain.state import RegistryState
+from ledger.disclosure import check_disclosure
+from ledger.eip712 import Domain, loan_record_id
+from ledger.enums import InstitutionType, SubmissionStatus
+from ledger.errors import InputError, LedgerError, RuleViolation, SignatureError
+from ledger.limits import INT64_MAX
+from ledger.receipts import DocumentRef, DocumentRefV1, Provenance
+from ledger.records import FLAG_LEGACY, LoanRecord
+from ledger.rules import check_rules
+from ledger.service.config import ServiceConfig
+from ledger.service.custody import Custody, GatewayIdentity
+from ledger.service.models import LoanSubmission, SubmissionOutcome
+from ledger.service.stored import Signatures, provenance_of, signatures_json, signatures_of
+from ledger.signing import recover_address
+from ledger.timestamps import SignedEntryTimestamp
+
+__all__ = ["Intake", "StoredRecord"]
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """What co-signing needs of a stored record awaiting its funder."""
+
+    record_id: str
+    record_json: str
+    signatures_json: str
+    document_json: str
+    provenance_json: str
+
+
+class Intake:
+    """The per-record work of admission (see the module docstring)."""
+
+    def __init__(
+        self,
+        custody: Custody,
+        identity: GatewayIdentity,
+        domain: Domain,
+        config: ServiceConfig,
+        commitment_key: bytes,
+    ) -> None:
+        self.custody = custody
+        self.identity = identity
+        self.domain = domain
+        self.config = config
+        self._commitment_key = commitment_key
+
+    # ------------------------------------------------------------------ the record
+
+    def build(
+        self, platform_id: int, sub: LoanSubmission, now: int
+    ) -> tuple[LoanRecord, bytes, int]:
+        """The record of a submission, its form's canonical JSON, and the APR computed from the
+        form (bps)."""
+        issued_at = sub.issued_at if sub.issued_at is not None else now
+        if sub.disclosure.principal > INT64_MAX:
+            raise InputError("principal too large")
+        computed = check_disclosure(
+            sub.disclosure,
+            self.config.disclosure_policy,
+            signed_at=datetime.fromtimestamp(issued_at, UTC),
+        )
+        if sub.borrower_commitment is not None:
+            commitment = sub.borrower_commitment.lower()
+        else:
+            assert sub.borrower_id is not None
+            commitment = _hex(
+                borrower_commitment(
+                    self._commitment_key, sub.borrower_id_type, sub.borrower_id, new_salt()
+                )
+            )
+        form = sub.disclosure.canonical()
+        record = LoanRecord(
+            agreement_digest=sub.agreement_digest,
+            disclosure_digest=_hex(hashlib.sha256(form).digest()),
+            borrower_commitment=commitment,
+            funder_id=sub.funder_id,
+            platform_id=platform_id,
+            guarantor_id=sub.guarantor_id,
+            co_funder_id=sub.co_funder_id,
+            co_funder_share_bps=sub.co_funder_share_bps,
+            principal=sub.disclosure.principal,
+            apr_bps=sub.disclosure.stated_apr_bps,
+            term_days=sub.term_days,
+            issued_at=issued_at,
+            flags=FLAG_LEGACY if sub.legacy else 0,
+        )
+        return record, form, computed.nominal_bps
+
+    @staticmethod
+    def precheck(record: LoanRecord, computed_bps: int, state: RegistryState, now: int) -> None:
+        """Every rule but the signatures (the funder has yet to sign), and the cap on the cost
+        the form's own numbers give (R2/R4: the Appendix J tolerance cannot understate it)."""
+        check_rules(record, state, now)
+        if not record.is_legacy:
+            _, institution = state.role_of(record.funder_id)
+            _, cap = state.rate_cap_at(institution, record.issued_at)
+            if computed_bps > cap:
+                raise RuleViolation(
+                    f"the form's own numbers give an APR of {computed_bps} bps, above the cap"
+                    f" of {cap} bps",
+                    code="RATE_CAP_EXCEEDED",
+                )
+
+    def signature(
+        self,
+        participant_id: int,
+        record_id: bytes,
+        given: str | None,
+        who: str,
+        state: RegistryState,
+        now: int,
+    ) -> tuple[str, str] | None:
+        """A party's (signature, signer): a given one verified against the party's registered
+        key, else one made with its custodial key if the gateway holds it, else None."""
+        if given is not None:
+            signature = bytes.fromhex(given[2:])
+            recovered = recover_address(record_id, signature)
+            registered = state.epoch_at(participant_id, now).signer
+            if recovered.lower() != registered.lower():
+                raise SignatureError(
+                    f"the {who} signature is by {recovered}, not participant {participant_id}'s"
+                    f" registered key"
+                )
+            return _hex(signature), recovered
+        signer = self.custody.signer(participant_id)
+        if signer is None:
+            return None
+        return _hex(signer.sign_digest(record_id)), signer.address
+
+    # ------------------------------------------------------------------ admit, cosign, settle
+
+    def admit(
+        self,
+        platform_id: int,
+        sub: LoanSubmission,
+        now: int,
+        state: RegistryState,
+        block: int,
+        document: bytes | None,
+        media_type: str,
+    ) -> tuple[dict[str, Any], SubmissionOutcome | LedgerError]:
+        """One submission's row (not stored) and its outcome; raises what refuses it."""
+        if document is not None and _hex(digest_bytes(document)) != sub.agreement_digest:
+            raise InputError(
+                "the uploaded document does not hash to agreement_sha256",
+                code="DOCUMENT_DIGEST_MISMATCH",
+            )
+        record, form, computed = self.build(platform_id, sub, now)
+        self.precheck(record, computed, state, now)
+        record_id = loan_record_id(record, self.domain)
+        signatures: Signatures = {}
+        platform = self.signature(
+            platform_id, record_id, sub.platform_signature, "platform", state, now
+        )
+        if platform is None:
+            hint = (
+                f"sign record id {_hex(record_id)} and resubmit with platform_signature"
+                if sub.borrower_commitment is not None and sub.issued_at is not None
+                else "POST /v1/loans/prepare with borrower_commitment and issued_at to learn"
+                " the record id to sign"
+            )
+            raise SignatureError(
+                f"the platform keeps its own key: {hint}", code="SIGNATURE_MISSING"
+            )
+        signatures[platform_id] = platform
+        if sub.funder_signature is not None:
+            funder = self.signature(
+                sub.funder_id, record_id, sub.funder_signature, "funder", state, now
+            )
+            assert funder is not None
+            signatures[sub.funder_id] = funder
+        for pid in (record.guarantor_id, record.co_funder_id):
+            if pid:
+                made = self.signature(pid, record_id, None, "party", state, now)
+                if made is not None:
+                    signatures[pid] = made
+        document_ref = DocumentRefV1(
+            sha256=record.agreement_digest,
+            media_type=media_type if document is not None else None,
+            size=len(document) if document is not None else None,
+            location=f"vault:{record.agreement_digest}" if document is not None else None,
+        )
+        provenance = Provenance(
+            submitted_by=platform_id,
+            source_system=sub.source_system,
+            gateway_id=self.identity.participant_id,
+            registry_block=max(block, 0),
+        )
+        _, institution = state.role_of(record.funder_id)
+        row: dict[str, Any] = {
+            "record_id": _hex(record_id),
+            "status": SubmissionStatus.AWAITING_FUNDER.value,
+            "anchoring": sub.anchoring.value,
+            "agreement_digest": record.agreement_digest,
+            "platform_id": record.platform_id,
+            "funder_id": record.funder_id,
+            "guarantor_id": record.guarantor_id,
+            "co_funder_id": record.co_funder_id,
+            "institution_type": InstitutionType(institution).label,
+            "principal": record.principal,
+            "apr_bps": record.apr_bps,
+            "issued_at": record.issued_at,
+            "flags": record.flags,
+            "record_json": record.model_dump_json(),
+            "signatures_json": signatures_json(signatures),
+            "document_json": document_ref.model_dump_json(),
+            "disclosure_json": form.decode("utf-8"),  # the canonical form: JSON as hashed
+            "provenance_json": provenance.model_dump_json(),
+            "entry_timestamp_json": None,
+            "created_at": time.time(),
+            "queued_at": None,
+            "rejection_code": None,
+            "rejection_reason": None,
+        }
+        outcome: SubmissionOutcome | LedgerError = SubmissionOutcome(
+            row["record_id"], row["status"], None
+        )
+        if all(pid in signatures for pid in record.signer_ids()):
+            outcome = self.settle(
+                row, record, record_id, signatures, document_ref, provenance, state, now
+            )
+        return row, outcome
+
+    def cosign(
+        self,
+        stored: StoredRecord,
+        funder_id: int,
+        given: str | None,
+        state: RegistryState,
+        now: int,
+    ) -> tuple[dict[str, Any], SubmissionOutcome | LedgerError]:
+        """The columns that change when the funder co-signs, and the outcome; raises what
+        refuses the signature itself."""
+        record_id = bytes.fromhex(stored.record_id[2:])
+        signature = self.signature(funder_id, record_id, given, "funder", state, now)
+        if signature is None:
+            raise SignatureError(
+                "this funder keeps its own key: include its signature", code="SIGNATURE_MISSING"
+            )
+        signatures = signatures_of(stored.signatures_json, stored.record_id)
+        signatures[funder_id] = signature
+        change: dict[str, Any] = {
+            "record_id": stored.record_id,
+            "status": SubmissionStatus.AWAITING_FUNDER.value,
+            "signatures_json": signatures_json(signatures),
+            "entry_timestamp_json": None,
+            "queued_at": None,
+            "rejection_code": None,
+            "rejection_reason": None,
+        }
+        outcome = self.settle(
+            change,
+            LoanRecord.model_validate_json(stored.record_json),
+            record_id,
+            signatures,
+            DocumentRefV1.model_validate_json(stored.document_json),
+            provenance_of(stored.provenance_json),
+            state,
+            now,
+        )
+        return change, outcome
+
+    def settle(
+        self,
+        row: dict[str, Any],
+        record: LoanRecord,
+        record_id: bytes,
+        signatures: Signatures,
+        document: DocumentRefV1,
+        provenance: Provenance,
+        state: RegistryState,
+        now: int,
+    ) -> SubmissionOutcome | LedgerError:
+        """All signatures are in: every rule with them, then the gateway's entry timestamp; or
+        the rule the record breaks. Updates `row` in place."""
+        ordered = [signatures[pid] for pid in record.signer_ids() if pid in signatures]
+        sigs = [bytes.fromhex(sig[2:]) for sig, _ in ordered]
+        signers = [signer for _, signer in ordered]
+        try:
+            check_rules(record, state, now, record_id=record_id, signatures=sigs, signers=signers)
+        except LedgerError as exc:
+            row.update(
+                status=SubmissionStatus.REJECTED.value,
+                rejection_code=exc.code,
+                rejection_reason=exc.message,
+            )
+            return exc
+        plain = DocumentRef(
+            sha256=document.sha256, media_type=document.media_type, size=document.size
+        )
+        loan = SignedLoan(record, record_id, tuple(sigs), tuple(signers), plain, None, provenance)
+        entry = loan.promise(
+            self.identity.key,
+            self.identity.participant_id,
+            self.domain,
+            now,
+            self.config.anchor_deadline_seconds,
+        )
+        row.update(
+            status=SubmissionStatus.QUEUED.value,
+            entry_timestamp_json=entry.model_dump_json(),
+            queued_at=time.time(),
+        )
+        return SubmissionOutcome(row["record_id"], SubmissionStatus.QUEUED.value, entry)
+
+
+def entry_of(raw: str | None) -> SignedEntryTimestamp | None:
+    return SignedEntryTimestamp.model_validate_json(raw) if raw else None
