@@ -110,7 +110,7 @@ class SubmissionRow(Base):
     record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
     status: Mapped[str] = mapped_column(String(24), index=True)
     anchoring: Mapped[str] = mapped_column(String(16))
-    agreement_digest: Mapped[str] = mapped_column(String(66), index=True)
+    agreement_digest: Mapped[str] = mapped_column(String(66))
     platform_id: Mapped[int] = mapped_column(Integer, index=True)
     funder_id: Mapped[int] = mapped_column(Integer, index=True)
     guarantor_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -138,7 +138,12 @@ class SubmissionRow(Base):
     rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     retired: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
-    __table_args__ = (Index("ix_submissions_status_queued", "status", "queued_at"),)
+    __table_args__ = (
+        Index("ix_submissions_status_queued", "status", "queued_at"),
+        # The duplicate check of every submission: by agreement first (a platform's rows are
+        # most of the table, so an index on the platform alone makes that check a scan).
+        Index("ix_submissions_agreement_platform", "agreement_digest", "platform_id"),
+    )
 
     def summary(self) -> dict[str, Any]:
         """The public view of a record's status (what the loan routes and lists show)."""
