@@ -30,6 +30,7 @@ from gateway.routers import (
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
 from ledger.limits import restore_recursion_limit
+from ledger.queries import ConsumerFinancePolicy
 from ledger.service import LedgerService, ServiceConfig
 from ledger.store import Database
 
@@ -102,6 +103,7 @@ def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -
         batch_size=settings.batch_size,
         anchor_deadline_seconds=settings.anchor_deadline,
         confirmations=settings.confirmations,
+        consumer_finance=ConsumerFinancePolicy(threshold_bps=settings.cf_average_cap_bps),
     )
     service, regulator_key = LedgerService.open(db, client, config)
     return Gateway(settings, service, regulator_key, closers)

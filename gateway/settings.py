@@ -26,6 +26,13 @@ class GatewaySettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    cf_average_cap_bps: int = Field(
+        default=2_000,
+        ge=0,
+        le=100_000,
+        description="consumer-finance companies: the most their new loans may cost on average per"
+        " Beijing-time quarter (bps); statistics and violations measure against it",
+    )
     batch_interval: float = Field(default=1.0, gt=0, description="seconds between batch anchors")
     batch_size: int = Field(
         default=1_000, ge=1, le=100_000, description="anchor as soon as this many wait"

@@ -115,7 +115,6 @@ def _run_demo(data_dir: Path, batch_size: int, log: Log | None) -> DemoReport:
                     disclosure=form,
                     borrower_id=f"1101011990030{n:05d}",
                     funder_id=ids[funder],
-                    term_days=365,
                     source_system="demo",
                     **extra,
                 ),

@@ -26,8 +26,9 @@ from ledger.apr import (
     check_disclosed_apr,
 )
 from ledger.apr.engine import compute_folded
-from ledger.apr.fees import FeeItemRows, fold_rows
+from ledger.apr.fees import FeeItemRows, Folded, fold_rows
 from ledger.apr.model import MAX_AMOUNT_MINOR, MAX_FLOWS, check_amount
+from ledger.apr.periods import infer_unit_period_of, money_weighted_unit_period, payment_gaps
 from ledger.canonical import canonical_model_json
 from ledger.errors import AprError, InputError, RuleViolation
 
@@ -43,6 +44,7 @@ __all__ = [
     "Instalment",
     "check_disclosure",
     "disclosure_cash_flows",
+    "regulatory_apr",
 ]
 
 #: The rate every disclosure and record states: nominal annual IRR (periodic rate x periods per
@@ -177,6 +179,11 @@ class DisclosurePolicy(_Form):
     """Configurable thresholds of R5 (the forced reading time is not fixed by a confirmed text)."""
 
     min_reading_seconds: int = Field(default=10, ge=0)
+    max_confirmation_age_seconds: int = Field(
+        default=30 * 86_400,
+        ge=0,
+        description="how long before the loan is signed the borrower may have confirmed the form",
+    )
 
 
 def disclosure_cash_flows(form: FeeDisclosure) -> tuple[list[CashFlow], list[Fee]]:
@@ -199,6 +206,50 @@ def _fee_items(form: FeeDisclosure) -> list[FeeItemRows]:
     return [(item.timing, item.name, True, item.charges) for item in form.fees]
 
 
+def regulatory_apr(folded: Folded) -> AprResult:
+    """The rate a form is held to (R2, R4): the Appendix J actuarial rate of every payment the
+    borrower makes (instalments and fees alike, merged per date), under whichever of two
+    unit-periods gives the higher rate: the one (b)(4) infers from all those payments (counted),
+    and the one at which most of the money is paid (`money_weighted_unit_period`).
+
+    So the label of a payment never moves the rate (interest called a fee is the same cash on
+    the same day), and tiny payments on odd dates cannot shorten the unit-period to a day and
+    lower it. (Appendix J alone infers the unit from the schedule and counts periods: both were
+    loopholes; docs/decisions.md.)"""
+    start = folded.disbursed_on
+    dates, amounts = folded.payment_dates, folded.payment_amounts
+    gaps = folded.gaps if folded.gaps is not None else payment_gaps(dates, folded.calendar)
+    counted = infer_unit_period_of(start, (start,), dates, gaps)
+    weighted = money_weighted_unit_period(start, dates, amounts, gaps)
+    first = compute_folded(folded._replace(unit=counted, gaps=gaps))
+    if weighted == counted:
+        return first
+    second = compute_folded(folded._replace(unit=weighted, gaps=gaps))
+    return second if second.nominal > first.nominal else first
+
+
+def computed_apr(form: FeeDisclosure) -> AprResult:
+    """The rate a form's own numbers give (`regulatory_apr` of its schedule and fees), whatever
+    it states; `InputError` / `AprError` for cash flows that make no sense."""
+    schedule = form.schedule
+    amounts = [instalment.principal + instalment.interest for instalment in schedule]
+    dates = [instalment.due for instalment in schedule]
+    if 0 in amounts:  # an instalment of nothing is no payment
+        dates = [on for on, amount in zip(dates, amounts, strict=True) if amount > 0]
+        amounts = [amount for amount in amounts if amount > 0]
+    if amounts and max(amounts) > MAX_AMOUNT_MINOR:
+        for amount in amounts:
+            check_amount(amount)
+    if not dates:
+        raise InputError("the schedule has no payment")
+    check_amount(form.principal)
+    if 1 + len(dates) > MAX_FLOWS:
+        raise AprError(f"more than {MAX_FLOWS} cash flows", code="APR_INVALID_INPUT")
+    folded = fold_rows(form.principal, form.disbursed_on, dates, amounts, _fee_items(form), None)
+    computed = regulatory_apr(folded)
+    return computed
+
+
 def check_disclosure(
     form: FeeDisclosure,
     policy: DisclosurePolicy | None = None,
@@ -215,22 +266,7 @@ def check_disclosure(
     *disclosure_cash_flows(form)))``, without building the intermediate objects.
     """
     policy = policy or _DEFAULT_POLICY
-    schedule = form.schedule
-    amounts = [instalment.principal + instalment.interest for instalment in schedule]
-    dates = [instalment.due for instalment in schedule]
-    if 0 in amounts:  # an instalment of nothing is no payment
-        dates = [on for on, amount in zip(dates, amounts, strict=True) if amount > 0]
-        amounts = [amount for amount in amounts if amount > 0]
-    if amounts and max(amounts) > MAX_AMOUNT_MINOR:
-        for amount in amounts:
-            check_amount(amount)
-    if not dates:
-        raise InputError("the schedule has no payment")
-    check_amount(form.principal)
-    if 1 + len(dates) > MAX_FLOWS:
-        raise AprError(f"more than {MAX_FLOWS} cash flows", code="APR_INVALID_INPUT")
-    folded = fold_rows(form.principal, form.disbursed_on, dates, amounts, _fee_items(form), None)
-    computed = compute_folded(folded)
+    computed = computed_apr(form)
     check_disclosed_apr(form.stated_apr_bps, computed)
     if form.confirmation.reading_seconds < policy.min_reading_seconds:
         raise RuleViolation(
@@ -244,5 +280,15 @@ def check_disclosure(
         raise RuleViolation(
             "the fee disclosure was confirmed after the loan was signed; it must come before",
             code="DISCLOSURE_CONFIRMED_AFTER_SIGNING",
+        )
+    if signed_at is not None and (
+        (signed_at - form.confirmation.confirmed_at).total_seconds()
+        > policy.max_confirmation_age_seconds
+    ):
+        raise RuleViolation(
+            f"the fee disclosure was confirmed on {form.confirmation.confirmed_at.isoformat()},"
+            f" more than {policy.max_confirmation_age_seconds // 86_400} days before the loan was"
+            " signed: it is not this loan's disclosure",
+            code="DISCLOSURE_STALE",
         )
     return computed

@@ -16,13 +16,18 @@ from typing import Protocol
 
 from ledger.chain.state import Epoch
 from ledger.codes import ERROR_CODES
+from ledger.disclosure import FeeCategory, FeeDisclosure
 from ledger.errors import RuleViolation, SignatureError
 from ledger.records import FLAG_LEGACY, LoanRecord
 from ledger.signing import recover_address
 
-__all__ = ["MAX_CLOCK_SKEW_SECONDS", "RegistryReader", "check_rules"]
-
-#: kept for the modules that still import it from here (see `ledger.codes`)
+__all__ = [
+    "CREDIT_ENHANCEMENT_FEES",
+    "MAX_CLOCK_SKEW_SECONDS",
+    "RegistryReader",
+    "check_fee_collectors",
+    "check_rules",
+]
 
 
 class RegistryReader(Protocol):
@@ -117,19 +122,24 @@ def check_rules(
             raise _violation(
                 "EvidenceLedgerLegacyAfterCutoff", f"issued {record.issued_at}, cutoff {cutoff}"
             )
-    else:
-        if not view.is_whitelisted(record.funder_id, record.platform_id, record.issued_at):
+    # stock predates the whitelists: it is cleared through partners listed when it is anchored
+    listed_at = at if record.is_legacy else record.issued_at
+
+    def listed(funder_id: int, who: str) -> None:
+        if not view.is_whitelisted(funder_id, record.platform_id, listed_at):
             raise _violation(
                 "EvidenceLedgerPlatformNotWhitelisted",
-                f"platform {record.platform_id}, funder {record.funder_id}",
+                f"platform {record.platform_id}, {who} {funder_id}",
             )
         if record.guarantor_id and not view.is_whitelisted(
-            record.funder_id, record.guarantor_id, record.issued_at
+            funder_id, record.guarantor_id, listed_at
         ):
             raise _violation(
                 "EvidenceLedgerGuarantorNotWhitelisted",
-                f"guarantor {record.guarantor_id}, funder {record.funder_id}",
+                f"guarantor {record.guarantor_id}, {who} {funder_id}",
             )
+
+    listed(record.funder_id, "funder")
 
     def cap_for(institution: int) -> int:
         found, cap = view.rate_cap_at(institution, record.issued_at)
@@ -153,8 +163,47 @@ def check_rules(
                 "EvidenceLedgerCoFundingShareBelowFloor",
                 f"{record.co_funder_share_bps} < {floor} bps",
             )
+        listed(record.co_funder_id, "co-funder")  # R1: the co-funder lists them too
         cap = min(cap, cap_for(co_type))
     if not record.is_legacy and record.apr_bps > cap:
         raise _violation(
             "EvidenceLedgerRateCapExceeded", f"APR {record.apr_bps} bps > cap {cap} bps"
         )
+
+
+#: fees for credit enhancement (增信): paid to a guarantor or insurer standing behind the loan
+CREDIT_ENHANCEMENT_FEES = frozenset(
+    {FeeCategory.GUARANTEE, FeeCategory.CREDIT_ENHANCEMENT, FeeCategory.INSURANCE}
+)
+
+
+def check_fee_collectors(form: FeeDisclosure, record: LoanRecord, view: RegistryReader) -> None:
+    """R1 for the fee disclosure's collectors (off chain: the contract sees only the form's
+    digest). A credit-enhancement fee needs the record's guarantor — who then signs and must be
+    on every funder's whitelist — and, when the form names its collector's participant id, that
+    id must be the guarantor. Any other fee whose collector is a participant is collected by a
+    party to the loan or by a partner every funder lists at the issue time. Legacy loans predate
+    the whitelists (R8)."""
+    funders = [record.funder_id] + ([record.co_funder_id] if record.co_funder_id else [])
+    parties = {record.platform_id, *funders, record.guarantor_id} - {0}
+    for item in form.fees:
+        collector = item.collector_participant_id
+        if item.category in CREDIT_ENHANCEMENT_FEES:
+            if record.guarantor_id == 0 or collector not in (None, record.guarantor_id):
+                raise RuleViolation(
+                    f"fee {item.name!r} ({item.category.value}) is credit enhancement: its"
+                    f" collector must be the loan's guarantor, who signs the record and is on the"
+                    f" funder's whitelist (guarantor {record.guarantor_id or 'none'}, collector"
+                    f" {collector or 'not named'})",
+                    code="FEE_COLLECTOR_NOT_GUARANTOR",
+                )
+        elif collector is not None and collector not in parties and not record.is_legacy:
+            missing = [
+                f for f in funders if not view.is_whitelisted(f, collector, record.issued_at)
+            ]
+            if missing:
+                raise RuleViolation(
+                    f"fee {item.name!r} is collected by participant {collector}, who is neither a"
+                    f" party to the loan nor on the whitelist of funder {missing[0]}",
+                    code="FEE_COLLECTOR_NOT_WHITELISTED",
+                )

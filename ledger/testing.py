@@ -71,7 +71,7 @@ CAST: tuple[tuple[str, Role, InstitutionType], ...] = (
 #: Each funder's whitelist of partners.
 WHITELISTS: dict[str, tuple[str, ...]] = {
     "Bank A": ("Platform 1", "Platform 2", "Guarantor G"),
-    "Bank B": ("Platform 2",),
+    "Bank B": ("Platform 1", "Platform 2"),
     "CF Co": ("Platform 3", "Guarantor G"),
 }
 
@@ -230,7 +230,7 @@ def make_loan(
         guarantor=guarantor or "",
         confirmed_at=issued - timedelta(minutes=5),
     )
-    check_disclosure(form, signed_at=issued)
+    computed = check_disclosure(form, signed_at=issued)
     document = (
         agreement or f"借款合同 loan agreement {secrets.token_hex(8)} {funder}/{platform}".encode()
     )
@@ -244,7 +244,7 @@ def make_loan(
         platform_id=actors.ids[platform],
         guarantor_id=actors.ids[guarantor] if guarantor else 0,
         principal=principal,
-        apr_bps=form.stated_apr_bps,
+        apr_bps=computed.nominal_bps,  # the record carries the computed rate (R4)
         term_days=(form.schedule[-1].due - form.disbursed_on).days,
         issued_at=now if not legacy else int(datetime(2025, 3, 1, tzinfo=UTC).timestamp()),
         flags=1 if legacy else 0,
@@ -291,7 +291,7 @@ GATEWAY_CAST: tuple[tuple[str, str, str], ...] = (
 )
 GATEWAY_WHITELISTS: dict[str, tuple[str, ...]] = {
     "bank1": ("p1", "p2", "g1"),
-    "bank2": ("p1", "p2"),
+    "bank2": ("p1", "p2", "g1"),
     "cf": ("p1",),
 }
 
@@ -325,7 +325,6 @@ def loan_submission(
         "disclosure": form.as_json(),
         "borrower_id": borrower_id,
         "funder_id": funder_id,
-        "term_days": 30 * months,
         "issued_at": issued_at,
     }
     body.update(fields)

@@ -274,8 +274,8 @@ class Bench:
         self.register(
             "bank", Role.FUNDER, InstitutionType.BANK, "Bank A", "funder (bank)", bank_signer
         )
-        _, self.trust = self.funded_signer()
-        self.register("trust", Role.FUNDER, InstitutionType.TRUST, "Trust B", None)
+        trust_signer, self.trust = self.funded_signer()
+        self.register("trust", Role.FUNDER, InstitutionType.TRUST, "Trust B", None, trust_signer)
         self.register("platform", Role.PLATFORM, InstitutionType.NONE, "Platform P", "platform")
         self.register(
             "guarantor",
@@ -307,6 +307,9 @@ class Bench:
         )
         self.send(self.bank, reg.addToWhitelist(self.ids["guarantor"], 0), None)
         self.send(self.bank, reg.addToWhitelist(self.ids["platform2"], 0), None)
+        # a co-funder lists the platform and guarantor too
+        self.send(self.trust, reg.addToWhitelist(self.ids["platform"], 0), None)
+        self.send(self.trust, reg.addToWhitelist(self.ids["guarantor"], 0), None)
         self.send(
             self.bank,
             reg.removeFromWhitelist(self.ids["platform2"], 0),

@@ -210,20 +210,22 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
             ++next;
         }
 
-        // R8: a legacy (stock) loan predates the cutoff, and with it the whitelist rule (R1) and
-        // today's caps (R3); it is anchored flagged so the regulator can track its clearance.
+        // R8: a legacy (stock) loan predates the cutoff, and with it today's caps (R3); it is
+        // anchored flagged so the regulator can track its clearance.
         bool legacy = r.flags & _FLAG_LEGACY != 0;
         if (legacy) {
             uint64 cutoff = _registry.legacyCutoffAt(at);
             if (r.issuedAt >= cutoff) revert EvidenceLedgerLegacyAfterCutoff(r.issuedAt, cutoff);
-        } else {
-            // R1: partners must be on the funder's whitelist when the loan is issued.
-            if (!_registry.isWhitelisted(r.funderId, r.platformId, r.issuedAt)) {
-                revert EvidenceLedgerPlatformNotWhitelisted(r.funderId, r.platformId);
-            }
-            if (r.guarantorId != 0 && !_registry.isWhitelisted(r.funderId, r.guarantorId, r.issuedAt)) {
-                revert EvidenceLedgerGuarantorNotWhitelisted(r.funderId, r.guarantorId);
-            }
+        }
+        // R1: partners must be on the funder's whitelist when the loan is issued. Stock predates
+        // the lists, so it is cleared only through partners the funder lists when it is anchored:
+        // a platform the funder never listed cannot bring in loans dated before the cutoff.
+        uint64 listedAt = legacy ? at : r.issuedAt;
+        if (!_registry.isWhitelisted(r.funderId, r.platformId, listedAt)) {
+            revert EvidenceLedgerPlatformNotWhitelisted(r.funderId, r.platformId);
+        }
+        if (r.guarantorId != 0 && !_registry.isWhitelisted(r.funderId, r.guarantorId, listedAt)) {
+            revert EvidenceLedgerGuarantorNotWhitelisted(r.funderId, r.guarantorId);
         }
 
         // R6: a co-funding partner carries at least the floor share; R7: it signs too.
@@ -239,6 +241,13 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
             uint16 floorBps = _registry.coFundingFloorAt(r.issuedAt);
             if (r.coFunderShareBps < floorBps) {
                 revert EvidenceLedgerCoFundingShareBelowFloor(r.coFunderShareBps, floorBps);
+            }
+            // R1: the co-funder lists the platform and the guarantor too.
+            if (!_registry.isWhitelisted(r.coFunderId, r.platformId, listedAt)) {
+                revert EvidenceLedgerPlatformNotWhitelisted(r.coFunderId, r.platformId);
+            }
+            if (r.guarantorId != 0 && !_registry.isWhitelisted(r.coFunderId, r.guarantorId, listedAt)) {
+                revert EvidenceLedgerGuarantorNotWhitelisted(r.coFunderId, r.guarantorId);
             }
             // Both lenders' caps bind the loan: the stricter one applies.
             uint32 coFunderCap = _capFor(coFunderType, r.issuedAt);

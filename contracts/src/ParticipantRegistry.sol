@@ -14,6 +14,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     /// @dev Caps above 10,000% are certainly a typo.
     uint32 private constant _MAX_RATE_BPS = 1_000_000;
+    /// @dev 100 x the LPR: far beyond any cap, small enough that `lpr * multiple` cannot overflow.
+    uint32 private constant _MAX_LPR_MULTIPLE_BPS = 1_000_000;
 
     uint64 private _participantCount;
     mapping(uint64 participantId => Participant) private _participants;
@@ -202,15 +204,31 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         external
         onlyRole(REGULATOR_ROLE)
     {
-        if (institutionType == InstitutionType.None) revert RatePolicyInvalidInstitutionType();
         if (capBps == 0 || capBps > _MAX_RATE_BPS) revert RatePolicyInvalidRate(capBps);
+        uint64 from = _pushRateCap(institutionType, RateCap(capBps, effectiveFrom, 0));
+        emit RateCapSet(institutionType, capBps, from);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function setRateCapAsLprMultiple(InstitutionType institutionType, uint32 lprMultipleBps, uint64 effectiveFrom)
+        external
+        onlyRole(REGULATOR_ROLE)
+    {
+        if (lprMultipleBps == 0 || lprMultipleBps > _MAX_LPR_MULTIPLE_BPS) revert RatePolicyInvalidRate(lprMultipleBps);
+        uint64 from = _pushRateCap(institutionType, RateCap(0, effectiveFrom, lprMultipleBps));
+        emit RateCapLinkedToLpr(institutionType, lprMultipleBps, from);
+    }
+
+    /// @dev Appends a cap entry (not backdated, in order); returns its effective time.
+    function _pushRateCap(InstitutionType institutionType, RateCap memory cap) private returns (uint64 from) {
+        if (institutionType == InstitutionType.None) revert RatePolicyInvalidInstitutionType();
         RateCap[] storage caps = _rateCaps[institutionType];
-        uint64 from = _notBackdated(effectiveFrom, false);
+        from = _notBackdated(cap.effectiveFrom, false);
         if (caps.length > 0 && from < caps[caps.length - 1].effectiveFrom) {
             revert RatePolicyOutOfOrder(from, caps[caps.length - 1].effectiveFrom);
         }
-        caps.push(RateCap(capBps, from));
-        emit RateCapSet(institutionType, capBps, from);
+        cap.effectiveFrom = from;
+        caps.push(cap);
     }
 
     /// @inheritdoc IParticipantRegistry
@@ -242,10 +260,19 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         RateCap[] storage caps = _rateCaps[institutionType];
         uint256 n = caps.length;
         if (n == 0) return (false, 0);
+        RateCap storage cap = caps[0];
         for (uint256 i = n; i > 0; --i) {
-            if (caps[i - 1].effectiveFrom <= at) return (true, caps[i - 1].capBps);
+            if (caps[i - 1].effectiveFrom <= at) {
+                cap = caps[i - 1];
+                break;
+            }
         }
-        return (true, caps[0].capBps);
+        if (cap.lprMultipleBps == 0) return (true, cap.capBps);
+        // Linked to the LPR: no LPR in force, no cap (loans are refused with NoRateCap).
+        uint256 lpr = _lprAt(at);
+        if (lpr == 0) return (false, 0);
+        uint256 linked = lpr * cap.lprMultipleBps / 10_000;
+        return (true, linked > _MAX_RATE_BPS ? _MAX_RATE_BPS : uint32(linked));
     }
 
     /// @inheritdoc IParticipantRegistry
@@ -255,6 +282,10 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
 
     /// @inheritdoc IParticipantRegistry
     function lprAt(uint64 at) external view returns (uint32) {
+        return _lprAt(at);
+    }
+
+    function _lprAt(uint64 at) private view returns (uint32) {
         for (uint256 i = _lpr.length; i > 0; --i) {
             if (_lpr[i - 1].effectiveFrom <= at) return _lpr[i - 1].lprBps;
         }

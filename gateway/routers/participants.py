@@ -4,7 +4,7 @@ with a key)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.deps import CurrentCaller, RegulatorCaller, Service
 from ledger.enums import InstitutionLabel, InstitutionType, RoleLabel, StatusLabel
@@ -41,9 +41,19 @@ class StatusSet(BaseModel):
 
 
 class RateCapChange(BaseModel):
+    """A fixed cap (`cap_bps`), or one linked to the LPR (`lpr_multiple_bps`: 40,000 = 4 x LPR),
+    which then follows every LPR change."""
+
     model_config = ConfigDict(extra="forbid")
-    cap_bps: int = Field(gt=0, le=1_000_000)
-    effective_from: int = Field(default=0, ge=0, description="unix seconds; 0 = now")
+    cap_bps: int | None = Field(default=None, gt=0, le=1_000_000)
+    lpr_multiple_bps: int | None = Field(default=None, gt=0, le=1_000_000)
+    effective_from: int = Field(default=0, ge=0, lt=2**64, description="unix seconds; 0 = now")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RateCapChange:
+        if (self.cap_bps is None) == (self.lpr_multiple_bps is None):
+            raise ValueError("give either cap_bps or lpr_multiple_bps")
+        return self
 
 
 class RateCapSet(RateCapChange):
@@ -92,8 +102,9 @@ def set_status(
 
 @router.put(
     "/policy/rate-caps/{institution_type}",
-    summary="Set a per-loan cap (regulator)",
+    summary="Set a per-loan cap, fixed or linked to the LPR (regulator)",
     response_model=RateCapSet,
+    response_model_exclude_none=True,
 )
 def set_rate_cap(
     institution_type: InstitutionLabel,
@@ -101,10 +112,10 @@ def set_rate_cap(
     service: Service,
     _: RegulatorCaller,
 ) -> RateCapSet:
-    service.set_rate_cap(institution_type, body.cap_bps, body.effective_from)
-    return RateCapSet(
-        institution_type=institution_type, cap_bps=body.cap_bps, effective_from=body.effective_from
+    service.set_rate_cap(
+        institution_type, body.cap_bps, body.effective_from, lpr_multiple_bps=body.lpr_multiple_bps
     )
+    return RateCapSet(institution_type=institution_type, **body.model_dump())
 
 
 @router.put("/policy/lpr", summary="Record the 1-year LPR (regulator)", response_model=LprChange)

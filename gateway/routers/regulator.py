@@ -79,6 +79,9 @@ class Violations(BaseModel):
     proven_by_rule: dict[str, int]
     legacy_awaiting_clearance: dict[str, Any]
     rejected_at_submission: dict[str, Any]
+    consumer_finance_average: dict[str, Any] = Field(
+        description="consumer-finance companies whose quarterly average cost breaks the policy"
+    )
     index: dict[str, Any]
 
 
@@ -144,7 +147,8 @@ def statistics(
 
 @router.get(
     "/violations",
-    summary="Proven violations, legacy loans awaiting clearance, refusals by rule",
+    summary="Proven violations, legacy loans awaiting clearance, refusals by rule,"
+    " consumer-finance average breaches",
     response_model=Violations,
 )
 def violation_report(service: Service, caller: RegulatorCaller) -> Violations:

@@ -37,6 +37,7 @@ __all__ = [
     "is_regular",
     "is_regular_of",
     "is_single_advance_single_payment",
+    "money_weighted_unit_period",
     "position",
     "positions",
 ]
@@ -188,6 +189,37 @@ def infer_unit_period_of(
         return best if isinstance(best, UnitPeriod) else nearest_standard(Fraction(best))
     total = (advance_dates[-1] - start).days + (payment_dates[-1] - start).days
     return nearest_standard(Fraction(total, len(kinds)))
+
+
+_MONTH = UnitPeriod("M", 1)
+
+
+def money_weighted_unit_period(
+    start: date,
+    payment_dates: Sequence[date],
+    payment_amounts: Sequence[int],
+    gaps: Sequence[UnitPeriod | int],
+) -> UnitPeriod:
+    """The unit-period at which most of the money is paid: (b)(4) with each period (from the
+    term start to the first payment, then between payments) weighted by the amount paid at its
+    end instead of counted, ties to the smaller, a number of days rounded to the nearest
+    standard interval. Tiny payments on odd dates cannot make it a day (see
+    `ledger.disclosure.regulatory_apr`). One payment: the term, as (b)(4)(ii)."""
+    if len(payment_dates) == 1:
+        return _single_payment_unit(start, payment_dates[0])
+    kinds = [classify(start, payment_dates[0]), *gaps]
+    weights: dict[UnitPeriod, int] = {}
+    for kind, amount in zip(kinds, payment_amounts, strict=True):
+        if isinstance(kind, int):
+            if kind > 366:
+                continue
+            # a period of 28-31 days between calendar dates is a month cut short or long by
+            # a payment on an odd day, not four weeks
+            kind = _MONTH if 28 <= kind <= 31 else nearest_standard(Fraction(kind))
+        weights[kind] = weights.get(kind, 0) + amount
+    if not weights:  # every period over a year
+        return infer_unit_period_of(start, (start,), payment_dates, gaps)
+    return max(weights, key=lambda k: (weights[k], -nominal_days(k)))
 
 
 def is_regular_of(

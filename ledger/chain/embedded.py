@@ -34,6 +34,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -42,7 +43,7 @@ from typing import Any, Final, TypeVar
 
 from eth.abc import VirtualMachineAPI
 from eth.chains.base import MiningChain
-from eth.constants import ZERO_ADDRESS
+from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
 from eth.vm.forks.prague import PragueVM
@@ -261,6 +262,26 @@ class _PersistentBackend(PyEVMBackend):  # type: ignore[misc]
             raise
         return result
 
+    def follow_wall_clock(self) -> None:
+        """Blocks are mined only by transactions, so the chain's time would stand still while
+        nobody sends one (and rules checked at `block.timestamp` would call a loan dated now
+        "in the future"). Before a call, an estimate or a transaction: if the head is more than
+        `STALE_HEAD_SECONDS` old, an empty block is mined at the current time; and the pending
+        block (the next transaction's) is dated now. Time never goes back: a block is always
+        later than its parent (py-evm's rule), so many blocks within one second run ahead of
+        the wall clock by a second each."""
+        now = int(time.time())
+        head = self.chain.get_canonical_head()
+        pending = self.chain.header
+        if pending.transaction_root != BLANK_ROOT_HASH:
+            return  # a block under construction keeps its time
+        if pending.timestamp < now:
+            self.chain.set_header_timestamp(now)
+        if now - head.timestamp > STALE_HEAD_SECONDS:
+            self.mine_blocks(1)
+            if self.chain.header.timestamp < now:
+                self.chain.set_header_timestamp(now)
+
     def mine_blocks(self, num_blocks: int = 1, coinbase: bytes = ZERO_ADDRESS) -> tuple[bytes, ...]:
         hashes: list[bytes] = []
         for _ in range(num_blocks):
@@ -311,16 +332,30 @@ class _PersistentBackend(PyEVMBackend):  # type: ignore[misc]
         )
 
 
+#: the head is refreshed (an empty block at the current time) when older than this
+STALE_HEAD_SECONDS: Final = 5
+#: requests that run at the head's or the pending block's time
+_ON_THE_CLOCK: Final = frozenset(
+    {"eth_call", "eth_estimateGas", "eth_sendRawTransaction", "eth_sendTransaction"}
+)
+
+
 class _SerialProvider(EthereumTesterProvider):
     """`EthereumTesterProvider` that runs one request at a time (eth-tester is not thread-safe,
-    and the gateway calls the chain from several threads)."""
+    and the gateway calls the chain from several threads), on a chain that keeps time with the
+    wall clock (`_PersistentBackend.follow_wall_clock`)."""
 
-    def __init__(self, tester: EthereumTester, lock: threading.RLock) -> None:
+    def __init__(
+        self, tester: EthereumTester, backend: _PersistentBackend, lock: threading.RLock
+    ) -> None:
         super().__init__(tester)
+        self._backend = backend
         self._serial = lock
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         with self._serial:
+            if method in _ON_THE_CLOCK:
+                self._backend.follow_wall_clock()
             return super().make_request(method, params)
 
 
@@ -339,7 +374,7 @@ class EmbeddedChain:
         self._lock_fd = lock_fd
         self._serial = threading.RLock()
         self.tester = EthereumTester(backend=backend)
-        self.w3 = Web3(_SerialProvider(self.tester, self._serial))
+        self.w3 = Web3(_SerialProvider(self.tester, backend, self._serial))
 
     @property
     def chain_id(self) -> int:

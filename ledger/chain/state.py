@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.chain.client import ChainClient
 from ledger.chain.events import ChainEvent, EventDecoder, read_events
@@ -55,7 +55,13 @@ class ParticipantState:
     epochs: list[Epoch] = field(default_factory=list)
 
 
-def _at(history: list[tuple[int, int]], at: int) -> tuple[int, int] | None:
+#: `ParticipantRegistry._MAX_RATE_BPS`: an LPR-linked cap is never higher
+_MAX_RATE_BPS = 1_000_000
+
+_Entry = TypeVar("_Entry", bound=tuple[int, ...])
+
+
+def _at(history: list[_Entry], at: int) -> _Entry | None:
     """The last (effective_from, value) entry with effective_from <= at (contract: newest first)."""
     index = bisect_right(history, at, key=lambda entry: entry[0])
     return history[index - 1] if index else None
@@ -68,7 +74,8 @@ class RegistryState:
     block: int = -1
     participants: dict[int, ParticipantState] = field(default_factory=dict)
     whitelist: dict[tuple[int, int], list[list[int]]] = field(default_factory=dict)
-    rate_caps: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    #: per institution type: (effective from, cap bps, LPR multiple bps — 0 for a fixed cap)
+    rate_caps: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     lpr: list[tuple[int, int]] = field(default_factory=list)
     co_funding_floors: list[tuple[int, int]] = field(default_factory=list)
     legacy_cutoffs: list[tuple[int, int]] = field(default_factory=list)
@@ -106,7 +113,10 @@ class RegistryState:
             self.whitelist[(int(a["funderId"]), int(a["partnerId"]))][-1][1] = int(a["validUntil"])
         elif name == "RateCapSet":
             caps = self.rate_caps.setdefault(int(a["institutionType"]), [])
-            caps.append((int(a["effectiveFrom"]), int(a["capBps"])))
+            caps.append((int(a["effectiveFrom"]), int(a["capBps"]), 0))
+        elif name == "RateCapLinkedToLpr":
+            caps = self.rate_caps.setdefault(int(a["institutionType"]), [])
+            caps.append((int(a["effectiveFrom"]), 0, int(a["lprMultipleBps"])))
         elif name == "LprSet":
             self.lpr.append((int(a["effectiveFrom"]), int(a["lprBps"])))
         elif name == "CoFundingFloorSet":
@@ -154,8 +164,11 @@ class RegistryState:
         caps = self.rate_caps.get(institution_type, [])
         if not caps:
             return False, 0
-        entry = _at(caps, at)
-        return True, (entry or caps[0])[1]
+        _, cap, multiple = _at(caps, at) or caps[0]
+        if multiple == 0:
+            return True, cap
+        lpr = self.lpr_at(at)  # linked to the LPR: none in force, no cap
+        return (False, 0) if lpr == 0 else (True, min(lpr * multiple // 10_000, _MAX_RATE_BPS))
 
     def lpr_at(self, at: int) -> int:
         entry = _at(self.lpr, at)

@@ -30,8 +30,10 @@ from ledger.queries.statistics import (
     CF_THRESHOLD_BPS,
     DEFAULT_APR_BUCKETS_BPS,
     DEFAULT_CAPS_BPS,
+    ConsumerFinancePolicy,
     GroupBy,
     Period,
+    consumer_finance_breaches,
     stats,
 )
 
@@ -42,10 +44,12 @@ __all__ = [
     "DEFAULT_APR_BUCKETS_BPS",
     "DEFAULT_CAPS_BPS",
     "MAX_PAGE",
+    "ConsumerFinancePolicy",
     "GroupBy",
     "LoanFilter",
     "Period",
     "chain_only_loans",
+    "consumer_finance_breaches",
     "list_loans",
     "loans_csv",
     "stats",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ from ledger.codes import ERROR_CODES
 from ledger.errors import InputError
 from ledger.indexer import CURSOR_KEY
 from ledger.queries.filters import MAX_PAGE, _legacy_column
+from ledger.queries.statistics import ConsumerFinancePolicy, consumer_finance_breaches
 from ledger.store import ChainEventRow, Database, MetaRow, SubmissionRow, submission_summary
 
 
@@ -38,7 +40,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def violations(db: Database, *, legacy_limit: int = MAX_PAGE) -> dict[str, Any]:
+def violations(
+    db: Database,
+    *,
+    legacy_limit: int = MAX_PAGE,
+    consumer_finance: ConsumerFinancePolicy | None = None,
+) -> dict[str, Any]:
     """What the regulator pursues:
 
     - `proven`: violations proven on chain (indexed `ViolationProven` events): record, batch
@@ -47,11 +54,14 @@ def violations(db: Database, *, legacy_limit: int = MAX_PAGE) -> dict[str, Any]:
       holds the record;
     - `legacy_awaiting_clearance`: anchored legacy loans (R8) not yet retired: count, principal
       and the first `legacy_limit` of them by (issued_at, record_id);
-    - `rejected_at_submission`: loans the gateway rejected, counted by code.
+    - `rejected_at_submission`: loans the gateway rejected, counted by code;
+    - `consumer_finance_average`: the consumer-finance companies whose average computed cost of
+      new loans in a Beijing-time quarter breaks `consumer_finance` (the portfolio rule, R3).
 
     `index.last_block` tells how far the event index reaches."""
     if legacy_limit < 0:
         raise InputError("legacy_limit must be 0 or more")
+    policy = consumer_finance or ConsumerFinancePolicy()
     with db.session() as s:
         events = list(
             s.execute(
@@ -142,6 +152,12 @@ def violations(db: Database, *, legacy_limit: int = MAX_PAGE) -> dict[str, Any]:
         "rejected_at_submission": {
             "total": sum(by_code.values()),
             "by_code": by_code,
+        },
+        "consumer_finance_average": {
+            "policy": dataclasses.asdict(policy),
+            "basis": "each consumer-finance company's anchored, non-legacy loans per Beijing-time"
+            " quarter, at the rates computed from their disclosures",
+            "breaches": consumer_finance_breaches(db, policy),
         },
         "index": {"last_block": int(cursor.value) if cursor and cursor.value else None},
     }

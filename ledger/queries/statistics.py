@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -23,10 +23,27 @@ from ledger.store import Database, SubmissionRow
 DEFAULT_CAPS_BPS: Mapping[str, int] = {"cap_24pct": 2_400, "lpr_x4": 1_200}
 #: Upper edges of the APR buckets (bps): <=1200, 1201-1800, 1801-2400, 2401-3600, >3600.
 DEFAULT_APR_BUCKETS_BPS: tuple[int, ...] = (1_200, 1_800, 2_400, 3_600)
+#: Periods are calendar periods in Beijing time (UTC+8, no daylight saving): the market's.
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 #: Consumer-finance companies: average cost of new loans <= 20% per quarter (window guidance,
-#: unconfirmed as text), from 2026-Q1.
+#: unconfirmed as text), from 2026-Q1. Defaults of `ConsumerFinancePolicy`.
 CF_THRESHOLD_BPS = 2_000
-CF_RULE_FROM = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+CF_RULE_FROM = int(datetime(2026, 1, 1, tzinfo=BEIJING).timestamp())
+
+
+@dataclass(frozen=True)
+class ConsumerFinancePolicy:
+    """The consumer-finance portfolio rule (R3): the average computed cost of each company's new
+    loans per Beijing-time quarter, from `rule_from`, at most `threshold_bps`."""
+
+    threshold_bps: int = CF_THRESHOLD_BPS
+    rule_from: int = CF_RULE_FROM
+    average: Literal["weighted", "simple"] = "weighted"
+
+    def __post_init__(self) -> None:
+        if self.threshold_bps < 0 or self.average not in ("weighted", "simple"):
+            raise InputError("consumer-finance policy: threshold >= 0, average weighted or simple")
+
 
 GroupBy = Literal["institution_type", "funder", "platform"]
 Period = Literal["month", "quarter", "year"]
@@ -39,7 +56,7 @@ def _half_up(numerator: int, denominator: int) -> int:
 
 def _period_label(ts: int, period: str) -> str:
     try:
-        when = datetime.fromtimestamp(ts, UTC)
+        when = datetime.fromtimestamp(ts, BEIJING)
     except (OverflowError, OSError, ValueError):
         return "out-of-range"
     if period == "month":
@@ -189,7 +206,7 @@ def stats(
     cf_average: Literal["weighted", "simple"] = "weighted",
     include_retired: bool = False,
 ) -> dict[str, Any]:
-    """Loan statistics per group and UTC period of `issued_at`, over anchored loans only.
+    """Loan statistics per group and Beijing-time period of `issued_at`, over anchored loans only.
 
     Per group and period (and in `totals`, per period over all groups): count, volume (sum of
     principal, fen), legacy count and volume, APR in bps (`weighted` by principal and `simple`
@@ -197,7 +214,7 @@ def stats(
     (upper-inclusive edges), and for each cap in `caps_bps` the loans strictly above it (count,
     share of the count in bps, volume, share of the volume in bps).
 
-    `consumer_finance_rule`: for consumer-finance funders, per UTC quarter from `cf_rule_from`,
+    `consumer_finance_rule`: for consumer-finance funders, per quarter from `cf_rule_from`,
     the average APR of new loans (anchored, not legacy) against `cf_threshold_bps`, per funder
     (the rule binds each company) and over all of them; `within_limit` compares the exact
     (unrounded) `cf_average` with the threshold.
@@ -260,7 +277,7 @@ def stats(
             "statuses": ["anchored"],
             "retired": "included" if include_retired else "excluded",
             "legacy": "included (see legacy_count); excluded from consumer_finance_rule",
-            "time": "issued_at, UTC calendar periods",
+            "time": "issued_at, calendar periods in Beijing time (UTC+8)",
             "group_by": group_by,
             "period": period,
             "units": {"volume": "fen", "apr": "bps", "share": "bps (10000 = 100%)"},
@@ -280,8 +297,9 @@ def stats(
             "threshold_bps": cf_threshold_bps,
             "average": cf_average,
             "from": _period_label(cf_rule_from, "quarter"),
-            "basis": "anchored, non-legacy loans of consumer-finance funders issued in the UTC"
-            " quarter; within_limit compares the exact average with the threshold",
+            "basis": "anchored, non-legacy loans of consumer-finance funders issued in the"
+            " quarter (Beijing time), at the rate computed from each loan's disclosure;"
+            " within_limit compares the exact average with the threshold",
             "by_funder": [
                 {
                     "funder_id": funder_id,
@@ -296,3 +314,27 @@ def stats(
             ],
         },
     }
+
+
+def consumer_finance_breaches(db: Database, policy: ConsumerFinancePolicy) -> list[dict[str, Any]]:
+    """The (funder, quarter) pairs whose consumer-finance average breaks `policy`."""
+    rule = stats(
+        db,
+        flt=LoanFilter(institution_type="consumer_finance"),
+        caps_bps={},
+        cf_threshold_bps=policy.threshold_bps,
+        cf_rule_from=policy.rule_from,
+        cf_average=policy.average,
+    )["consumer_finance_rule"]
+    return [
+        {
+            "funder_id": item["funder_id"],
+            "quarter": item["quarter"],
+            "count": item["count"],
+            "volume": item["volume"],
+            f"{policy.average}_apr_bps": item[f"{policy.average}_apr_bps"],
+            "threshold_bps": policy.threshold_bps,
+        }
+        for item in rule["by_funder"]
+        if not item["within_limit"]
+    ]

@@ -128,7 +128,9 @@ class LedgerService:
         self.indexer = EventIndexer(
             db, client, boot.deployment, config.confirmations, chain_lock=self.chain_lock
         )
-        self.reporting = Reporting(db, self.registry, self.indexer, self.chain_lock)
+        self.reporting = Reporting(
+            db, self.registry, self.indexer, self.chain_lock, config.consumer_finance
+        )
         #: what auditors pin; this gateway verifies every receipt against it
         self.trust_root = TrustRoot.of_deployment(client, boot.deployment)
         self.trust_root.save(config.data_dir / TRUST_ROOT_FILE)
@@ -177,9 +179,16 @@ class LedgerService:
         self.administration.set_participant_status(participant_id, status)
 
     def set_rate_cap(
-        self, institution_type: InstitutionType, cap_bps: int, effective_from: int = 0
+        self,
+        institution_type: InstitutionType,
+        cap_bps: int | None,
+        effective_from: int = 0,
+        *,
+        lpr_multiple_bps: int | None = None,
     ) -> None:
-        self.administration.set_rate_cap(institution_type, cap_bps, effective_from)
+        self.administration.set_rate_cap(
+            institution_type, cap_bps, effective_from, lpr_multiple_bps=lpr_multiple_bps
+        )
 
     def set_lpr(self, lpr_bps: int, effective_from: int = 0) -> None:
         self.administration.set_lpr(lpr_bps, effective_from)

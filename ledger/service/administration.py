@@ -137,14 +137,26 @@ class Administration:
     # ------------------------------------------------------------------ rate policy
 
     def set_rate_cap(
-        self, institution_type: InstitutionType, cap_bps: int, effective_from: int = 0
+        self,
+        institution_type: InstitutionType,
+        cap_bps: int | None,
+        effective_from: int = 0,
+        *,
+        lpr_multiple_bps: int | None = None,
     ) -> None:
+        """A fixed cap (`cap_bps`), or one that is `lpr_multiple_bps` / 10,000 times the LPR in
+        force (and follows it); exactly one of the two."""
+        if (cap_bps is None) == (lpr_multiple_bps is None):
+            raise InputError("give either cap_bps or lpr_multiple_bps")
         fns = self.chain.registry.functions
-        self._send(
-            REGULATOR_ID,
-            "the regulator sets caps",
-            fns.setRateCap(int(institution_type), cap_bps, effective_from),
+        call = (
+            fns.setRateCap(int(institution_type), cap_bps, effective_from)
+            if cap_bps is not None
+            else fns.setRateCapAsLprMultiple(
+                int(institution_type), lpr_multiple_bps, effective_from
+            )
         )
+        self._send(REGULATOR_ID, "the regulator sets caps", call)
 
     def set_lpr(self, lpr_bps: int, effective_from: int = 0) -> None:
         fns = self.chain.registry.functions

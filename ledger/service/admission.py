@@ -92,8 +92,8 @@ class Admission:
                 code="RECORD_NOT_FIXED",
             )
         now = self.now()
-        record, _, computed = self.intake.build(caller.participant_id, sub, now)
-        self.intake.precheck(record, computed, self.registry.registry(), now)
+        record, _ = self.intake.build(caller.participant_id, sub, now)
+        self.intake.precheck(record, sub.disclosure, self.registry.registry(), now)
         return record, loan_record_id(record, self.domain)
 
     # ------------------------------------------------------------------ submit

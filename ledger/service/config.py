@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger.disclosure import DisclosurePolicy
+from ledger.queries.statistics import ConsumerFinancePolicy
 
 __all__ = ["ServiceConfig"]
 
@@ -17,6 +18,8 @@ class ServiceConfig:
     batch_size: int = 1_000
     anchor_deadline_seconds: int = 300
     disclosure_policy: DisclosurePolicy = field(default_factory=DisclosurePolicy)
+    #: the consumer-finance portfolio rule the statistics and violations measure
+    consumer_finance: ConsumerFinancePolicy = field(default_factory=ConsumerFinancePolicy)
     #: how often the registry view looks for new blocks when it follows the chain in the background
     follow_interval: float = 0.25
     #: blocks the event index stays behind the head (reorganizations)

@@ -23,14 +23,14 @@ from typing import Any
 from ledger.anchoring import SignedLoan
 from ledger.canonical import borrower_commitment, digest_bytes, new_salt
 from ledger.chain.state import RegistryState
-from ledger.disclosure import check_disclosure
+from ledger.disclosure import FeeDisclosure, check_disclosure
 from ledger.eip712 import Domain, loan_record_id
 from ledger.enums import InstitutionType, SubmissionStatus
-from ledger.errors import InputError, LedgerError, RuleViolation, SignatureError
+from ledger.errors import InputError, LedgerError, SignatureError
 from ledger.limits import INT64_MAX
 from ledger.receipts import DocumentRef, DocumentRefV1, Provenance
 from ledger.records import FLAG_LEGACY, LoanRecord
-from ledger.rules import check_rules
+from ledger.rules import check_fee_collectors, check_rules
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
 from ledger.service.models import LoanSubmission, SubmissionOutcome
@@ -75,11 +75,10 @@ class Intake:
 
     # ------------------------------------------------------------------ the record
 
-    def build(
-        self, platform_id: int, sub: LoanSubmission, now: int
-    ) -> tuple[LoanRecord, bytes, int]:
-        """The record of a submission, its form's canonical JSON, and the APR computed from the
-        form (bps)."""
+    def build(self, platform_id: int, sub: LoanSubmission, now: int) -> tuple[LoanRecord, bytes]:
+        """The record of a submission and its form's canonical JSON. The record carries the rate
+        computed from the form (R4, to the nearest basis point): the fact the cap binds and
+        the statistics average; the stated rate, what the borrower was told, is in the form."""
         issued_at = sub.issued_at if sub.issued_at is not None else now
         if sub.disclosure.principal > INT64_MAX:
             raise InputError("principal too large")
@@ -97,6 +96,13 @@ class Intake:
                     self._commitment_key, sub.borrower_id_type, sub.borrower_id, new_salt()
                 )
             )
+        term_days = (sub.disclosure.schedule[-1].due - sub.disclosure.disbursed_on).days
+        if sub.term_days is not None and sub.term_days != term_days:
+            raise InputError(
+                f"term_days is {sub.term_days}, the fee disclosure's schedule runs {term_days}"
+                " days from disbursement to the last instalment",
+                code="TERM_MISMATCH",
+            )
         form = sub.disclosure.canonical()
         record = LoanRecord(
             agreement_digest=sub.agreement_digest,
@@ -108,27 +114,21 @@ class Intake:
             co_funder_id=sub.co_funder_id,
             co_funder_share_bps=sub.co_funder_share_bps,
             principal=sub.disclosure.principal,
-            apr_bps=sub.disclosure.stated_apr_bps,
-            term_days=sub.term_days,
+            apr_bps=computed.nominal_bps,
+            term_days=term_days,
             issued_at=issued_at,
             flags=FLAG_LEGACY if sub.legacy else 0,
         )
-        return record, form, computed.nominal_bps
+        return record, form
 
     @staticmethod
-    def precheck(record: LoanRecord, computed_bps: int, state: RegistryState, now: int) -> None:
-        """Every rule but the signatures (the funder has yet to sign), and the cap on the cost
-        the form's own numbers give (R2/R4: the Appendix J tolerance cannot understate it)."""
+    def precheck(
+        record: LoanRecord, disclosure: FeeDisclosure, state: RegistryState, now: int
+    ) -> None:
+        """Every rule but the signatures (the funder has yet to sign), the form's fee
+        collectors included."""
         check_rules(record, state, now)
-        if not record.is_legacy:
-            _, institution = state.role_of(record.funder_id)
-            _, cap = state.rate_cap_at(institution, record.issued_at)
-            if computed_bps > cap:
-                raise RuleViolation(
-                    f"the form's own numbers give an APR of {computed_bps} bps, above the cap"
-                    f" of {cap} bps",
-                    code="RATE_CAP_EXCEEDED",
-                )
+        check_fee_collectors(disclosure, record, state)
 
     def signature(
         self,
@@ -174,8 +174,8 @@ class Intake:
                 "the uploaded document does not hash to agreement_sha256",
                 code="DOCUMENT_DIGEST_MISMATCH",
             )
-        record, form, computed = self.build(platform_id, sub, now)
-        self.precheck(record, computed, state, now)
+        record, form = self.build(platform_id, sub, now)
+        self.precheck(record, sub.disclosure, state, now)
         record_id = loan_record_id(record, self.domain)
         signatures: Signatures = {}
         platform = self.signature(

@@ -37,7 +37,13 @@ class LoanSubmission(BaseModel):
     guarantor_id: int = Field(default=0, ge=0, lt=2**63)
     co_funder_id: int = Field(default=0, ge=0, lt=2**63)
     co_funder_share_bps: int = Field(default=0, ge=0, lt=10_000)
-    term_days: int = Field(ge=1, lt=2**32)
+    term_days: int | None = Field(
+        default=None,
+        ge=1,
+        lt=2**32,
+        description="days from disbursement to the last instalment; default: the form's. When"
+        " given it must be the form's (TERM_MISMATCH)",
+    )
     issued_at: int | None = Field(
         default=None, ge=0, lt=2**63, description="unix seconds; default: now"
     )

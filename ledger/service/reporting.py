@@ -15,7 +15,15 @@ from typing import Any
 from ledger.access import Caller, require_role
 from ledger.enums import InstitutionType, Role
 from ledger.indexer import EventIndexer
-from ledger.queries import LoanFilter, chain_only_loans, list_loans, loans_csv, stats, violations
+from ledger.queries import (
+    ConsumerFinancePolicy,
+    LoanFilter,
+    chain_only_loans,
+    list_loans,
+    loans_csv,
+    stats,
+    violations,
+)
 from ledger.service.registry import RegistryFollower
 from ledger.store import Database
 
@@ -29,8 +37,10 @@ class Reporting:
         registry: RegistryFollower,
         indexer: EventIndexer,
         chain_lock: AbstractContextManager[Any],
+        consumer_finance: ConsumerFinancePolicy,
     ) -> None:
         self.db = db
+        self.consumer_finance = consumer_finance
         self.registry = registry
         self.indexer = indexer
         self.chain_lock = chain_lock
@@ -82,9 +92,12 @@ class Reporting:
             caps_bps=self.caps(),
             flt=flt,
             include_retired=include_retired,
+            cf_threshold_bps=self.consumer_finance.threshold_bps,
+            cf_rule_from=self.consumer_finance.rule_from,
+            cf_average=self.consumer_finance.average,
         )
 
     def violations(self, caller: Caller) -> dict[str, Any]:
         require_role(caller, Role.REGULATOR)
         self.indexer.sync()
-        return violations(self.db)
+        return violations(self.db, consumer_finance=self.consumer_finance)

@@ -9,7 +9,8 @@ In order (each named in the report and in the error):
     document          the receipt's document digest is the record's; the given document (or
                       digest) hashes to it, and has the stated size
     disclosure        SHA-256 of the RFC 8785 form = the record's disclosure digest; its principal
-                      and stated APR are the record's; that APR follows from its own schedule
+                      is the record's; its stated APR follows from its own schedule and fees
+                      (within tolerance), and the record's APR is the one they give (to the bp)
     record_id         EIP-712 digest of the record under the trusted domain = the receipt's id
     typed_data        the receipt's EIP-712 JSON describes the same record and domain
     signatures        one per party in the contract's order, each labelled with its slot and of a
@@ -223,16 +224,17 @@ class ReceiptChecks:
                 raise CheckFailed(
                     f"form's principal is {form.principal} fen, record anchors {record.principal}"
                 )
-            if form.stated_apr_bps != record.apr_bps:
-                raise CheckFailed(
-                    f"form states {form.stated_apr_bps} bps, record anchors {record.apr_bps} bps"
-                )
             computed = check_disclosure(form)
         except (LedgerError, ValueError) as exc:
             raise CheckFailed(f"form is inconsistent: {exc}", "DISCLOSURE_INCONSISTENT") from exc
+        if computed.nominal_bps != record.apr_bps:
+            raise CheckFailed(
+                f"form's numbers give {computed.nominal_percent}% ({computed.nominal_bps} bps),"
+                f" record anchors {record.apr_bps} bps"
+            )
         return (
             f"digest matches; stated {form.stated_apr_bps} bps, computed"
-            f" {computed.nominal_percent}%"
+            f" {computed.nominal_percent}% = the record's {record.apr_bps} bps"
         )
 
     def record_id_check(self) -> str:

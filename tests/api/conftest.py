@@ -6,7 +6,7 @@ standard cast is registered through the API itself:
 
     regulator  (id 1, the gateway's bootstrap key)
     bank1      funder, bank              whitelist: p1, p2, g1
-    bank2      funder, bank              whitelist: p1, p2
+    bank2      funder, bank              whitelist: p1, p2, g1
     cf         funder, consumer_finance  whitelist: p1
     p1, p2     platforms
     p3         platform on nobody's whitelist

@@ -64,9 +64,9 @@ def test_platform_not_whitelisted(env: Env) -> None:
 def test_guarantor_not_whitelisted(env: Env) -> None:
     with env.nothing_changes():
         refused(env.submit(env["p1"], guarantor_id=env["g2"].id), "GUARANTOR_NOT_WHITELISTED")
-        # g1 is on bank1's list only
+        # g1 is on the banks' lists, not on the consumer-finance funder's
         refused(
-            env.submit(env["p1"], funder=env["bank2"], guarantor_id=env["g1"].id),
+            env.submit(env["p1"], funder=env["cf"], guarantor_id=env["g1"].id),
             "GUARANTOR_NOT_WHITELISTED",
         )
 
@@ -158,16 +158,21 @@ def test_legacy_after_cutoff(env: Env) -> None:
 
 def test_legacy_stock_loan_before_cutoff_is_anchored_above_the_cap(env: Env) -> None:
     issued = GenesisPolicy().legacy_cutoff - 90 * 86_400
+    # stock predates the whitelists, so it comes only through a partner the funder lists today:
+    # a platform it never listed cannot bring in loans dated before the cutoff
+    with env.nothing_changes():
+        refused(
+            env.submit(env["p3"], legacy=True, issued_at=issued, monthly_rate=Fraction(3, 100)),
+            "PLATFORM_NOT_WHITELISTED",
+        )
+    clearing = env.register("platform", "Stock clearing platform")
+    env.whitelist(env["bank1"], clearing)  # listed now, long after the loan was issued
     record_id = env.anchored_loan(
-        env["p3"],  # legacy stock predates the whitelists
-        env["bank1"],
-        legacy=True,
-        issued_at=issued,
-        monthly_rate=Fraction(3, 100),
+        clearing, env["bank1"], legacy=True, issued_at=issued, monthly_rate=Fraction(3, 100)
     )
     view = env.status(record_id)
     assert view["status"] == "anchored" and view["legacy"] is True and view["apr_bps"] == 3600
-    receipt = env.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(env["p3"].key)).json()
+    receipt = env.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(clearing.key)).json()
     assert env.http.post("/v1/verify", json={"receipt": receipt}).json()["ok"] is True
 
 

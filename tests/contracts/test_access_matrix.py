@@ -100,6 +100,10 @@ def _set_lpr(b: Env, c: Caller) -> Any:
     return b.registry.functions.setLpr(310, 0)
 
 
+def _set_rate_cap_lpr(b: Env, c: Caller) -> Any:
+    return b.registry.functions.setRateCapAsLprMultiple(int(InstitutionType.SMALL_LOAN), 40_000, 0)
+
+
 def _set_floor(b: Env, c: Caller) -> Any:
     return b.registry.functions.setCoFundingFloor(3500)
 
@@ -189,6 +193,7 @@ MATRIX: dict[str, tuple[Build, Expect]] = {
         only("funder", error="WhitelistCallerNotActiveFunder", args=lambda b, c: (c.address,)),
     ),
     "setRateCap": (_set_rate_cap, not_regulator),
+    "setRateCapAsLprMultiple": (_set_rate_cap_lpr, not_regulator),
     "setLpr": (_set_lpr, not_regulator),
     "setCoFundingFloor": (_set_floor, not_regulator),
     "setLegacyCutoff": (_set_cutoff, not_regulator),

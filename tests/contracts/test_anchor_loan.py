@@ -64,6 +64,17 @@ def test_anchor_loan(backend: Env) -> None:
 
 def test_anchor_with_guarantor_and_co_funder(backend: Env) -> None:
     bank, small, guarantor = backend.bank, backend.small_loan, backend.guarantor
+    # the co-funder lists the platform and the guarantor too (R1)
+    with backend.reverts("EvidenceLedgerGuarantorNotWhitelisted", small.id, guarantor.id):
+        backend.anchor(
+            backend.make_loan(guarantor=guarantor, co_funder=small, co_funder_share_bps=3000)
+        )
+    backend.whitelist(small, guarantor)
+    backend.whitelist(bank, backend.platform2)  # listed by the lead funder only
+    with backend.reverts("EvidenceLedgerPlatformNotWhitelisted", small.id, backend.platform2.id):
+        backend.anchor(
+            backend.make_loan(platform=backend.platform2, co_funder=small, co_funder_share_bps=3000)
+        )
     record = backend.make_loan(
         guarantor=guarantor, co_funder=small, co_funder_share_bps=3000, principal=2**128 - 1
     )
@@ -179,6 +190,7 @@ def test_funder_signature_by_another_participant(backend: Env) -> None:
 @pytest.mark.parametrize("who", ["platform", "bank", "guarantor", "small_loan"])
 def test_suspended_participant(backend: Env, who: str) -> None:
     party = backend.parties[who]
+    backend.whitelist(backend.small_loan, backend.guarantor)
     record = backend.make_loan(
         guarantor=backend.guarantor, co_funder=backend.small_loan, co_funder_share_bps=3000
     )
@@ -406,10 +418,11 @@ def test_legacy_after_genesis_cutoff(backend: Env) -> None:
 
 
 def test_stock_loan_issued_before_the_ledger_existed(backend: Env) -> None:
-    """R8: stock loans predate the whitelist rule (R1) and today's caps (R3).
+    """R8: stock loans predate the whitelists (R1) and today's caps (R3).
 
     Whitelists cannot be backdated, so a loan issued before the ledger existed could never show
-    its partners listed at issue time; the legacy flag exempts it from R1 as well as from the cap.
+    its partners listed at issue time: it is cleared through partners its funder lists when it is
+    anchored, and a partner the funder never listed cannot bring in stock.
     """
     cutoff = backend.policy.legacy_cutoff
     issued = cutoff - 30 * 86_400
@@ -420,7 +433,26 @@ def test_stock_loan_issued_before_the_ledger_existed(backend: Env) -> None:
     receipt = backend.anchor(record)
     event = backend.event(receipt, backend.ledger, "LoanAnchored")
     assert (event["flags"], event["issuedAt"], event["aprBps"]) == (1, issued, 3600)
-    # never-listed partners, too
+    # never-listed partners cannot
+    with backend.reverts(
+        "EvidenceLedgerPlatformNotWhitelisted", backend.small_loan.id, backend.platform2.id
+    ):
+        backend.anchor(
+            backend.make_loan(
+                platform=backend.platform2, funder=backend.small_loan, flags=1, issued_at=issued
+            )
+        )
+    with backend.reverts(
+        "EvidenceLedgerGuarantorNotWhitelisted", backend.small_loan.id, backend.guarantor.id
+    ):
+        backend.anchor(
+            backend.make_loan(
+                guarantor=backend.guarantor, funder=backend.small_loan, flags=1, issued_at=issued
+            )
+        )
+    # once listed, they can
+    backend.whitelist(backend.small_loan, backend.platform2)
+    backend.whitelist(backend.small_loan, backend.guarantor)
     backend.anchor(
         backend.make_loan(
             platform=backend.platform2,

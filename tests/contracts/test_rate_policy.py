@@ -35,8 +35,8 @@ def test_set_rate_cap_now(backend: Env) -> None:
         "effectiveFrom": at,
     }
     assert backend.call(reg.functions.rateCapHistory(SMALL_LOAN)) == [
-        (2400, genesis_from),
-        (1500, at),
+        (2400, genesis_from, 0),
+        (1500, at, 0),
     ]
     assert cap_at(backend, SMALL_LOAN, at - 1) == [True, 2400]
     assert cap_at(backend, SMALL_LOAN, at) == [True, 1500]
@@ -296,3 +296,32 @@ def test_constructor_genesis_entries_govern_all_earlier_times(backend: Env) -> N
     assert backend.call(reg.functions.coFundingFloorAt(0)) == 3000
     assert backend.call(reg.functions.legacyCutoffAt(0)) == backend.policy.legacy_cutoff
     assert backend.call(reg.functions.legacyCutoffAt(2**64 - 1)) == backend.policy.legacy_cutoff
+
+
+def test_a_cap_linked_to_the_lpr_follows_it(backend: Env) -> None:
+    """Small-loan companies: 4 x LPR, defined once; every LPR change moves the cap."""
+    reg = backend.registry.functions
+    receipt = backend.transact(
+        backend.regulator, reg.setRateCapAsLprMultiple(SMALL_LOAN, 40_000, 0)
+    )
+    at = backend.block_time(receipt)
+    assert backend.event(receipt, backend.registry, "RateCapLinkedToLpr") == {
+        "institutionType": SMALL_LOAN,
+        "lprMultipleBps": 40_000,
+        "effectiveFrom": at,
+    }
+    assert cap_at(backend, SMALL_LOAN, at) == [True, 1200]  # 4 x the genesis LPR of 3.00 %
+    assert cap_at(backend, SMALL_LOAN, at - 1) == [True, 2400]  # the fixed cap before it
+    later = backend.now() + 3600
+    backend.transact(backend.regulator, reg.setLpr(305, later))
+    assert cap_at(backend, SMALL_LOAN, later - 1) == [True, 1200]
+    assert cap_at(backend, SMALL_LOAN, later) == [True, 1220]
+    assert cap_at(backend, BANK, later) == [True, 2400]  # fixed caps do not move
+    # the rules bind the linked cap
+    with backend.reverts("EvidenceLedgerRateCapExceeded", 1300, 1200):
+        backend.anchor(backend.make_loan(funder=backend.small_loan, apr_bps=1300))
+    backend.anchor(backend.make_loan(funder=backend.small_loan, apr_bps=1200))
+    with backend.reverts("RatePolicyInvalidRate", 0):
+        backend.transact(backend.regulator, reg.setRateCapAsLprMultiple(SMALL_LOAN, 0, 0))
+    with backend.reverts("RatePolicyInvalidInstitutionType"):
+        backend.transact(backend.regulator, reg.setRateCapAsLprMultiple(0, 40_000, 0))

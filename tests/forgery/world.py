@@ -27,6 +27,7 @@ from ledger.anchoring import EvidenceChain
 from ledger.canonical import canonical_digest
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment, deploy_contracts
+from ledger.disclosure import check_disclosure
 from ledger.eip712 import Domain, loan_record_id, signatures_hash, typed_data
 from ledger.enums import InstitutionType, Role
 from ledger.merkle import leaf_hash
@@ -171,7 +172,7 @@ def _look_alike(world: World) -> Attacker:
             "agreement_digest": "0x" + hashlib.sha256(document).hexdigest(),
             "disclosure_digest": "0x" + form.digest().hex(),
             "principal": form.principal,
-            "apr_bps": form.stated_apr_bps,
+            "apr_bps": check_disclosure(form).nominal_bps,
             "issued_at": now,
         }
     )

@@ -37,6 +37,7 @@ from ledger.disclosure import (
     FeeDisclosure,
     FeeItem,
     Instalment,
+    computed_apr,
     disclosure_cash_flows,
 )
 from ledger.enums import InstitutionType, Role
@@ -196,7 +197,9 @@ class LedgerEnv:
             platform_id=platform_id or self.platform_id,
             guarantor_id=self.guarantor_id if guarantor else 0,
             principal=form.principal if form else 1_200_000,
-            apr_bps=apr_bps if apr_bps is not None else (form.stated_apr_bps if form else 1800),
+            apr_bps=apr_bps
+            if apr_bps is not None
+            else (computed_apr(form).nominal_bps if form else 1800),
             term_days=365,
             **{"issued_at": self.client.latest_timestamp(), **record_fields},
         )

@@ -42,7 +42,12 @@ from ledger.apr import (
     within_tolerance,
 )
 from ledger.apr.figures import Figures
-from ledger.apr.periods import STANDARD_UNIT_PERIODS
+from ledger.apr.periods import (
+    STANDARD_UNIT_PERIODS,
+    infer_unit_period_of,
+    money_weighted_unit_period,
+    payment_gaps,
+)
 from ledger.disclosure import (
     BorrowerConfirmation,
     FeeCharge,
@@ -792,7 +797,20 @@ def ref_disclosure(form: FeeDisclosure) -> dict[str, Any]:
         [(r.on, r.amount) for r in repayments],
         [(f.name, f.amount, f.charged_on, f.timing) for f in fees],
     )
-    ref = ref_compute(adv, pays, None, unit, inferred=False)
+    # The regulatory rate (`ledger.disclosure.regulatory_apr`): every payment, the higher rate of
+    # the counted and the money-weighted unit-periods (those two choices are tested on their own).
+    dates, amounts = [on for on, _ in pays], [amount for _, amount in pays]
+    gaps = payment_gaps(dates)
+    start = form.disbursed_on
+    units = [
+        infer_unit_period_of(start, (start,), dates, gaps),
+        money_weighted_unit_period(start, dates, amounts, gaps),
+    ]
+    candidates = [ref_compute(adv, pays, None, u, inferred=False) for u in dict.fromkeys(units)]
+    ref = candidates[0]
+    if len(candidates) > 1 and candidates[1]["nominal"] > ref["nominal"]:
+        ref = candidates[1]
+    del unit
     if not ref_within(form.stated_apr_bps, ref["nominal"], ref["regular"]):
         tolerance = Decimal("12.5") if ref["regular"] else Decimal("25")
         raise DisclosureMismatchError(

@@ -35,6 +35,10 @@ def _history(actors: Actors) -> tuple[list[int], list[int]]:
     c.transact(reg, fns.setRateCap(int(InstitutionType.SMALL_LOAN), 1200, now + 1_000))
     c.transact(reg, fns.setRateCap(int(InstitutionType.BANK), 2000, 0))
     c.transact(reg, fns.setLpr(310, now + 500))
+    # a cap linked to the LPR (4 x), before and after the LPR change, then fixed again
+    c.transact(reg, fns.setRateCapAsLprMultiple(int(InstitutionType.TRUST), 40_000, now + 400))
+    c.transact(reg, fns.setRateCap(int(InstitutionType.TRUST), 1500, now + 800))
+    times += [now + 399, now + 400, now + 401, now + 799, now + 800]
     c.transact(reg, fns.setCoFundingFloor(3500))
     c.transact(reg, fns.setLegacyCutoff(now - 86_400))
     times += [now + 499, now + 500, now + 999, now + 1_000, now + 1_001]
@@ -61,6 +65,10 @@ def _compare(
         for pid in ids:
             assert snapshot.epoch_at(pid, t) == live.epoch_at(pid, t), (pid, t)
             compared += 1
+        for institution in InstitutionType:
+            assert snapshot.rate_cap_at(int(institution), t) == live.rate_cap_at(
+                int(institution), t
+            ), (institution, t)
         if t not in whitelist_times:  # isWhitelisted is many calls: at the changes only
             continue
         for funder in funders:
@@ -68,10 +76,6 @@ def _compare(
                 assert snapshot.state.is_whitelisted(funder, partner, t) == bool(
                     call(fns.isWhitelisted(funder, partner, t))
                 ), (funder, partner, t)
-        for institution in InstitutionType:
-            assert snapshot.rate_cap_at(int(institution), t) == live.rate_cap_at(
-                int(institution), t
-            )
         assert snapshot.legacy_cutoff_at(t) == live.legacy_cutoff_at(t)
         assert snapshot.state.lpr_at(t) == int(call(fns.lprAt(t)))
         assert snapshot.state.co_funding_floor_at(t) == int(call(fns.coFundingFloorAt(t)))

@@ -45,6 +45,9 @@ def actors() -> Actors:
         a.regulator_account, Role.FUNDER, signer.address, "SL Co", InstitutionType.SMALL_LOAN
     )
     a.ids["SL Co"], a.signers[sid] = sid, signer
+    sl_account = Account.from_key(signer.private_key)
+    a.client.fund(sl_account.address, 10**20)
+    a.chain.whitelist(sl_account, a.ids["Platform 1"])  # a co-funder lists the platform too (R1)
     return a
 
 
@@ -163,6 +166,10 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda a: _edit(a, _base(a), co_funder_id=a.ids["Bank B"], co_funder_share_bps=2999),
         "CO_FUNDING_SHARE_BELOW_FLOOR",
     ),
+    "co-funder does not list the platform": (
+        lambda a: _edit(a, _base(a), co_funder_id=a.ids["CF Co"], co_funder_share_bps=3000),
+        "PLATFORM_NOT_WHITELISTED",
+    ),
     "co-funding at floor": (
         lambda a: _edit(a, _base(a), co_funder_id=a.ids["SL Co"], co_funder_share_bps=3000),
         "OK",
@@ -170,6 +177,10 @@ CASES: dict[str, tuple[Case, str]] = {
     "legacy before cutoff": (
         lambda a: _base(a, legacy=True, monthly_rate=__import__("fractions").Fraction(3, 100)),
         "OK",
+    ),
+    "legacy through an unlisted platform": (
+        lambda a: make_loan(a, "Bank A", "Platform 3", legacy=True)[0],
+        "PLATFORM_NOT_WHITELISTED",
     ),
     "legacy after cutoff": (lambda a: _edit(a, _base(a), flags=1), "LEGACY_AFTER_CUTOFF"),
 }

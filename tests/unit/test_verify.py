@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import EthereumTesterProvider, Web3
@@ -795,6 +796,10 @@ def test_co_funded_loan_with_four_signatures_verifies(ledger_env: LedgerEnv) -> 
         env.regulator_account, Role.FUNDER, trust.address, "Trust T", InstitutionType.TRUST
     )
     signers = {**env.signers, trust_id: trust}
+    trust_account = Account.from_key(trust.private_key)
+    env.client.fund(trust_account.address, 10**20)
+    for partner in (env.platform_id, env.guarantor_id):  # the co-funder lists them too (R1)
+        env.chain.whitelist(trust_account, partner)
     loan = env.new_loan(signers=signers, co_funder_id=trust_id, co_funder_share_bps=3000)
     # per-record anchoring: the contract checks every rule (co-funding floor, roles, signatures)
     receipt = env.anchor_one(env.stamp(loan))

@@ -87,9 +87,13 @@ interface IEvidenceLedger {
     error EvidenceLedgerSignatureCountMismatch(uint256 expected, uint256 actual);
     /// @notice The signature for participant `participantId` is missing, malformed or by `recovered`.
     error EvidenceLedgerInvalidSignature(uint64 participantId, address recovered);
-    /// @notice The platform was not on the funder's whitelist when the loan was issued (R1).
+    /// @notice The platform was not on a funder's whitelist when the loan was issued (R1).
+    /// @param funderId The funder (lead or co-funder) whose whitelist lacks the platform.
+    /// @param platformId The platform.
     error EvidenceLedgerPlatformNotWhitelisted(uint64 funderId, uint64 platformId);
-    /// @notice The guarantor was not on the funder's whitelist when the loan was issued (R1).
+    /// @notice The guarantor was not on a funder's whitelist when the loan was issued (R1).
+    /// @param funderId The funder (lead or co-funder) whose whitelist lacks the guarantor.
+    /// @param guarantorId The guarantor.
     error EvidenceLedgerGuarantorNotWhitelisted(uint64 funderId, uint64 guarantorId);
     /// @notice The comprehensive annualized cost exceeds the funder type's cap (R3).
     error EvidenceLedgerRateCapExceeded(uint32 aprBps, uint32 capBps);

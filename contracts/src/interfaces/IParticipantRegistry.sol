@@ -60,10 +60,12 @@ interface IParticipantRegistry {
         uint64 validUntil;
     }
 
-    /// @notice A per-loan cap on the comprehensive annualized cost, in basis points.
+    /// @notice A per-loan cap on the comprehensive annualized cost, in basis points: `capBps`, or,
+    /// when `lprMultipleBps` is not 0, that multiple of the one-year LPR in force (4 x LPR = 40,000).
     struct RateCap {
         uint32 capBps;
         uint64 effectiveFrom;
+        uint32 lprMultipleBps;
     }
 
     /// @notice A policy value (co-funding floor in bps, or legacy cutoff as unix time) from `effectiveFrom`.
@@ -140,6 +142,8 @@ interface IParticipantRegistry {
     event WhitelistEntryRemoved(uint64 indexed funderId, uint64 indexed partnerId, uint64 validUntil);
     /// @notice The regulator set the per-loan cap for an institution type.
     event RateCapSet(InstitutionType indexed institutionType, uint32 capBps, uint64 effectiveFrom);
+    /// @notice The regulator linked the cap of `institutionType` to the LPR from `effectiveFrom`.
+    event RateCapLinkedToLpr(InstitutionType indexed institutionType, uint32 lprMultipleBps, uint64 effectiveFrom);
     /// @notice The regulator recorded the one-year LPR.
     event LprSet(uint32 lprBps, uint64 effectiveFrom);
     /// @notice The regulator set the minimum share of a co-funding partner (R6) from `effectiveFrom`.
@@ -256,6 +260,15 @@ interface IParticipantRegistry {
     /// @param capBps The cap on the comprehensive annualized cost (nominal IRR) in basis points.
     /// @param effectiveFrom When it takes effect; 0 means now. No backdating.
     function setRateCap(InstitutionType institutionType, uint32 capBps, uint64 effectiveFrom) external;
+
+    /// @notice Links the per-loan cap of an institution type to the one-year LPR from `effectiveFrom`:
+    /// the cap is then `lprMultipleBps` / 10,000 times the LPR in force at the loan's issue time
+    /// (rounded down), and follows every LPR change. Regulator only.
+    /// @param institutionType The funder type the cap applies to.
+    /// @param lprMultipleBps The multiple in basis points (4 x LPR = 40,000).
+    /// @param effectiveFrom When it takes effect; 0 means now. No backdating.
+    function setRateCapAsLprMultiple(InstitutionType institutionType, uint32 lprMultipleBps, uint64 effectiveFrom)
+        external;
 
     /// @notice Records the one-year LPR from `effectiveFrom`. Regulator only.
     /// @param lprBps The LPR in basis points (3.00% = 300).
