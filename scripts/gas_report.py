@@ -358,8 +358,8 @@ class Bench:
         )
         self.send(self.regulator, reg.setLpr(310, 0), "new entry on an existing history")
         self.send(self.regulator, reg.setCoFundingFloor(3500), "change 3000 -> 3500 bps")
-        # Move the legacy cutoff into the future: legacy loans must also have been whitelisted at
-        # their issue time, and whitelists cannot be backdated (see the notes in the report).
+        # Move the legacy cutoff into the future, so a loan issued on this fresh chain can be
+        # flagged legacy (see the notes in the report).
         self.cutoff = self.client.latest_timestamp() + 30 * 86_400
         self.send(self.regulator, reg.setLegacyCutoff(self.cutoff), "change the cutoff")
 
@@ -624,8 +624,9 @@ def render(report: Report) -> str:
     add("## Notes\n")
     add(
         "- Legacy (stock) loans: a loan flagged legacy must be issued before the regulator's "
-        "legacy cutoff and is then exempt from the whitelist and cap checks (those rules did not "
-        "exist when it was made). The legacy variant above is measured with the cutoff moved "
+        "legacy cutoff and is then exempt from the cap (it did not exist when the loan was made); "
+        "its partners must be on the funder's whitelist when it is anchored (the lists did not "
+        "exist at its issue time either). The legacy variant above is measured with the cutoff moved "
         "into the future, so the loan can be issued on this fresh chain.\n"
         "- The eth-tester backend runs py-evm's latest fork rules (Prague); anvil gives the same "
         "figures up to the calldata noise above (check with `--rpc http://127.0.0.1:8545`)."
