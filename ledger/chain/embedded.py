@@ -9,7 +9,7 @@ receipts, logs, contract storage, balances and nonces; the chain id is eth-teste
 Design: a durable store under py-evm's `AtomicDB` (not a journal of transactions replayed).
 py-evm keeps everything in one `BaseDB` -- state-trie nodes, code, headers, block bodies and
 receipts by hash, plus a few mutable index keys (canonical head, number -> hash, tx hash ->
-block). `_SQLiteKV` implements `BaseDB`; writes go to an in-memory overlay that is flushed to
+block). `SQLiteKV` (`ledger/chain/kvstore.py`) implements `BaseDB`; writes go to an in-memory overlay that is flushed to
 SQLite in ONE transaction after each mined block (and after a snapshot revert), and only then
 does eth-tester return the transaction hash. py-evm itself writes a block in several steps
 (state nodes when a transaction is applied, then `persist_block` in an `atomic_batch` that is
@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +44,6 @@ from eth.abc import VirtualMachineAPI
 from eth.chains.base import MiningChain
 from eth.constants import BLANK_ROOT_HASH, ZERO_ADDRESS
 from eth.db.atomic import AtomicDB
-from eth.db.backends.base import BaseDB
 from eth.vm.forks.prague import PragueVM
 from eth_tester import EthereumTester
 from eth_tester.backends.pyevm.main import (
@@ -63,6 +61,7 @@ from eth_typing import BlockNumber, Hash32
 from web3 import EthereumTesterProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
+from ledger.chain.kvstore import SQLiteKV
 from ledger.errors import ChainError, ConfigurationError
 
 try:
@@ -118,130 +117,13 @@ class _EmbeddedTesterChain(MiningChain):
         return self.get_vm().get_transaction_builder()
 
 
-# ---------------------------------------------------------------------------------- storage
-
-
-class _SQLiteKV(BaseDB):
-    """py-evm's `BaseDB` over one SQLite table, with an overlay committed by `flush()`.
-
-    Every write lands in `_overlay` (a deletion is `None`); reads look there first. `flush()`
-    writes the overlay in a single SQLite transaction, so whatever py-evm wrote between two
-    flushes reaches the disk all together or not at all.
-    """
-
-    def __init__(self, path: Path, *, durable: bool) -> None:
-        self._overlay: dict[bytes, bytes | None] = {}
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ChainError(f"cannot open the chain database {path}: {exc}") from exc
-        self._conn: sqlite3.Connection | None = conn
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise ChainError(f"{path}: SQLite refused WAL mode (got {mode!r})")
-            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
-            )
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.close()
-            self._conn = None
-            raise ChainError(f"{path} is not a usable chain database: {exc}") from exc
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise ChainError("the embedded chain is closed")
-        return self._conn
-
-    # -- BaseDB
-    def __getitem__(self, key: bytes) -> bytes:
-        if key in self._overlay:
-            value = self._overlay[key]
-            if value is None:
-                raise KeyError(key)
-            return value
-        row = self._db().execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        return bytes(row[0])
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._db()
-        self._overlay[bytes(key)] = bytes(value)
-
-    def __delitem__(self, key: bytes) -> None:
-        if not self._exists(key):
-            raise KeyError(key)
-        self._overlay[bytes(key)] = None
-
-    def _exists(self, key: bytes) -> bool:
-        if key in self._overlay:
-            return self._overlay[key] is not None
-        return self._db().execute("SELECT 1 FROM kv WHERE k = ?", (key,)).fetchone() is not None
-
-    # -- transactions
-    def flush(self, meta: dict[str, str] | None = None) -> None:
-        """Commits the overlay (and `meta`) in one SQLite transaction."""
-        conn = self._db()
-        if not self._overlay and not meta:
-            return
-        puts = [(k, v) for k, v in self._overlay.items() if v is not None]
-        dels = [(k,) for k, v in self._overlay.items() if v is None]
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", puts)
-                conn.executemany("DELETE FROM kv WHERE k = ?", dels)
-                if meta:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", sorted(meta.items())
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise ChainError(f"cannot write the chain database: {exc}") from exc
-        self._overlay.clear()
-
-    def discard(self) -> None:
-        """Forgets everything written since the last `flush()`."""
-        self._overlay.clear()
-
-    def meta(self) -> dict[str, str]:
-        try:
-            rows = self._db().execute("SELECT k, v FROM meta").fetchall()
-        except sqlite3.Error as exc:
-            raise ChainError(f"cannot read the chain database: {exc}") from exc
-        return {str(k): str(v) for k, v in rows}
-
-    def is_empty(self) -> bool:
-        try:
-            row = self._db().execute("SELECT 1 FROM kv LIMIT 1").fetchone()
-        except sqlite3.Error as exc:
-            raise ChainError(f"cannot read the chain database: {exc}") from exc
-        return row is None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._overlay.clear()  # never half a block: unflushed writes are a pending block
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            self._conn.close()
-            self._conn = None
-
-
 # ---------------------------------------------------------------------------------- backend
 
 
 class _PersistentBackend(PyEVMBackend):  # type: ignore[misc]
-    """`PyEVMBackend` over a `_SQLiteKV`: every state-changing call ends with a flush."""
+    """`PyEVMBackend` over a `SQLiteKV`: every state-changing call ends with a flush."""
 
-    def __init__(self, store: _SQLiteKV, chain: _EmbeddedTesterChain) -> None:
+    def __init__(self, store: SQLiteKV, chain: _EmbeddedTesterChain) -> None:
         # Not `super().__init__()`: that builds a new chain from genesis.
         self._store = store
         self.chain = chain
@@ -366,7 +248,7 @@ class EmbeddedChain:
     """An open embedded chain: `w3` to use it, `close()` (or `with`) to release the data dir."""
 
     def __init__(
-        self, data_dir: Path, store: _SQLiteKV, backend: _PersistentBackend, lock_fd: int | None
+        self, data_dir: Path, store: SQLiteKV, backend: _PersistentBackend, lock_fd: int | None
     ) -> None:
         self.data_dir = data_dir
         self._store = store
@@ -447,7 +329,7 @@ def _lock(data_dir: Path) -> int | None:
     return fd
 
 
-def _create(store: _SQLiteKV) -> _EmbeddedTesterChain:
+def _create(store: SQLiteKV) -> _EmbeddedTesterChain:
     keys = get_default_account_keys(quantity=_DEV_ACCOUNTS)
     chain = _EmbeddedTesterChain.from_genesis(
         AtomicDB(store), get_default_genesis_params(), generate_genesis_state_for_keys(keys)
@@ -469,7 +351,7 @@ def _create(store: _SQLiteKV) -> _EmbeddedTesterChain:
     return chain
 
 
-def _reopen(store: _SQLiteKV, meta: dict[str, str], where: Path) -> _EmbeddedTesterChain:
+def _reopen(store: SQLiteKV, meta: dict[str, str], where: Path) -> _EmbeddedTesterChain:
     if meta.get("format") != _FORMAT_NAME:
         raise ConfigurationError(
             f"{where} is not an embedded-chain database (format {meta.get('format')!r})"
@@ -525,9 +407,9 @@ def open_embedded_chain(data_dir: Path | str, *, durable: bool = True) -> Embedd
                 f"{where} holds no embedded chain ({DB_FILENAME}) but other files: {strangers[:5]}"
             )
     lock_fd = _lock(where)
-    store: _SQLiteKV | None = None
+    store: SQLiteKV | None = None
     try:
-        store = _SQLiteKV(db_path, durable=durable)
+        store = SQLiteKV(db_path, durable=durable)
         meta = store.meta()
         # An empty database is new, or a creation interrupted before its one commit.
         fresh = not meta and store.is_empty()
