@@ -188,3 +188,15 @@ def test_a_cap_linked_to_the_lpr_moves_with_it(env: Env) -> None:
         assert env.http.put(
             "/v1/policy/rate-caps/other", json={"cap_bps": 2400}, headers=reg
         ).is_success
+
+
+def test_a_backdated_cap_change_has_its_own_code(env: Env) -> None:
+    reg = auth(env.regulator_key)
+    past = env.now() - 86_400
+    with env.nothing_changes():
+        for path, body in (
+            ("/v1/policy/rate-caps/other", {"cap_bps": 2000, "effective_from": past}),
+            ("/v1/policy/rate-caps/other", {"lpr_multiple_bps": 40_000, "effective_from": past}),
+            ("/v1/policy/lpr", {"lpr_bps": 310, "effective_from": past}),
+        ):
+            refused(env.http.put(path, json=body, headers=reg), "POLICY_BACKDATED")
