@@ -340,7 +340,9 @@ class LedgerService:
     # ------------------------------------------------------------------ verification
 
     def _verifier(self) -> Verifier:
-        """Pinned to this gateway's deployment, over the registry view (brought to the head)."""
+        """Pinned to this gateway's deployment, over the registry view brought to the head now:
+        the background follower may not have seen the block that anchored a receipt just served."""
+        self.registry.follow()
         return Verifier(self.registry.facts(), self.trust_root)
 
     def verify(

@@ -73,3 +73,19 @@ def test_trust_root_files_round_trip_and_bad_ones_are_refused(tmp_path: Path) ->
         with pytest.raises(InputError) as info:
             load_trust_root(path)
         assert info.value.code == "TRUST_ROOT_INVALID"
+
+
+def test_a_receipt_just_served_verifies_before_the_follower_has_seen_its_block(env: Env) -> None:
+    """`ledger serve` follows the chain in the background; a receipt is served as soon as its
+    batch is anchored, possibly before the follower's next look. `POST /v1/verify` brings the
+    view to the head first (this failed under load before: the anchor was not in the view)."""
+    registry = env.gw.service.registry
+    registry.facts()  # the view as of now
+    registry._background = True  # a follower that has not looked since
+    try:
+        record_id = env.anchored_loan()
+        receipt = env.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(env.regulator_key))
+        report = env.http.post("/v1/verify", json={"receipt": receipt.json()}).json()
+        assert report["ok"] is True, report
+    finally:
+        registry._background = False

@@ -33,7 +33,8 @@ def test_background_batcher_anchors_queued_records() -> None:
                 receipt = http.get(
                     f"/v1/loans/{record_id}/receipt", headers=auth(env["p1"].key)
                 ).json()
-                assert http.post("/v1/verify", json={"receipt": receipt}).json()["ok"] is True
+                report = http.post("/v1/verify", json={"receipt": receipt}).json()
+                assert report["ok"] is True, report
                 health = http.get("/healthz")
                 assert health.status_code == 200, health.text
                 assert health.json()["checks"]["batcher"]["queue_depth"] == 0
