@@ -218,8 +218,11 @@ def regulatory_apr(folded: Folded) -> AprResult:
     loopholes; docs/decisions.md.)"""
     start = folded.disbursed_on
     dates, amounts = folded.payment_dates, folded.payment_amounts
-    gaps = folded.gaps if folded.gaps is not None else payment_gaps(dates, folded.calendar)
-    counted = infer_unit_period_of(start, (start,), dates, gaps)
+    if folded.gaps is not None:  # the payments fall on the schedule's dates: its unit is theirs
+        gaps, counted = folded.gaps, folded.unit
+    else:
+        gaps = payment_gaps(dates, folded.calendar)
+        counted = infer_unit_period_of(start, (start,), dates, gaps)
     weighted = money_weighted_unit_period(start, dates, amounts, gaps)
     first = compute_folded(folded._replace(unit=counted, gaps=gaps))
     if weighted == counted:
@@ -246,8 +249,7 @@ def computed_apr(form: FeeDisclosure) -> AprResult:
     if 1 + len(dates) > MAX_FLOWS:
         raise AprError(f"more than {MAX_FLOWS} cash flows", code="APR_INVALID_INPUT")
     folded = fold_rows(form.principal, form.disbursed_on, dates, amounts, _fee_items(form), None)
-    computed = regulatory_apr(folded)
-    return computed
+    return regulatory_apr(folded)
 
 
 def check_disclosure(
@@ -260,10 +262,11 @@ def check_disclosure(
 
     Raises `DisclosureMismatchError` if the stated APR is off by more than the Appendix J
     tolerance, `RuleViolation` if the reading time is short or the confirmation came after
-    signing, `InputError` for a form whose cash flows make no sense.
+    signing or too long before it, `InputError` for a form whose cash flows make no sense.
 
-    Same result and errors as ``compute_apr(fold_fees(form.principal, form.disbursed_on,
-    *disclosure_cash_flows(form)))``, without building the intermediate objects.
+    The APR is `computed_apr(form)`, the regulatory rate (`regulatory_apr`): the same as
+    ``compute_apr(fold_fees(form.principal, form.disbursed_on, *disclosure_cash_flows(form)))``
+    whenever the payments' unit-periods are the schedule's, as for the market's usual shapes.
     """
     policy = policy or _DEFAULT_POLICY
     computed = computed_apr(form)

@@ -182,8 +182,8 @@ def check_fee_collectors(form: FeeDisclosure, record: LoanRecord, view: Registry
     digest). A credit-enhancement fee needs the record's guarantor — who then signs and must be
     on every funder's whitelist — and, when the form names its collector's participant id, that
     id must be the guarantor. Any other fee whose collector is a participant is collected by a
-    party to the loan or by a partner every funder lists at the issue time. Legacy loans predate
-    the whitelists (R8)."""
+    party to the loan or by a partner every funder lists at the issue time; for a legacy loan,
+    issued before the lists existed (R8), such a collector is not checked."""
     funders = [record.funder_id] + ([record.co_funder_id] if record.co_funder_id else [])
     parties = {record.platform_id, *funders, record.guarantor_id} - {0}
     for item in form.fees:

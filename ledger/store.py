@@ -145,10 +145,6 @@ class SubmissionRow(Base):
         Index("ix_submissions_agreement_platform", "agreement_digest", "platform_id"),
     )
 
-    def summary(self) -> dict[str, Any]:
-        """The public view of a record's status (what the loan routes and lists show)."""
-        return submission_summary(self)
-
 
 #: the columns `submission_summary` reads (select these to build it without loading a row)
 SUMMARY_COLUMNS = (

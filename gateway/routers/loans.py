@@ -262,6 +262,12 @@ async def prepare(request: Request, service: Service, caller: PlatformCaller) ->
     )
 
 
+def _tally(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A batch answer: how many items were accepted and rejected, and each item's result."""
+    accepted = sum("error" not in r for r in results)
+    return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+
+
 @router.post(
     "/batch",
     status_code=202,
@@ -270,11 +276,7 @@ async def prepare(request: Request, service: Service, caller: PlatformCaller) ->
     response_model_exclude_none=True,
 )
 def submit_batch(body: LoanBatch, service: Service, caller: PlatformCaller) -> SubmitBatchOut:
-    results = service.submit_batch(caller, body.loans)
-    accepted = sum("error" not in r for r in results)
-    return SubmitBatchOut.model_validate(
-        {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
-    )
+    return SubmitBatchOut.model_validate(_tally(service.submit_batch(caller, body.loans)))
 
 
 @router.post(
@@ -286,11 +288,7 @@ def submit_batch(body: LoanBatch, service: Service, caller: PlatformCaller) -> S
 def confirm_batch(
     body: ConfirmationBatch, service: Service, caller: FunderCaller
 ) -> ConfirmBatchOut:
-    results = service.confirm_batch(caller, body.record_ids)
-    accepted = sum("error" not in r for r in results)
-    return ConfirmBatchOut.model_validate(
-        {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
-    )
+    return ConfirmBatchOut.model_validate(_tally(service.confirm_batch(caller, body.record_ids)))
 
 
 @router.post(
