@@ -12,9 +12,11 @@
 - `access`: API keys, callers, who may see which loans (`Scope`)
 - `registry`: the registry view, rebuilt from events, following the chain
 - `administration`: participants, statuses, rate policy, whitelists (chain transactions)
-- `admission`: submit, prepare, co-sign, reject, idempotency, acceptance into the queue
+- `admission`: submit, prepare, co-sign, reject, idempotency, acceptance into the queue; the
+  per-record work it does in bulk is `intake` (build, rules, signatures, entry timestamp)
 - `sequencing`: the durable queue, the batcher, crash recovery, per-record anchoring
 - `serving`: status and stored receipts; `retirement`: revocation and amendment
+- `reporting`: the regulator's loans, statistics and violations
 - `documents`: the encrypted vault; `metrics`: counters for /metrics
 
 `LedgerService` holds one of each and offers their operations; it decides nothing itself.
