@@ -20,6 +20,7 @@ app.command("apr")(apr_cmd.apr)
 app.command("verify")(verify_cmd.verify)
 app.command("deploy")(chain_cmd.deploy)
 app.command("compile")(chain_cmd.compile_)
+app.add_typer(chain_cmd.chain_app, name="chain")
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)
 

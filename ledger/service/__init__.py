@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -35,6 +36,7 @@ from sqlalchemy import text
 from ledger.access import Access, Caller, Scope
 from ledger.anchoring import EvidenceChain
 from ledger.chain.client import ChainClient
+from ledger.chain.txlog import SqlTransactionStore
 from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.errors import InputError, LedgerError
 from ledger.indexer import EventIndexer
@@ -90,6 +92,13 @@ class LedgerService:
     """One gateway: its stages over one database, one chain client and one deployment."""
 
     def __init__(self, db: Database, client: ChainClient, config: ServiceConfig) -> None:
+        # every transaction (bootstrap's included) is logged in the database: nonces survive
+        # restarts, and what a node lost can be broadcast again
+        client.transactions.use_store(SqlTransactionStore(db))
+        policy = config.transactions or client.policy
+        client.transactions.policy = replace(
+            policy, confirmations=max(policy.confirmations, config.confirmations)
+        )
         boot = bootstrap(db, client, config)
         self.db = db
         self.client = client

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ledger.chain.transactions import TxPolicy
 from ledger.disclosure import DisclosurePolicy
 from ledger.queries.statistics import ConsumerFinancePolicy
 
@@ -22,5 +23,9 @@ class ServiceConfig:
     consumer_finance: ConsumerFinancePolicy = field(default_factory=ConsumerFinancePolicy)
     #: how often the registry view looks for new blocks when it follows the chain in the background
     follow_interval: float = 0.25
-    #: blocks the event index stays behind the head (reorganizations)
+    #: blocks the event index stays behind the head, and blocks on top of each of the gateway's
+    #: own transactions before it counts as done (reorganizations; 0 needs no block production)
     confirmations: int = 0
+    #: fees, fee cap, gas headroom, replacement and timeouts of the gateway's transactions
+    #: (None: the chain client's own policy); its `confirmations` is raised to the one above
+    transactions: TxPolicy | None = None

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +36,13 @@ from ledger.store import BatchRow, Database, MetaRow, ReceiptRow, SubmissionRow
 
 __all__ = ["Sequencer"]
 
+log = logging.getLogger("ledger.service.sequencing")
+
 IN_FLIGHT_KEY = "in_flight_batch"
+#: how far back (blocks) the batcher looks for batches a reorganization moved or dropped
+REORG_WINDOW_BLOCKS = 256
+#: how often it looks (seconds)
+_REORG_CHECK_SECONDS = 5.0
 #: a per-record row queued this long without its transaction is sent by the batcher
 _STRANDED_AFTER_SECONDS = 5.0
 #: the batcher looks at the queue at least this often, and at most every `_MIN_POLL_SECONDS`
@@ -152,16 +159,10 @@ class Sequencer:
         info = json.loads(raw)
         root = bytes.fromhex(info["root"][2:])
         with self.chain_lock:
-            batch = self.chain.client.call(self.chain.ledger.functions.batch(root))
-        if int(batch[1]) == 0:  # never reached the chain: the records are still queued
+            tx = self.chain.batch_anchor(root)
+        if tx is None:  # never reached the chain: the records are still queued
             self.db.set_meta(IN_FLIGHT_KEY, "")
             return
-        block_number, block_time = int(batch[2]), int(batch[1])
-        with self.chain_lock:
-            events = self.chain.ledger.events.BatchAnchored().get_logs(
-                from_block=block_number, to_block=block_number, argument_filters={"root": root}
-            )
-        tx = AnchoredTx(bytes(events[0]["transactionHash"]), block_number, block_time, 0)
         with self.db.session() as s:
             rows = {
                 r.record_id: r
@@ -253,6 +254,100 @@ class Sequencer:
                 s.add(ReceiptRow(record_id=record_id, receipt_json=text))
         return text
 
+    # ------------------------------------------------------------------ reorganizations
+
+    def check_anchors(self) -> int:
+        """Re-anchors the batches of the last `REORG_WINDOW_BLOCKS` blocks whose transaction a
+        reorganization took off the chain, and rebuilds the receipts of those it moved to another
+        block or transaction; returns how many batches changed.
+
+        One `eth_getLogs` of `BatchAnchored` events over the window when nothing changed. A
+        batch of this gateway (its transaction is in the transaction log) missing from it is
+        looked up (`batch(root)`); if the chain has it no more, this account's dropped
+        transactions are first broadcast again (the original
+        `anchorBatch` usually is one, and is mined again as it was), and only a root still
+        missing after that is anchored by a new transaction. Proofs do not change (same tree)."""
+        client = self.chain.client
+        with self.chain_lock:
+            head = int(client.w3.eth.block_number)
+        with self.db.session() as s:
+            stored = s.execute(
+                select(BatchRow.root, BatchRow.tx_hash, BatchRow.block_number, BatchRow.size).where(
+                    BatchRow.block_number > head - REORG_WINDOW_BLOCKS
+                )
+            ).all()
+        if not stored:
+            return 0
+        lowest = min(int(b.block_number) for b in stored)
+        with self.chain_lock:
+            seen = self.chain.anchored_roots(min(lowest, head))
+        changed = 0
+        for row in stored:
+            root = bytes.fromhex(row.root[2:])
+            found = seen.get(root)
+            if (
+                found is not None
+                and found.block_number == row.block_number
+                and _hex(found.transaction_hash) == row.tx_hash
+            ):
+                continue
+            if found is None and client.transactions.store.get(row.tx_hash) is None:
+                continue  # another gateway's batch (one database): that gateway re-anchors it
+            with self.chain_lock:
+                tx = self.chain.batch_anchor(root)
+                if tx is None:
+                    client.transactions.resync(self.identity.account)
+                    tx = self.chain.batch_anchor(root)
+                if tx is None:
+                    tx = self.chain.reanchor_batch(self.identity.account, root, int(row.size))
+                    self.metrics.count_error("BATCH_REANCHORED")
+            log.warning(
+                "batch moved by a reorganization: receipts rebuilt",
+                extra={
+                    "fields": {
+                        "root": row.root,
+                        "old_tx": row.tx_hash,
+                        "new_tx": _hex(tx.transaction_hash),
+                        "block": tx.block_number,
+                    }
+                },
+            )
+            self._moved(row.root, tx)
+            changed += 1
+        return changed
+
+    def _moved(self, root: str, tx: AnchoredTx) -> None:
+        """The batch of `root` is now in `tx`: its row, its members' anchors and receipts."""
+        with self.db.session() as s:
+            batch = s.get(BatchRow, root)
+            if batch is None:
+                return
+            batch.tx_hash = _hex(tx.transaction_hash)
+            batch.block_number = tx.block_number
+            batch.block_time = tx.block_time
+            members = s.execute(
+                select(*_LOAN_COLUMNS, SubmissionRow.proof_json).where(
+                    SubmissionRow.batch_root == root
+                )
+            ).all()
+            for member in members:
+                proof = [bytes.fromhex(p[2:]) for p in json.loads(member.proof_json or "[]")]
+                receipt = self.chain.receipt(
+                    _loan(member), tx, (bytes.fromhex(root[2:]), proof, batch.size)
+                )
+                s.execute(
+                    update(SubmissionRow)
+                    .where(SubmissionRow.record_id == member.record_id)
+                    .values(
+                        tx_hash=_hex(tx.transaction_hash),
+                        block_number=tx.block_number,
+                        block_time=tx.block_time,
+                    )
+                )
+                s.merge(
+                    ReceiptRow(record_id=member.record_id, receipt_json=receipt.model_dump_json())
+                )
+
     # ------------------------------------------------------------------ records by themselves
 
     def anchor_records(self, record_ids: Sequence[str]) -> None:
@@ -339,10 +434,14 @@ class Sequencer:
         Woken by `notify` when records are queued here; polls every `_IDLE_POLL_SECONDS` anyway
         (records queued by another gateway over the same database, and `stop`)."""
         next_stranded = 0.0
+        next_reorg_check = time.time() + _REORG_CHECK_SECONDS
         while not stop.is_set():
             wait = _IDLE_POLL_SECONDS
             try:
                 now = time.time()
+                if now >= next_reorg_check:
+                    next_reorg_check = now + _REORG_CHECK_SECONDS
+                    self.check_anchors()
                 if now >= next_stranded:
                     next_stranded = now + _STRANDED_AFTER_SECONDS / 2
                     stranded = self._stranded()
