@@ -40,7 +40,12 @@ class GatewaySettings(BaseSettings):
     anchor_deadline: int = Field(
         default=300, ge=1, description="seconds promised in entry timestamps"
     )
-    confirmations: int = Field(default=0, ge=0, description="indexer confirmation depth")
+    confirmations: int = Field(
+        default=0,
+        ge=0,
+        description="blocks on top before the indexer reads a block and before the gateway's own"
+        " transactions count (0: mined; above 0 needs a node that makes blocks by itself)",
+    )
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="largest agreement file in an upload"
     )

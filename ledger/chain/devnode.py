@@ -28,6 +28,8 @@ def fund(w3: Web3, address: str, wei: int = DEFAULT_FUNDING_WEI) -> str:
             "send gas money to the account some other way"
         )
     tx: TxParams = {"from": accounts[0], "to": Web3.to_checksum_address(address), "value": wei}  # type: ignore[typeddict-item]
+    if w3.eth.get_block("latest").get("baseFeePerGas") is None:  # pre-London: web3 would
+        tx["gasPrice"] = w3.eth.gas_price  # offer EIP-1559 fees, which such a node refuses
     tx_hash = w3.eth.send_transaction(tx)
     w3.eth.wait_for_transaction_receipt(tx_hash)
     return "0x" + bytes(tx_hash).hex()

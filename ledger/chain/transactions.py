@@ -232,7 +232,7 @@ class TransactionManager:
         self._account_locks: dict[str, threading.Lock] = {}
         self._next: dict[str, int] = {}
         #: the in-process eth-tester mines each transaction as it is sent: nothing to replace
-        self._in_process = hasattr(w3.provider, "ethereum_tester")
+        self.in_process = hasattr(w3.provider, "ethereum_tester")
 
     def use_store(self, store: TransactionStore) -> None:
         """Keeps attempts in `store` from now on; nonces are reconciled again on next use."""
@@ -397,6 +397,7 @@ class TransactionManager:
 
     def send(self, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
         """`submit`, then `wait`: the receipt, confirmed as the policy asks."""
+        tx = {"chainId": self._chain_id(), **tx}
         sent = self.submit(account, tx)
         return self.wait(account, sent, tx)
 
@@ -485,7 +486,7 @@ class TransactionManager:
                     f"no confirmed receipt for {attempts[-1].tx_hash} (nonce {sent.nonce}) "
                     f"after {policy.receipt_timeout:.0f}s"
                 )
-            if receipt is None and not self._in_process and now - last_sent >= policy.replace_after:
+            if receipt is None and not self.in_process and now - last_sent >= policy.replace_after:
                 replacement = self._replace(account, attempts[-1], tx)
                 if replacement is not None:
                     attempts.append(replacement)
@@ -500,7 +501,9 @@ class TransactionManager:
     def _mined_sibling(self, sent: SentTransaction) -> SentTransaction | None:
         """The stored attempt that took `sent`'s nonce, when the nonce is mined; None while it
         is not; `NonceConflict` if it was mined by a transaction none of ours."""
-        mined = int(self.w3.eth.get_transaction_count(sent.account, "latest"))  # type: ignore[arg-type]
+        mined = int(
+            self.w3.eth.get_transaction_count(Web3.to_checksum_address(sent.account), "latest")
+        )
         if mined <= sent.nonce:
             return None
         for attempt in self.store.attempts(sent.account, sent.nonce):
