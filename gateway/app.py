@@ -29,6 +29,7 @@ from gateway.routers import (
 )
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
+from ledger.keystore import load_account
 from ledger.limits import restore_recursion_limit
 from ledger.queries import ConsumerFinancePolicy
 from ledger.service import LedgerService, ServiceConfig
@@ -103,6 +104,17 @@ def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -
         batch_size=settings.batch_size,
         anchor_deadline_seconds=settings.anchor_deadline,
         confirmations=settings.confirmations,
+        account=load_account(
+            settings.account_key_file,
+            env="LEDGER_ACCOUNT_KEY",
+            password_env="LEDGER_ACCOUNT_KEY_PASSWORD",
+        ),
+        deployer=load_account(
+            settings.deployer_key_file,
+            env="LEDGER_DEPLOYER_KEY",
+            password_env="LEDGER_DEPLOYER_KEY_PASSWORD",
+        ),
+        claim_lease_seconds=settings.claim_lease,
         consumer_finance=ConsumerFinancePolicy(threshold_bps=settings.cf_average_cap_bps),
     )
     service, regulator_key = LedgerService.open(db, client, config)

@@ -46,6 +46,22 @@ class GatewaySettings(BaseSettings):
         description="blocks on top before the indexer reads a block and before the gateway's own"
         " transactions count (0: mined; above 0 needs a node that makes blocks by itself)",
     )
+    account_key_file: Path | None = Field(
+        default=None,
+        description="this gateway's chain account: a hex private key file (mode 600) or a V3"
+        " keystore (password in LEDGER_ACCOUNT_KEY_PASSWORD); or the hex in LEDGER_ACCOUNT_KEY",
+    )
+    deployer_key_file: Path | None = Field(
+        default=None,
+        description="first start on a chain: the funded account that deploys the contracts and"
+        " becomes the regulator (same formats; LEDGER_DEPLOYER_KEY[_PASSWORD])",
+    )
+    claim_lease: float = Field(
+        default=120.0,
+        gt=0,
+        description="seconds a gateway's claim on queued records holds before another gateway"
+        " on the same database takes them over",
+    )
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="largest agreement file in an upload"
     )

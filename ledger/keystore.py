@@ -7,23 +7,32 @@
 - Documents: one random data key each (AES-256-GCM), wrapped by the master key. Shredding drops
   the wrapped key and the ciphertext: the document is gone, its digest on chain stays (PIPL).
 - API keys: random 32 bytes, shown once; only their SHA-256 is stored.
+- Chain accounts (the deployer, each gateway's anchoring account) come from key files or the
+  environment (`load_account`): a file holding the 32-byte private key as hex, readable by its
+  owner only, or an Ethereum V3 keystore (JSON) with its password in an environment variable.
+  Once loaded, a gateway keeps them sealed in the database like custodial keys.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from ledger.errors import ConfigurationError, LedgerError
 
 __all__ = [
     "API_KEY_PREFIX",
     "hash_api_key",
+    "load_account",
     "load_master_key",
     "new_api_key",
     "open_document",
@@ -98,3 +107,53 @@ def new_api_key() -> str:
 def hash_api_key(api_key: str) -> str:
     """What is stored and looked up: SHA-256 hex of the key."""
     return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def _private_key_hex(text: str, where: str) -> bytes:
+    raw = text.strip().removeprefix("0x")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ConfigurationError(f"{where}: not a 32-byte private key in hex")
+    return key
+
+
+def load_account(
+    path: Path | None, *, env: str | None = None, password_env: str | None = None
+) -> LocalAccount | None:
+    """A chain account from `path` or, without one, from the environment variable `env` (hex).
+
+    The file holds the private key as hex (one line, `0x` optional) and must not be readable by
+    group or others; or it is an Ethereum V3 keystore (JSON), decrypted with the password in
+    `password_env`. None if neither is given."""
+    if path is None:
+        value = os.environ.get(env) if env else None
+        if not value:
+            return None
+        from_env: LocalAccount = Account.from_key(_private_key_hex(value, env or ""))
+        return from_env
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the key file {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"key file {path} is readable by others (mode {stat.S_IMODE(mode):o}): chmod 600 it"
+        )
+    if text.lstrip().startswith("{"):
+        password = os.environ.get(password_env or "")
+        if password is None:
+            raise ConfigurationError(
+                f"{path} is a keystore: put its password in {password_env or 'the environment'}"
+            )
+        try:
+            key = Account.decrypt(json.loads(text), password)
+        except (ValueError, KeyError) as exc:
+            raise ConfigurationError(f"keystore {path} does not open: {exc}") from exc
+        decrypted: LocalAccount = Account.from_key(bytes(key))
+        return decrypted
+    from_file: LocalAccount = Account.from_key(_private_key_hex(text, str(path)))
+    return from_file

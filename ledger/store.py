@@ -9,8 +9,12 @@ accepted and has yet to anchor, plus the receipts' ingredients.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +29,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -137,6 +142,9 @@ class SubmissionRow(Base):
     rejection_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     retired: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: the gateway (participant id) anchoring this queued row, and until when its claim holds
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    claimed_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_submissions_status_queued", "status", "queued_at"),
@@ -244,6 +252,9 @@ class DocumentRow(Base):
     shredded_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+_MEMORY_LOCK = threading.RLock()
+
+
 class Database:
     """An engine and a session factory; SQLite gets WAL and a busy timeout."""
 
@@ -279,6 +290,38 @@ class Database:
             raise
         finally:
             session.close()
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Holds the lock `name` against every process using this database (bootstrap, schema
+        upgrades): a PostgreSQL advisory lock, or a file lock beside the SQLite file."""
+        if self.is_postgresql:
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            with _MEMORY_LOCK:
+                yield
+            return
+        lock_path = Path(f"{database}.{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock")
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def get_meta(self, key: str) -> str | None:
         with self.session() as s:

@@ -29,12 +29,37 @@ def serve(
         float, typer.Option(envvar="LEDGER_BATCH_INTERVAL", help="seconds")
     ] = 1.0,
     batch_size: Annotated[int, typer.Option(envvar="LEDGER_BATCH_SIZE")] = 1_000,
+    account_key: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="LEDGER_ACCOUNT_KEY_FILE",
+            help="this gateway's chain account: hex private key file (mode 600) or V3 keystore"
+            " (password in LEDGER_ACCOUNT_KEY_PASSWORD); needed on any node but the embedded one",
+        ),
+    ] = None,
+    deployer_key: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="LEDGER_DEPLOYER_KEY_FILE",
+            help="first start on a node: the funded account that deploys the contracts and"
+            " becomes the regulator",
+        ),
+    ] = None,
+    claim_lease: Annotated[
+        float,
+        typer.Option(
+            envvar="LEDGER_CLAIM_LEASE",
+            help="seconds before another gateway on the database takes over this one's claimed"
+            " records",
+        ),
+    ] = 120.0,
 ) -> None:
     """Run the gateway (embedded eth-tester chain and SQLite in the data dir unless told otherwise)."""
     import uvicorn
 
     from gateway.app import configure_logging, create_app, open_gateway
     from gateway.settings import GatewaySettings
+    from ledger.errors import LedgerError
     from ledger.trust import TRUST_ROOT_FILE
 
     settings = GatewaySettings(
@@ -45,9 +70,16 @@ def serve(
         port=port,
         batch_interval=batch_interval,
         batch_size=batch_size,
+        account_key_file=account_key,
+        deployer_key_file=deployer_key,
+        claim_lease=claim_lease,
     )
     configure_logging()
-    gateway = open_gateway(settings)
+    try:
+        gateway = open_gateway(settings)
+    except LedgerError as exc:  # a configuration the operator must fix: say it, no traceback
+        typer.secho(f"ledger serve: {exc.message} [{exc.code}]", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
     try:
         if gateway.regulator_api_key:
             typer.secho(

@@ -19,7 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from ledger.access import Caller, require_role
 from ledger.eip712 import Domain, loan_record_id
@@ -158,10 +161,26 @@ class Admission:
                     outcomes[index] = error
             rows = [r for r in rows if r["record_id"] not in clashes]
         with self.db.session() as s:
-            if rows:
-                s.execute(insert(SubmissionRow), rows)
-            if document is not None and rows:
+            inserted = _insert_new(s, rows)
+            if document is not None and inserted:
                 self.documents.store(s, rows[0]["agreement_digest"], document, media_type)
+        if len(inserted) < len(rows):  # another gateway stored the same record meanwhile
+            for index, outcome in enumerate(outcomes):
+                if (
+                    isinstance(outcome, SubmissionOutcome)
+                    and not outcome.duplicate
+                    and outcome.record_id not in inserted
+                ):
+                    outcomes[index] = Conflict(
+                        f"record {outcome.record_id} was stored by another request at the"
+                        " same moment: ask for its status",
+                        code="RECORD_EXISTS",
+                    )
+            rows = [r for r in rows if r["record_id"] in inserted]
+            if raise_errors:
+                for outcome in outcomes:
+                    if isinstance(outcome, LedgerError):
+                        raise outcome
         self.metrics.submissions += len(rows)
         if raise_errors:
             for outcome in outcomes:
@@ -248,7 +267,7 @@ class Admission:
         every signature is accepted or rejected by the rules, in one transaction."""
         require_role(caller, Role.FUNDER)
         now = self.now()
-        state = self.registry.registry()
+        state, block = self.registry.registry(), self.registry.block
         ids = [record_id.lower() for record_id, _ in items]
         outcomes: list[SubmissionOutcome | LedgerError] = []
         updates: list[dict[str, Any]] = []
@@ -278,7 +297,7 @@ class Admission:
                         row.provenance_json,
                     )
                     change, outcome = self.intake.cosign(
-                        stored, caller.participant_id, given, state, now
+                        stored, caller.participant_id, given, state, block, now
                     )
                 except LedgerError as exc:
                     self.metrics.count_error(exc.code)
@@ -319,6 +338,24 @@ class Admission:
             row.rejection_code = "FUNDER_REJECTED"
             row.rejection_reason = reason
         return SubmissionOutcome(record_id, SubmissionStatus.REJECTED.value, None)
+
+
+def _insert_new(s: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts the rows whose record id is not stored yet (one bulk statement); returns the ids
+    inserted. Gateways sharing a database may admit the same record at the same moment: the
+    primary key decides, and the other request learns it lost instead of failing."""
+    if not rows:
+        return set()
+    dialect = s.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(SubmissionRow)
+    return set(
+        s.execute(
+            statement.on_conflict_do_nothing(index_elements=["record_id"]).returning(
+                SubmissionRow.record_id
+            ),
+            rows,
+        ).scalars()
+    )
 
 
 def _outcome_of(row: SubmissionRow, *, duplicate: bool) -> SubmissionOutcome:

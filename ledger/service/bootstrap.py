@@ -1,13 +1,18 @@
 """Bootstrap: what a gateway needs before it serves — the master key, the deployment (deployed on
-first start if the chain has none recorded in the data dir), the regulator participant and its
-API key, this gateway's own identity registered on chain, the borrower-commitment key, and the
-trust root written for auditors.
+first start if the database knows none for the chain), the regulator participant and its API key,
+this gateway's own identity registered on chain, the borrower-commitment key, and the trust root
+written for auditors.
+
+Accounts: on a node the gateway does not run itself, the deployer and the gateway's account come
+from key files (`ServiceConfig.deployer`, `ServiceConfig.account`) and must hold ether already;
+only an in-process dev chain (embedded, eth-tester) funds new accounts from its genesis accounts.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -17,17 +22,17 @@ from ledger.anchoring import EvidenceChain
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment, deploy_contracts, load_deployment
 from ledger.enums import InstitutionType, ParticipantStatus, Role
+from ledger.errors import ConfigurationError, LedgerError
 from ledger.keystore import load_master_key, seal, unseal
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
-from ledger.signing import LocalSigner
 from ledger.store import Database, ParticipantRow
 from ledger.timestamps import GatewayKey
 
 __all__ = ["Bootstrap", "bootstrap"]
 
 REGULATOR_ID = 1
-_DEV_FUNDING_WEI = 10**22  # dev nodes (eth-tester, anvil): gas money from the node's account
+_DEV_FUNDING_WEI = 10**22  # in-process dev chains only: gas money from their genesis accounts
 
 
 @dataclass(frozen=True)
@@ -55,53 +60,145 @@ def _participant(
     )
 
 
+def _in_process(client: ChainClient) -> bool:
+    """A simulated chain in this process (embedded, eth-tester): its genesis accounts are ours to
+    spend. On any other node nothing is funded implicitly."""
+    return hasattr(client.w3.provider, "ethereum_tester")
+
+
+def _deployment_key(chain_id: int) -> str:
+    return f"deployment:{chain_id}"
+
+
+def _identity_key(chain_id: int, address: str | None) -> str:
+    return f"gateway:{chain_id}" if address is None else f"gateway:{chain_id}:{address.lower()}"
+
+
 def bootstrap(db: Database, client: ChainClient, config: ServiceConfig) -> Bootstrap:
-    """Opens (or, the first time, sets up) the gateway of `config.data_dir` on `client`'s chain."""
+    """Opens (or, the first time, sets up) the gateway of `config.data_dir` on `client`'s chain.
+
+    Several gateways may share one database: the deployment, the regulator and the commitment
+    key are set up once (under a database-wide lock) and found by the others; each gateway has
+    its own chain account (`config.account`) and Ed25519 key. They must share the master key."""
     master = load_master_key(config.data_dir)
     custody = Custody(db, master)
-    regulator_key: str | None = None
-    deployments = config.data_dir / "deployments"
-    deployment = load_deployment(deployments, client.chain_id)
-    if deployment is None:
-        regulator = LocalSigner.generate()
-        client.fund(regulator.address, _DEV_FUNDING_WEI)
-        deployment = deploy_contracts(client, Account.from_key(regulator.private_key))
-        deployment.save(deployments)
-        with db.session() as s:
-            s.merge(
-                _participant(
-                    REGULATOR_ID,
-                    Role.REGULATOR,
-                    "Regulator",
-                    regulator.address,
-                    custody.seal_key(REGULATOR_ID, regulator.private_key),
-                    deployment.deployed_at,
-                )
-            )
-        regulator_key = Access(db).issue_key(REGULATOR_ID, Role.REGULATOR)
-    meta_key = f"gateway:{deployment.chain_id}"
-    stored = db.get_meta(meta_key)
-    if stored is None:
-        identity = _register_gateway(db, client, deployment, custody)
-        db.set_meta(meta_key, identity.sealed(master))
-    else:
-        identity = GatewayIdentity.unsealed(master, stored)
-    raw = db.get_meta("commitment_key")
-    if raw is None:
-        commitment_key = secrets.token_bytes(32)
-        db.set_meta("commitment_key", seal(master, commitment_key, b"commitment-key").hex())
-    else:
-        commitment_key = unseal(master, bytes.fromhex(raw), b"commitment-key")
+    with db.exclusive("bootstrap"):
+        deployment, regulator_key = _open_deployment(db, client, config, custody)
+        _check_master_key(custody)
+        identity = _open_identity(db, client, config, deployment, custody)
+        raw = db.get_meta("commitment_key")
+        if raw is None:
+            commitment_key = secrets.token_bytes(32)
+            db.set_meta("commitment_key", seal(master, commitment_key, b"commitment-key").hex())
+        else:
+            commitment_key = unseal(master, bytes.fromhex(raw), b"commitment-key")
+    deployment.save(config.data_dir / "deployments")
     return Bootstrap(master, deployment, identity, commitment_key, regulator_key)
 
 
-def _register_gateway(
-    db: Database, client: ChainClient, deployment: Deployment, custody: Custody
+def _check_master_key(custody: Custody) -> None:
+    try:
+        custody.account(REGULATOR_ID, "the gateway opens")
+    except LedgerError as exc:
+        if exc.code != "SEAL_INVALID":
+            raise
+        raise ConfigurationError(
+            "this database was set up with another master key: every gateway on one database"
+            " needs the same LEDGER_MASTER_KEY (or master.key)"
+        ) from exc
+
+
+def _open_deployment(
+    db: Database, client: ChainClient, config: ServiceConfig, custody: Custody
+) -> tuple[Deployment, str | None]:
+    """The deployment this database knows for the chain (or the data dir's, from before it was
+    kept in the database); deployed now if there is none, with the regulator's API key."""
+    chain_id = client.chain_id
+    stored = db.get_meta(_deployment_key(chain_id))
+    if stored is not None:
+        return Deployment(**json.loads(stored)), None
+    deployment = load_deployment(config.data_dir / "deployments", chain_id)
+    if deployment is not None:
+        db.set_meta(_deployment_key(chain_id), json.dumps(asdict(deployment), sort_keys=True))
+        return deployment, None
+    deployer = config.deployer
+    if deployer is None:
+        if not _in_process(client):
+            raise ConfigurationError(
+                f"no deployment is known for chain {chain_id}: pass --deployer-key FILE (a funded"
+                " account; it deploys the contracts and becomes the regulator)"
+            )
+        deployer = Account.create()
+        client.fund(deployer.address, _DEV_FUNDING_WEI)
+    _require_gas(client, deployer.address, "the deployer")
+    deployment = deploy_contracts(client, deployer)
+    with db.session() as s:
+        s.merge(
+            _participant(
+                REGULATOR_ID,
+                Role.REGULATOR,
+                "Regulator",
+                deployer.address,
+                custody.seal_key(REGULATOR_ID, bytes(deployer.key)),
+                deployment.deployed_at,
+            )
+        )
+    db.set_meta(_deployment_key(chain_id), json.dumps(asdict(deployment), sort_keys=True))
+    return deployment, Access(db).issue_key(REGULATOR_ID, Role.REGULATOR)
+
+
+def _require_gas(client: ChainClient, address: str, who: str) -> None:
+    if int(client.w3.eth.get_balance(address)) == 0:  # type: ignore[arg-type]
+        raise ConfigurationError(
+            f"{who}'s account {address} has no ether for gas on chain {client.chain_id}: fund it"
+            " (on a dev node: `ledger chain fund ADDRESS --chain URL`)"
+        )
+
+
+def _open_identity(
+    db: Database,
+    client: ChainClient,
+    config: ServiceConfig,
+    deployment: Deployment,
+    custody: Custody,
 ) -> GatewayIdentity:
-    """A new chain account and Ed25519 key for this gateway, registered by the regulator."""
-    account: LocalAccount = Account.create()
+    """This gateway's identity: by its configured account, else the one this database keeps
+    for the chain; registered on chain by the regulator the first time."""
+    master = custody.master_key
+    account = config.account
+    key = _identity_key(deployment.chain_id, account.address if account else None)
+    stored = db.get_meta(key)
+    if stored is not None:
+        identity = GatewayIdentity.unsealed(master, stored)
+        if account is not None and identity.account.address != account.address:
+            raise ConfigurationError(f"{key} holds another account than the configured one")
+        if not _in_process(client):
+            _require_gas(client, identity.account.address, "this gateway")
+        return identity
+    if account is None:
+        if not _in_process(client):
+            raise ConfigurationError(
+                "this gateway has no chain account on chain"
+                f" {deployment.chain_id}: pass --account-key FILE (a funded account)"
+            )
+        account = Account.create()
+        client.fund(account.address, _DEV_FUNDING_WEI)
+    else:
+        _require_gas(client, account.address, "this gateway")
+    identity = _register_gateway(db, client, deployment, custody, account)
+    db.set_meta(key, identity.sealed(master))
+    return identity
+
+
+def _register_gateway(
+    db: Database,
+    client: ChainClient,
+    deployment: Deployment,
+    custody: Custody,
+    account: LocalAccount,
+) -> GatewayIdentity:
+    """A new Ed25519 key for this gateway's account, registered by the regulator."""
     key = GatewayKey.generate()
-    client.fund(account.address, _DEV_FUNDING_WEI)
     regulator = custody.account(REGULATOR_ID, "the regulator registers the gateway")
     gateway_id = EvidenceChain(client, deployment).register_participant(
         regulator, Role.GATEWAY, account.address, "Gateway", ed25519_public_key=key.public_key

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
+
 from ledger.chain.transactions import TxPolicy
 from ledger.disclosure import DisclosurePolicy
 from ledger.queries.statistics import ConsumerFinancePolicy
@@ -29,3 +31,12 @@ class ServiceConfig:
     #: fees, fee cap, gas headroom, replacement and timeouts of the gateway's transactions
     #: (None: the chain client's own policy); its `confirmations` is raised to the one above
     transactions: TxPolicy | None = None
+    #: this gateway's chain account (key file); None: the one it created and sealed before, or,
+    #: on a dev chain only (embedded, eth-tester), a new one funded from the node's accounts
+    account: LocalAccount | None = field(default=None, repr=False)
+    #: the account that deploys the contracts on first start and becomes the regulator
+    #: (key file); needed only where no deployment of this database's chain is known
+    deployer: LocalAccount | None = field(default=None, repr=False)
+    #: how long a gateway's claim on queued records holds before another gateway may take
+    #: them over (a gateway that died mid-batch)
+    claim_lease_seconds: float = 120.0

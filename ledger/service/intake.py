@@ -256,10 +256,15 @@ class Intake:
         funder_id: int,
         given: str | None,
         state: RegistryState,
+        block: int,
         now: int,
     ) -> tuple[dict[str, Any], SubmissionOutcome | LedgerError]:
         """The columns that change when the funder co-signs, and the outcome; raises what
-        refuses the signature itself."""
+        refuses the signature itself.
+
+        The gateway that settles the record (checks every rule against its view of `block` and
+        signs the promise) is the one its provenance names: with several gateways on one
+        database, a loan submitted at one may be confirmed at another."""
         record_id = bytes.fromhex(stored.record_id[2:])
         signature = self.signature(funder_id, record_id, given, "funder", state, now)
         if signature is None:
@@ -268,10 +273,14 @@ class Intake:
             )
         signatures = signatures_of(stored.signatures_json, stored.record_id)
         signatures[funder_id] = signature
+        provenance = provenance_of(stored.provenance_json).model_copy(
+            update={"gateway_id": self.identity.participant_id, "registry_block": max(block, 0)}
+        )
         change: dict[str, Any] = {
             "record_id": stored.record_id,
             "status": SubmissionStatus.AWAITING_FUNDER.value,
             "signatures_json": signatures_json(signatures),
+            "provenance_json": provenance.model_dump_json(),
             "entry_timestamp_json": None,
             "queued_at": None,
             "rejection_code": None,
@@ -283,7 +292,7 @@ class Intake:
             record_id,
             signatures,
             DocumentRefV1.model_validate_json(stored.document_json),
-            provenance_of(stored.provenance_json),
+            provenance,
             state,
             now,
         )

@@ -10,6 +10,11 @@
   and stored: serving a receipt is one read.
 - Records asked to be anchored by themselves go to `anchorLoan` at once; any left queued (a crash
   between acceptance and the transaction) are sent by the batcher's next round.
+- Several gateways may share the queue: a gateway *claims* the records it anchors (one
+  `UPDATE … WHERE record_id IN (SELECT … FOR UPDATE SKIP LOCKED)` on PostgreSQL; one write
+  statement, hence serialized, on SQLite) for `claim_lease_seconds`. Its in-flight batch is kept
+  under its own key; when a gateway dies, another finishes or releases that batch once the lease
+  has run out, then takes the records over.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
 from ledger.enums import Anchoring, SubmissionStatus
@@ -38,6 +43,8 @@ __all__ = ["Sequencer"]
 
 log = logging.getLogger("ledger.service.sequencing")
 
+#: MetaRow key prefix of a gateway's in-flight batch (`in_flight_batch:<gateway id>`; the bare
+#: prefix is a single gateway's key from before gateways shared a database)
 IN_FLIGHT_KEY = "in_flight_batch"
 #: how far back (blocks) the batcher looks for batches a reorganization moved or dropped
 REORG_WINDOW_BLOCKS = 256
@@ -116,52 +123,126 @@ class Sequencer:
             ).scalar_one()
         return 0.0 if oldest is None else max(0.0, time.time() - float(oldest))
 
+    @property
+    def _gateway(self) -> int:
+        return self.identity.participant_id
+
+    @property
+    def _in_flight_key(self) -> str:
+        return f"{IN_FLIGHT_KEY}:{self._gateway}"
+
+    def _claimable(self, now: float) -> Any:
+        """Queued rows no live claim holds."""
+        return and_(
+            SubmissionRow.status == SubmissionStatus.QUEUED.value,
+            or_(SubmissionRow.claimed_until.is_(None), SubmissionRow.claimed_until < now),
+        )
+
+    def _claim(self, *conditions: Any, limit: int) -> list[str]:
+        """Claims up to `limit` claimable queued rows matching `conditions`, oldest first, for
+        this gateway's lease; returns their ids. Rows another gateway holds are skipped."""
+        now = time.time()
+        candidates = (
+            select(SubmissionRow.record_id)
+            .where(self._claimable(now), *conditions)
+            .order_by(SubmissionRow.queued_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.session() as s:
+            claimed = s.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.record_id.in_(candidates.scalar_subquery()))
+                .values(
+                    claimed_by=self._gateway, claimed_until=now + self.config.claim_lease_seconds
+                )
+                .returning(SubmissionRow.record_id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+            return list(claimed)
+
+    def _release(self, record_ids: Sequence[str], gateway: int | None = None) -> None:
+        """Gives up the claim of `gateway` (this one by default) on rows still queued."""
+        with self.db.session() as s:
+            s.execute(
+                update(SubmissionRow)
+                .where(
+                    SubmissionRow.record_id.in_(list(record_ids)),
+                    SubmissionRow.claimed_by == (self._gateway if gateway is None else gateway),
+                )
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
     # ------------------------------------------------------------------ batches
 
     def anchor_pending(self, limit: int | None = None) -> int:
         """Anchors up to `limit` queued batch records as one Merkle root; returns how many."""
         self.recover()
+        ids = self._claim(
+            SubmissionRow.anchoring == Anchoring.BATCH.value,
+            limit=limit or self.config.batch_size,
+        )
+        if not ids:
+            return 0
         with self.db.session() as s:
             rows = s.execute(
                 select(*_LOAN_COLUMNS)
-                .where(
-                    SubmissionRow.status == SubmissionStatus.QUEUED.value,
-                    SubmissionRow.anchoring == Anchoring.BATCH.value,
-                )
-                .order_by(SubmissionRow.queued_at)
-                .limit(limit or self.config.batch_size)
+                .where(SubmissionRow.record_id.in_(ids))
+                .order_by(SubmissionRow.queued_at, SubmissionRow.record_id)
             ).all()
-        if not rows:
-            return 0
         loans = [_loan(r) for r in rows]
         queued_at = {r.record_id: r.queued_at for r in rows}
 
         def remember(tree: StandardMerkleTree) -> None:
             self.db.set_meta(
-                IN_FLIGHT_KEY,
-                json.dumps({"root": _hex(tree.root), "records": [r.record_id for r in rows]}),
+                self._in_flight_key,
+                json.dumps(
+                    {
+                        "root": _hex(tree.root),
+                        "records": [r.record_id for r in rows],
+                        "gateway": self._gateway,
+                        "until": time.time() + self.config.claim_lease_seconds,
+                    }
+                ),
             )
 
         with self.chain_lock:
             try:
                 batch = self.chain.anchor_batch(self.identity.account, loans, before_send=remember)
             except BaseException:
-                self.db.set_meta(IN_FLIGHT_KEY, "")
+                self.db.set_meta(self._in_flight_key, "")
+                self._release(ids)
                 raise
-        self._finish(batch.tree, batch.tx, loans, queued_at)
+        self._finish(batch.tree, batch.tx, loans, queued_at, self._in_flight_key)
         return len(loans)
 
     def recover(self) -> None:
-        """Finishes a batch the gateway sent before it stopped, if its root is on chain."""
-        raw = self.db.get_meta(IN_FLIGHT_KEY)
-        if not raw:
-            return
-        info = json.loads(raw)
+        """Finishes the batch this gateway sent before it stopped, and any of another gateway's
+        whose lease ran out, if its root is on chain; releases its records otherwise."""
+        now = time.time()
+        with self.db.session() as s:
+            stored = s.execute(
+                select(MetaRow.key, MetaRow.value).where(
+                    or_(MetaRow.key == IN_FLIGHT_KEY, MetaRow.key.like(f"{IN_FLIGHT_KEY}:%"))
+                )
+            ).all()
+        for key, raw in stored:
+            if not raw:
+                continue
+            info = json.loads(raw)
+            mine = key in (IN_FLIGHT_KEY, self._in_flight_key)
+            if mine or float(info.get("until", 0)) < now:
+                self._recover_batch(key, info)
+
+    def _recover_batch(self, key: str, info: dict[str, Any]) -> None:
         root = bytes.fromhex(info["root"][2:])
         with self.chain_lock:
             tx = self.chain.batch_anchor(root)
         if tx is None:  # never reached the chain: the records are still queued
-            self.db.set_meta(IN_FLIGHT_KEY, "")
+            with self.db.session() as s:
+                s.merge(MetaRow(key=key, value=""))
+            self._release(info["records"], int(info.get("gateway", self._gateway)))
             return
         with self.db.session() as s:
             rows = {
@@ -172,7 +253,7 @@ class Sequencer:
             }
         loans = [_loan(rows[rid]) for rid in info["records"] if rid in rows]
         tree = StandardMerkleTree.of([loan.leaf_values for loan in loans], list(LEAF_TYPES))
-        self._finish(tree, tx, loans, {rid: r.queued_at for rid, r in rows.items()})
+        self._finish(tree, tx, loans, {rid: r.queued_at for rid, r in rows.items()}, key)
 
     def _finish(
         self,
@@ -180,6 +261,7 @@ class Sequencer:
         tx: AnchoredTx,
         loans: Sequence[SignedLoan],
         queued_at: dict[str, float | None],
+        in_flight_key: str,
     ) -> None:
         """Records the batch, each member's proof and receipt, in one transaction."""
         now = time.time()
@@ -201,6 +283,8 @@ class Sequencer:
                     "block_number": tx.block_number,
                     "block_time": tx.block_time,
                     "anchored_at": now,
+                    "claimed_by": None,
+                    "claimed_until": None,
                 }
             )
             receipts.append({"record_id": record_id, "receipt_json": receipt.model_dump_json()})
@@ -230,7 +314,7 @@ class Sequencer:
             fresh = [r for r in receipts if r["record_id"] not in already]
             if fresh:
                 s.execute(insert(ReceiptRow), fresh)
-            s.merge(MetaRow(key=IN_FLIGHT_KEY, value=""))
+            s.merge(MetaRow(key=in_flight_key, value=""))
         self.metrics.batches += 1
         self.metrics.batch_sizes.append(size)
 
@@ -351,11 +435,19 @@ class Sequencer:
     # ------------------------------------------------------------------ records by themselves
 
     def anchor_records(self, record_ids: Sequence[str]) -> None:
-        """`anchorLoan` for each record (the contract checks every rule); a refused record is
-        rejected with the rule's code."""
+        """`anchorLoan` for each record this gateway can claim (the contract checks every rule);
+        a refused record is rejected with the rule's code, one found anchored already (sent by a
+        gateway that died before recording it) is finished from the chain."""
         from ledger.errors import LedgerError
 
-        for record_id in record_ids:
+        if not record_ids:
+            return
+        claimed = self._claim(
+            SubmissionRow.record_id.in_(list(record_ids)),
+            SubmissionRow.anchoring == Anchoring.PER_RECORD.value,
+            limit=len(record_ids),
+        )
+        for record_id in claimed:
             with self.db.session() as s:
                 row = s.execute(
                     select(*_LOAN_COLUMNS).where(SubmissionRow.record_id == record_id)
@@ -365,7 +457,7 @@ class Sequencer:
             loan = _loan(row)
             try:
                 with self.chain_lock:
-                    tx = self.chain.anchor_loan(self.identity.account, loan)
+                    tx = self._anchor_once(loan)
             except LedgerError as exc:
                 self.metrics.count_error(exc.code)
                 with self.db.session() as s:
@@ -376,9 +468,14 @@ class Sequencer:
                             status=SubmissionStatus.REJECTED.value,
                             rejection_code=exc.code,
                             rejection_reason=exc.message,
+                            claimed_by=None,
+                            claimed_until=None,
                         )
                     )
                 continue
+            except BaseException:
+                self._release([record_id])
+                raise
             receipt = self.chain.receipt(loan, tx)
             with self.db.session() as s:
                 s.execute(
@@ -390,20 +487,54 @@ class Sequencer:
                         block_number=tx.block_number,
                         block_time=tx.block_time,
                         anchored_at=time.time(),
+                        claimed_by=None,
+                        claimed_until=None,
                     )
                 )
                 if s.get(ReceiptRow, record_id) is None:
                     s.add(ReceiptRow(record_id=record_id, receipt_json=receipt.model_dump_json()))
 
+    def _anchor_once(self, loan: SignedLoan) -> AnchoredTx:
+        """`anchorLoan`, or the transaction that anchored the record already."""
+        from ledger.errors import LedgerError
+
+        try:
+            return self.chain.anchor_loan(self.identity.account, loan)
+        except LedgerError as exc:
+            if exc.code != "DUPLICATE_RECORD":
+                raise
+            found = self._anchored_before(loan.record_id)
+            if found is None:
+                raise
+            return found
+
+    def _anchored_before(self, record_id: bytes) -> AnchoredTx | None:
+        """The `LoanAnchored` transaction of a record already on chain, if it is."""
+        state = self.chain.client.call(self.chain.ledger.functions.recordState(record_id))
+        if int(state[1]) == 0:
+            return None
+        events = self.chain.ledger.events.LoanAnchored().get_logs(
+            from_block=self.chain.deployment.block_number,
+            argument_filters={"recordId": record_id},
+        )
+        if not events:
+            return None
+        found = events[-1]
+        block = self.chain.client.w3.eth.get_block(found["blockNumber"])
+        return AnchoredTx(
+            bytes(found["transactionHash"]), int(found["blockNumber"]), int(block["timestamp"]), 0
+        )
+
     def _stranded(self) -> list[str]:
-        """Per-record rows accepted but never sent (a crash in between)."""
+        """Per-record rows accepted but never sent and claimed by no live gateway (a crash)."""
+        now = time.time()
         with self.db.session() as s:
             return list(
                 s.execute(
                     select(SubmissionRow.record_id).where(
-                        SubmissionRow.status == SubmissionStatus.QUEUED.value,
+                        self._claimable(now),
                         SubmissionRow.anchoring == Anchoring.PER_RECORD.value,
-                        SubmissionRow.queued_at < time.time() - _STRANDED_AFTER_SECONDS,
+                        SubmissionRow.queued_at < now - _STRANDED_AFTER_SECONDS,
                     )
                 ).scalars()
             )

@@ -15,7 +15,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["GatewayProcess", "auth", "free_port", "stop_all"]
+__all__ = ["GatewayProcess", "auth", "free_port", "stop_all", "submit_and_confirm"]
 
 _STARTED: list[GatewayProcess] = []
 
@@ -30,10 +30,29 @@ def auth(key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
+def submit_and_confirm(
+    submitter: httpx.Client,
+    confirmer: httpx.Client,
+    body: dict[str, object],
+    platform_key: str,
+    funder_key: str,
+) -> str | None:
+    """A platform submits a loan at one gateway and its funder confirms it at another (or the
+    same); the record id once acknowledged (confirmed with a signed entry timestamp), else None.
+    """
+    r = submitter.post("/v1/loans", json=body, headers=auth(platform_key))
+    if r.status_code != 202:
+        return None
+    c = confirmer.post(f"/v1/loans/{r.json()['record_id']}/confirm", headers=auth(funder_key))
+    if c.status_code == 200 and c.json()["entry_timestamp"]:
+        return str(c.json()["record_id"])
+    return None
+
+
 class GatewayProcess:
     """`ledger serve` on the data dir, started and waited for until `/healthz` answers."""
 
-    def __init__(self, data_dir: Path, *extra_args: str) -> None:
+    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.log = data_dir.parent / f"server-{self.port}.log"
@@ -51,7 +70,7 @@ class GatewayProcess:
                 "0.3",
                 *extra_args,
             ],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )

@@ -23,7 +23,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.embedded import open_embedded_chain
 from ledger.store import Database, SubmissionRow
 from ledger.testing import loan_submission
-from tests.process.gateway_process import GatewayProcess, auth
+from tests.process.gateway_process import GatewayProcess, auth, submit_and_confirm
 
 pytestmark = pytest.mark.slow
 
@@ -63,20 +63,13 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
     def burst(base: str) -> None:
         client = httpx.Client(base_url=base, timeout=10)
         while not stop.is_set():
-            n = next(counter)
+            body = _loan(bank["participant"]["id"], now, next(counter))
             try:
-                r = client.post(
-                    "/v1/loans",
-                    json=_loan(bank["participant"]["id"], now, n),
-                    headers=auth(platform["api_key"]),
+                done = submit_and_confirm(
+                    client, client, body, platform["api_key"], bank["api_key"]
                 )
-                if r.status_code != 202:
-                    continue
-                c = client.post(
-                    f"/v1/loans/{r.json()['record_id']}/confirm", headers=auth(bank["api_key"])
-                )
-                if c.status_code == 200 and c.json()["entry_timestamp"]:
-                    acknowledged.append(c.json()["record_id"])
+                if done:
+                    acknowledged.append(done)
             except httpx.HTTPError:
                 return  # the server died under us: whatever was acknowledged counts
 
