@@ -170,6 +170,11 @@ class ChainClient:
         tx = fn.build_transaction(self._build_params(account, self.policy.with_headroom(gas)))
         return self._send(account, dict(tx))
 
+    def transfer(self, account: LocalAccount, to: str, wei: int) -> TxReceipt:
+        """Sends `wei` from `account` to the externally owned account `to` (21,000 gas)."""
+        tx = {"to": Web3.to_checksum_address(to), "value": wei, "gas": 21_000}
+        return self._send(account, tx)
+
     def deploy(self, account: LocalAccount, name: str, *args: Any) -> tuple[str, TxReceipt]:
         """Deploys a committed artifact; returns its address and the receipt."""
         artifact = load_artifact(name)

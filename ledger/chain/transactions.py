@@ -468,25 +468,30 @@ class TransactionManager:
         attempts = [sent]
         started = time.monotonic()
         last_sent = started
+        #: the receipt seen, kept while its confirmations come (only the head is asked then)
+        seen: tuple[SentTransaction, TxReceipt] | None = None
         while True:
-            for attempt in reversed(attempts):
-                receipt = self._receipt(attempt.tx_hash)
-                if receipt is not None:
-                    break
-            else:
-                receipt = None
-            if receipt is not None and receipt.get("blockNumber") is not None:
+            if seen is None:
+                seen = self._first_receipt(attempts)
+            if seen is not None:
+                attempt, receipt = seen
                 block = int(receipt["blockNumber"])
-                if policy.confirmations == 0 or self._confirmed(attempt, block, receipt):
+                if policy.confirmations == 0:
                     self._settle(attempts, attempt, block)
                     return receipt
+                confirmed, left = self._confirmed(attempt, block, receipt)
+                if confirmed is not None:
+                    self._settle(attempts, attempt, block)
+                    return confirmed
+                if left:
+                    seen = None  # a reorganization took it: look for a receipt anew
             now = time.monotonic()
             if now - started >= policy.receipt_timeout:
                 raise TransactionTimeout(
                     f"no confirmed receipt for {attempts[-1].tx_hash} (nonce {sent.nonce}) "
                     f"after {policy.receipt_timeout:.0f}s"
                 )
-            if receipt is None and not self.in_process and now - last_sent >= policy.replace_after:
+            if seen is None and not self.in_process and now - last_sent >= policy.replace_after:
                 replacement = self._replace(account, attempts[-1], tx)
                 if replacement is not None:
                     attempts.append(replacement)
@@ -497,6 +502,16 @@ class TransactionManager:
                         continue
                 last_sent = now
             time.sleep(policy.poll_interval)
+
+    def _first_receipt(
+        self, attempts: list[SentTransaction]
+    ) -> tuple[SentTransaction, TxReceipt] | None:
+        """The mined attempt (newest first) and its receipt, if any is mined."""
+        for attempt in reversed(attempts):
+            receipt = self._receipt(attempt.tx_hash)
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                return attempt, receipt
+        return None
 
     def _mined_sibling(self, sent: SentTransaction) -> SentTransaction | None:
         """The stored attempt that took `sent`'s nonce, when the nonce is mined; None while it
@@ -514,21 +529,24 @@ class TransactionManager:
             "not send (is the key used elsewhere?)"
         )
 
-    def _confirmed(self, attempt: SentTransaction, block: int, receipt: TxReceipt) -> bool:
-        """`confirmations` blocks on top, and the receipt still in the same block; a receipt
-        that vanished (a reorganization) sends the transaction again."""
+    def _confirmed(
+        self, attempt: SentTransaction, block: int, receipt: TxReceipt
+    ) -> tuple[TxReceipt | None, bool]:
+        """(the receipt re-read, False) once `confirmations` blocks are on top and it is still
+        in the same block; (None, False) while they are not; (None, True) if it vanished or
+        moved (a reorganization: a vanished transaction is sent again)."""
         if int(self.w3.eth.block_number) < block + self.policy.confirmations:
-            return False
+            return None, False
         again = self._receipt(attempt.tx_hash)
         if again is not None and again.get("blockHash") == receipt.get("blockHash"):
-            return True
+            return again, False
         if again is None:
             log.warning(
                 "a mined transaction left the chain (reorganization): sending it again",
                 extra={"fields": {"tx": attempt.tx_hash, "block": block}},
             )
             self._rebroadcast(attempt)
-        return False
+        return None, True
 
     def _settle(self, attempts: list[SentTransaction], mined: SentTransaction, block: int) -> None:
         self.store.set_state(mined.tx_hash, TxState.MINED, block)

@@ -363,6 +363,7 @@ class Sequencer:
         if not stored:
             return 0
         lowest = min(int(b.block_number) for b in stored)
+        own = self.identity.account.address.lower()
         with self.chain_lock:
             seen = self.chain.anchored_roots(min(lowest, head))
         changed = 0
@@ -375,7 +376,8 @@ class Sequencer:
                 and _hex(found.transaction_hash) == row.tx_hash
             ):
                 continue
-            if found is None and client.transactions.store.get(row.tx_hash) is None:
+            sent = client.transactions.store.get(row.tx_hash)
+            if found is None and (sent is None or sent.account != own):
                 continue  # another gateway's batch (one database): that gateway re-anchors it
             with self.chain_lock:
                 tx = self.chain.batch_anchor(root)

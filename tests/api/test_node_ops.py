@@ -20,17 +20,48 @@ from ledger.chain.client import ChainClient
 from ledger.chain.transactions import TxState
 from ledger.store import BatchRow, ReceiptRow, SubmissionRow
 from tests.api.conftest import Env, auth, make_env, make_gateway
+from tests.chain.conftest import RecordingProvider, funded_key_file
+
+
+def _gateway_on(node: AnvilNode, data_dir: Path, client: ChainClient) -> Env:
+    """A gateway on `node` as an operator starts one: deployer and gateway keys from files."""
+    keys = {name: data_dir.parent / f"{data_dir.name}-{name}.key" for name in ("deployer", "gw")}
+    for path in keys.values():
+        funded_key_file(node, path)
+    gw = make_gateway(
+        data_dir, client, deployer_key_file=keys["deployer"], account_key_file=keys["gw"]
+    )
+    return make_env(gw)
 
 
 @pytest.fixture
 def on_anvil(tmp_path: Path) -> Iterator[tuple[AnvilNode, Env]]:
-    with AnvilNode() as node:
+    with AnvilNode(hardfork=None, balance_eth=None) as node:  # stock anvil
         client = ChainClient(Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 10})))
-        gw = make_gateway(tmp_path, client)
+        env = _gateway_on(node, tmp_path / "gw", client)
         try:
-            yield node, make_env(gw)
+            yield node, env
         finally:
-            gw.close()
+            env.gw.close()
+
+
+@pytest.mark.anvil
+def test_the_gateway_uses_only_standard_json_rpc(tmp_path: Path) -> None:
+    """Bootstrap (deploy, register), the cast registered and whitelisted through the API,
+    loans submitted, co-signed, anchored and verified: standard JSON-RPC only."""
+    with AnvilNode(hardfork=None, balance_eth=None) as node:
+        provider = RecordingProvider(node.url)
+        env = _gateway_on(node, tmp_path / "gw", ChainClient(Web3(provider)))
+        try:
+            records = [env.queued_loan() for _ in range(3)]
+            env.gw.service.anchor_pending()
+            for record_id in records:
+                _verifies(env, record_id)
+            assert env.http.get("/healthz").json()["status"] == "ok"
+        finally:
+            env.gw.close()
+    assert "eth_sendRawTransaction" in provider.methods
+    assert provider.non_standard() == set(), sorted(provider.non_standard())
 
 
 def _anchor_of(env: Env, record_id: str) -> dict[str, Any]:

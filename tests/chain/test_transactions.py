@@ -161,3 +161,36 @@ def test_confirmations_are_waited_for(anvil_node) -> None:
     assert head >= receipt["blockNumber"] + 2
     assert waited >= 1.5  # at least two more blocks at one a second
     assert provider.non_standard() == set()
+
+
+def test_a_transaction_a_reorganization_takes_before_its_confirmations_is_sent_again(
+    anvil_node,
+) -> None:
+    """Mined, then gone before its 3 confirmations (anvil's revert to a snapshot taken before
+    it): the manager notices, broadcasts the same bytes again and returns only once that
+    inclusion has its confirmations."""
+    node = anvil_node("--block-time", "1")
+    account = funded_account(node)
+    dev = dev_w3(node)
+    client, provider = recording_client(node, policy=TxPolicy(confirmations=3))
+    snapshot = dev.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    result: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(receipt=client.transactions.send(account, _transfer()))
+    )
+    thread.start()
+    deadline = time.monotonic() + 20
+    while "eth_blockNumber" not in provider.methods:  # the receipt is seen: counting blocks
+        assert time.monotonic() < deadline, "never mined"
+        time.sleep(0.02)
+    attempts = client.transactions.store.attempts(account.address, 0)
+    first_block = dev.eth.get_transaction_receipt(attempts[0].tx_hash)["blockNumber"]  # type: ignore[arg-type]
+    assert dev.provider.make_request("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+    assert "receipt" not in result
+    thread.join(30)
+    receipt = result["receipt"]
+    assert "0x" + bytes(receipt["transactionHash"]).hex() == attempts[0].tx_hash  # type: ignore[index]
+    assert dev.eth.get_transaction_receipt(attempts[0].tx_hash)["blockHash"] == receipt["blockHash"]  # type: ignore[arg-type,index]
+    assert dev.eth.block_number >= receipt["blockNumber"] + 3  # type: ignore[index]
+    assert first_block is not None
+    assert provider.non_standard() == set()
