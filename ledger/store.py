@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ledger.records import FLAG_LEGACY, Participant
+from ledger.schema import upgrade
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -275,7 +276,8 @@ class Database:
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.close()
 
-        Base.metadata.create_all(self.engine)
+        with self.exclusive("schema"):
+            upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -52,6 +53,7 @@ __all__ = [
     "WHITELISTS",
     "Actors",
     "build_disclosure",
+    "funded_key_file",
     "loan_submission",
     "make_loan",
     "promise",
@@ -329,3 +331,15 @@ def loan_submission(
     }
     body.update(fields)
     return body, doc
+
+
+def funded_key_file(client: ChainClient, path: Path, wei: int = 10**20) -> str:
+    """A fresh account funded from a dev node's unlocked account (the explicit dev-only step a
+    real deployment replaces with its own funded keys), written as a key file (hex, mode 600);
+    returns its address. Throwaway test keys only."""
+    account: LocalAccount = Account.create()
+    client.fund(account.address, wei)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(bytes(account.key).hex() + "\n")
+    path.chmod(0o600)
+    return str(account.address)

@@ -40,7 +40,7 @@ from gateway.app import Gateway, create_app, open_gateway
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
 from ledger.store import BatchRow, DocumentRow, ParticipantRow, SubmissionRow
-from ledger.testing import GATEWAY_CAST, GATEWAY_WHITELISTS, loan_submission
+from ledger.testing import GATEWAY_CAST, GATEWAY_WHITELISTS, funded_key_file, loan_submission
 
 
 def auth(key: str | None) -> dict[str, str]:
@@ -220,6 +220,12 @@ class Env:
 def make_gateway(data_dir: Path, client: ChainClient | None = None, **settings: Any) -> Gateway:
     """A gateway over `client` (default: a fresh in-memory eth-tester chain)."""
     client = client or ChainClient(Web3(EthereumTesterProvider()))
+    if not hasattr(client.w3.provider, "ethereum_tester"):  # a node: funded key files
+        for name in ("deployer_key_file", "account_key_file"):
+            if name not in settings:
+                settings[name] = data_dir / "keys" / f"{name}.hex"
+                if not settings[name].exists():
+                    funded_key_file(client, settings[name])
     return open_gateway(
         GatewaySettings(data_dir=data_dir, batch_interval=0.2, **settings), client=client
     )

@@ -29,8 +29,7 @@ from web3 import Web3
 from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import ChainClient
 from ledger.store import Database, SubmissionRow
-from ledger.testing import loan_submission
-from tests.postgres.conftest import postgres_url  # noqa: F401 - the fixture
+from ledger.testing import funded_key_file, loan_submission
 from tests.process.gateway_process import GatewayProcess, auth, submit_and_confirm
 
 pytestmark = pytest.mark.slow
@@ -45,25 +44,16 @@ def anvil() -> Iterator[AnvilNode]:
         yield node
 
 
-def _key_file(path: Path, client: ChainClient) -> str:
-    """A fresh account funded by the dev node (the explicit dev-only step), as a key file."""
-    account = Account.create()
-    client.fund(account.address, 10**20)
-    path.write_text(account.key.hex() + "\n")
-    path.chmod(0o600)
-    return account.address
-
-
 def test_two_gateways_share_a_database_and_lose_or_duplicate_nothing(
     anvil: AnvilNode,
-    postgres_url: str,  # noqa: F811
+    fresh_postgres_url: str,
     tmp_path: Path,
 ) -> None:
     client = ChainClient(Web3(Web3.HTTPProvider(anvil.url)))
     keys = {name: tmp_path / f"{name}.key" for name in ("deployer", "a", "b")}
-    addresses = {name: _key_file(path, client) for name, path in keys.items()}
+    addresses = {name: funded_key_file(client, path) for name, path in keys.items()}
     shared = {"LEDGER_MASTER_KEY": secrets.token_hex(32)}
-    common = ["--chain", anvil.url, "--db", postgres_url, "--claim-lease", str(LEASE_SECONDS)]
+    common = ["--chain", anvil.url, "--db", fresh_postgres_url, "--claim-lease", str(LEASE_SECONDS)]
     a = GatewayProcess(
         tmp_path / "a",
         *common,
@@ -143,7 +133,7 @@ def test_two_gateways_share_a_database_and_lose_or_duplicate_nothing(
     ]
     for worker in workers:
         worker.start()
-    db = Database(postgres_url)
+    db = Database(fresh_postgres_url)
     deadline = time.time() + 120
     # kill B while it holds claimed records (mid-batch), after both have anchored something
     held = False

@@ -1,4 +1,6 @@
-"""A throwaway PostgreSQL cluster for the tests, started from the Debian binaries.
+"""Fixtures every suite may use: a throwaway PostgreSQL cluster for the tests, started from the
+Debian binaries (`postgres_url`, one per worker), and a fresh database in it per test
+(`fresh_postgres_url`).
 
 The cluster lives in a temporary directory owned by the `postgres` user (initdb refuses root),
 listens only on a Unix socket in that directory, and is stopped at the end. Under CI the
@@ -13,10 +15,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 
 def _bin_dir() -> Path | None:
@@ -84,3 +89,18 @@ def postgres_url() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A new, empty database in the cluster, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
