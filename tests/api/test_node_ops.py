@@ -19,19 +19,22 @@ from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import ChainClient
 from ledger.chain.transactions import TxState
 from ledger.store import BatchRow, ReceiptRow, SubmissionRow
+from ledger.testing import funded_key_file
 from tests.api.conftest import Env, auth, make_env, make_gateway
-from tests.chain.conftest import RecordingProvider, funded_key_file
+from tests.chain.conftest import RecordingProvider, dev_w3
 
 
 def _gateway_on(node: AnvilNode, data_dir: Path, client: ChainClient) -> Env:
-    """A gateway on `node` as an operator starts one: deployer and gateway keys from files."""
-    keys = {name: data_dir.parent / f"{data_dir.name}-{name}.key" for name in ("deployer", "gw")}
+    """A gateway on `node` as an operator starts one: deployer and gateway keys from files,
+    funded beforehand over the test's own connection (so a recording `client` sees none of it)."""
+    dev = ChainClient(dev_w3(node))
+    keys = {
+        name: data_dir / "keys" / f"{name}.hex"
+        for name in ("deployer_key_file", "account_key_file")
+    }
     for path in keys.values():
-        funded_key_file(node, path)
-    gw = make_gateway(
-        data_dir, client, deployer_key_file=keys["deployer"], account_key_file=keys["gw"]
-    )
-    return make_env(gw)
+        funded_key_file(dev, path)
+    return make_env(make_gateway(data_dir, client, **keys))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ kept apart from it (the one step that uses the node's unlocked account)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,12 +108,3 @@ def recording_client(
     provider = RecordingProvider(node.url)
     client = DevFundedClient(Web3(provider), dev_w3(node), policy=policy, store=store)
     return client, provider
-
-
-def funded_key_file(node: AnvilNode, path: Path, wei: int = 10**20) -> str:
-    """A fresh account funded by the dev node, written as a key file (mode 600) for
-    `--account-key` / `--deployer-key`; returns its address."""
-    account = funded_account(node, wei)
-    path.write_text(account.key.hex() + "\n")
-    path.chmod(0o600)
-    return str(account.address)
