@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -182,10 +183,15 @@ def _message(exc: BaseException) -> str:
     return str(exc).lower().replace("_", " ")
 
 
+_KNOWN = re.compile(
+    r"already ?known|known transaction|already imported|already in (the )?(tx)?pool"
+)
+
+
 def _already_known(exc: BaseException) -> bool:
-    """The node has this transaction already (geth, anvil, Besu, Nethermind wordings)."""
-    text = _message(exc)
-    return "known" in text or "already imported" in text or "already in" in text
+    """The node has this transaction already (geth, anvil, Besu, Nethermind wordings; not
+    "unknown ...")."""
+    return _KNOWN.search(_message(exc)) is not None
 
 
 def _nonce_used(exc: BaseException) -> bool:
@@ -485,6 +491,8 @@ class TransactionManager:
                     return confirmed
                 if left:
                     seen = None  # a reorganization took it: look for a receipt anew
+            if seen is None and self.in_process:  # it mines as it is sent: this will not change
+                raise ChainError(f"the in-process chain holds no receipt for {sent.tx_hash}")
             now = time.monotonic()
             if now - started >= policy.receipt_timeout:
                 raise TransactionTimeout(

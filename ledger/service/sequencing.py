@@ -101,6 +101,7 @@ class Sequencer:
         self.metrics = metrics
         self.chain_lock = chain_lock
         self._wake = threading.Event()
+        self._resynced = False  # the transaction log replayed to the node (once, at start)
 
     # ------------------------------------------------------------------ the queue
 
@@ -220,6 +221,12 @@ class Sequencer:
     def recover(self) -> None:
         """Finishes the batch this gateway sent before it stopped, and any of another gateway's
         whose lease ran out, if its root is on chain; releases its records otherwise."""
+        if not self._resynced:
+            # first, what the node lost of this account's transactions (a restart) goes back
+            # and is mined: an anchoring sent before a crash is then seen on chain below
+            with self.chain_lock:
+                self.chain.client.transactions.resync(self.identity.account)
+            self._resynced = True
         now = time.time()
         with self.db.session() as s:
             stored = s.execute(
