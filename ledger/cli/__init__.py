@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ledger.cli import apr_cmd, bench_cmd, chain_cmd, demo_cmd, serve_cmd, verify_cmd
+from ledger.cli import (
+    apr_cmd,
+    bench_cmd,
+    chain_cmd,
+    demo_cmd,
+    migrate_cmd,
+    serve_cmd,
+    verify_cmd,
+)
 from ledger.limits import restore_recursion_limit
 
 __all__ = ["app", "main"]
@@ -22,6 +30,7 @@ app.command("deploy")(chain_cmd.deploy)
 app.command("compile")(chain_cmd.compile_)
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)
+app.command("migrate")(migrate_cmd.migrate)
 
 
 def main() -> None:
