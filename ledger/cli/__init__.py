@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ledger.cli import apr_cmd, bench_cmd, chain_cmd, demo_cmd, serve_cmd, verify_cmd
+from ledger.cli import (
+    apr_cmd,
+    bench_cmd,
+    chain_cmd,
+    demo_cmd,
+    migrate_cmd,
+    serve_cmd,
+    verify_cmd,
+)
 from ledger.limits import restore_recursion_limit
 
 __all__ = ["app", "main"]
@@ -23,6 +31,7 @@ app.command("compile")(chain_cmd.compile_)
 app.add_typer(chain_cmd.chain_app, name="chain")
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)
+app.command("migrate")(migrate_cmd.migrate)
 
 
 def main() -> None:

@@ -120,6 +120,7 @@ class LedgerService:
         self.sequencer = Sequencer(
             db, self.chain, boot.identity, config, self.metrics, self.chain_lock
         )
+        self.sequencer.resume()
         self.admission = Admission(
             db,
             self.custody,

@@ -218,6 +218,22 @@ class Sequencer:
         self._finish(batch.tree, batch.tx, loans, queued_at, self._in_flight_key)
         return len(loans)
 
+    def resume(self) -> None:
+        """At start: this gateway's batch in flight when it stopped is finished or released, and
+        any record it still claims goes back to the queue (a new process holds nothing), so a
+        restarted gateway does not wait for its own lease to run out."""
+        self.recover()
+        with self.db.session() as s:
+            s.execute(
+                update(SubmissionRow)
+                .where(
+                    SubmissionRow.claimed_by == self._gateway,
+                    SubmissionRow.status == SubmissionStatus.QUEUED.value,
+                )
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
     def recover(self) -> None:
         """Finishes the batch this gateway sent before it stopped, and any of another gateway's
         whose lease ran out, if its root is on chain; releases its records otherwise."""

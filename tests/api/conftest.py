@@ -34,13 +34,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from web3 import EthereumTesterProvider, Web3
 
 from gateway.app import Gateway, create_app, open_gateway
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
 from ledger.store import BatchRow, DocumentRow, ParticipantRow, SubmissionRow
 from ledger.testing import GATEWAY_CAST, GATEWAY_WHITELISTS, funded_key_file, loan_submission
+from tests import backends
 
 
 def auth(key: str | None) -> dict[str, str]:
@@ -218,8 +218,11 @@ class Env:
 
 
 def make_gateway(data_dir: Path, client: ChainClient | None = None, **settings: Any) -> Gateway:
-    """A gateway over `client` (default: a fresh in-memory eth-tester chain)."""
-    client = client or ChainClient(Web3(EthereumTesterProvider()))
+    """A gateway over `client` (default: the backend's chain, see `tests/backends.py`) and the
+    backend's database."""
+    client = client or backends.chain_client()
+    if "db" not in settings:
+        settings["db"] = backends.database_url(data_dir)
     if not hasattr(client.w3.provider, "ethereum_tester"):  # a node: funded key files
         for name in ("deployer_key_file", "account_key_file"):
             if name not in settings:

@@ -157,3 +157,18 @@ def test_downgrade_to_the_baseline_and_back(url: str) -> None:
         command.upgrade(alembic_config(conn), "head")
     engine.dispose()
     assert _schema_differences(url) == []
+
+
+def test_the_migrate_command_says_and_upgrades(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ledger.cli import app
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _release_database(url)
+    runner = CliRunner()
+    pending = runner.invoke(app, ["migrate", "--db", url, "--check"])
+    assert pending.exit_code == 1 and "revision none" in pending.output
+    done = runner.invoke(app, ["migrate", "--db", url])
+    assert done.exit_code == 0 and f"upgraded to {head_revision()}" in done.output
+    assert runner.invoke(app, ["migrate", "--db", url, "--check"]).exit_code == 0

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from ledger.testing import funded_key_file
+from tests import backends
+
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["GatewayProcess", "auth", "free_port", "stop_all", "submit_and_confirm"]
@@ -49,11 +52,40 @@ def submit_and_confirm(
     return None
 
 
+_DATABASES: dict[Path, str] = {}
+
+
+def _backend_args(data_dir: Path, given: tuple[str, ...]) -> tuple[str, list[str]]:
+    """The backend's `--chain`/`--db` and key files for a gateway on `data_dir` (the same ones
+    when it is restarted), unless the test chose its own; and the database's URL."""
+    args: list[str] = []
+    if "--chain" not in given and backends.CHAIN == "anvil":
+        client = backends.chain_client()
+        args += ["--chain", backends.anvil_node().url]
+        for option in ("--deployer-key", "--account-key"):
+            path = data_dir.parent / f"{data_dir.name}{option}.hex"
+            if not path.exists():
+                funded_key_file(client, path)
+            args += [option, str(path)]
+    if "--db" in given:
+        return given[given.index("--db") + 1], args
+    if backends.DATABASE == "postgresql":
+        if data_dir not in _DATABASES:
+            url = backends.database_url(data_dir)
+            assert url is not None
+            _DATABASES[data_dir] = url
+        return _DATABASES[data_dir], [*args, "--db", _DATABASES[data_dir]]
+    return f"sqlite:///{data_dir / 'ledger.db'}", args
+
+
 class GatewayProcess:
-    """`ledger serve` on the data dir, started and waited for until `/healthz` answers."""
+    """`ledger serve` on the data dir and the backend's chain and database (`tests/backends.py`),
+    started and waited for until `/healthz` answers."""
 
     def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.db_url, backend_args = _backend_args(data_dir, extra_args)
+        extra_args = (*backend_args, *extra_args)
         self.port = free_port()
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(

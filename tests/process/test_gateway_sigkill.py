@@ -1,4 +1,4 @@
-"""SIGKILL the real gateway (`ledger serve`, embedded chain, SQLite) during a burst of
+"""SIGKILL the real gateway (`ledger serve`, on the backend's chain and database) during a burst of
 submissions; after a restart every acknowledged record is anchored exactly once and verifies.
 
 "Acknowledged" = the funder's confirm returned 200 with a signed entry timestamp: the gateway's
@@ -13,6 +13,7 @@ import json
 import random
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.embedded import open_embedded_chain
 from ledger.store import Database, SubmissionRow
 from ledger.testing import loan_submission
+from tests import backends
 from tests.process.gateway_process import GatewayProcess, auth, submit_and_confirm
 
 pytestmark = pytest.mark.slow
@@ -110,7 +112,7 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
     server.stop()
 
     # exactly once, on the chain itself
-    db = Database(f"sqlite:///{data / 'ledger.db'}")
+    db = Database(server.db_url)
     with db.session() as s:
         anchored = {
             r.record_id: r.batch_root
@@ -118,10 +120,15 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
         }
     assert set(acknowledged) <= set(anchored)
     deployment = json.loads(next((data / "deployments").glob("*.json")).read_text())
-    with open_embedded_chain(data / "chain") as chain:
-        client = ChainClient(chain.w3)
+    with ExitStack() as stack:
+        if backends.CHAIN == "embedded":
+            client = ChainClient(stack.enter_context(open_embedded_chain(data / "chain")).w3)
+        else:
+            client = backends.chain_client()
         ledger = client.contract("EvidenceLedger", deployment["ledger"])
-        events = ledger.events.BatchAnchored().get_logs(from_block=0, to_block="latest")
+        events = ledger.events.BatchAnchored().get_logs(
+            from_block=deployment["block_number"], to_block="latest"
+        )
     roots = {"0x" + bytes(e["args"]["root"]).hex(): int(e["args"]["recordCount"]) for e in events}
     batched = [root for root in anchored.values() if root is not None]
     assert sum(roots.values()) == len(batched), "some record was anchored in more than one batch"
