@@ -36,6 +36,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -136,6 +137,11 @@ class TransactionStore(Protocol):
 
     def get(self, tx_hash: str) -> SentTransaction | None: ...
 
+    def account_lock(self, account: str) -> AbstractContextManager[Any]:
+        """Held while a nonce of `account` is chosen and used: several gateways on one database
+        may sign for the same custodial account (the regulator, a custodial funder)."""
+        ...
+
 
 #: attempts kept per account below its newest nonce (older ones cannot come back in practice)
 KEEP_NONCES = 1_024
@@ -147,6 +153,9 @@ class MemoryTransactionStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._txs: dict[str, SentTransaction] = {}
+
+    def account_lock(self, account: str) -> AbstractContextManager[Any]:
+        return contextlib.nullcontext()  # one process: the manager's own lock suffices
 
     def add(self, tx: SentTransaction) -> None:
         with self._lock:
@@ -393,7 +402,7 @@ class TransactionManager:
         tx = dict(tx)
         tx.setdefault("chainId", self._chain_id())
         fees = self.fees()
-        with self._account_lock(account.address):
+        with self._account_lock(account.address), self.store.account_lock(account.address):
             nonce = self._next_nonce(account.address)
             try:
                 return self._sign_and_send(account, tx, nonce, fees)

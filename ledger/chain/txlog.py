@@ -8,6 +8,9 @@ its newest are deleted as new ones arrive.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from typing import Any
+
 from sqlalchemy import BigInteger, Float, Index, LargeBinary, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +62,10 @@ class SqlTransactionStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def account_lock(self, account: str) -> AbstractContextManager[Any]:
+        """Across every gateway on this database (a PostgreSQL advisory lock, or a file lock)."""
+        return self.db.exclusive(f"chain-account:{account.lower()}")
 
     def add(self, tx: SentTransaction) -> None:
         with self.db.session() as s:
