@@ -56,6 +56,16 @@ class GatewaySettings(BaseSettings):
         description="first start on a chain: the funded account that deploys the contracts and"
         " becomes the regulator (same formats; LEDGER_DEPLOYER_KEY[_PASSWORD])",
     )
+    max_fee_gwei: float = Field(
+        default=500.0, ge=0, description="the most this gateway pays per gas (gwei): fee cap"
+    )
+    priority_fee_gwei: float = Field(default=1.0, ge=0, description="EIP-1559 tip (gwei)")
+    tx_replace_after: float = Field(
+        default=30.0, gt=0, description="seconds without a receipt before fees are raised"
+    )
+    tx_timeout: float = Field(
+        default=180.0, gt=0, description="seconds to wait for a confirmed receipt"
+    )
     claim_lease: float = Field(
         default=120.0,
         gt=0,
