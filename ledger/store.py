@@ -288,3 +288,7 @@ class Database:
     def set_meta(self, key: str, value: str) -> None:
         with self.session() as s:
             s.merge(MetaRow(key=key, value=value))
+
+
+# The regulator's index and rollups live on the same metadata (created with the rest).
+from ledger.analytics import tables as _analytics_tables  # noqa: E402,F401

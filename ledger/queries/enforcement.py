@@ -8,11 +8,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ledger.analytics.maintain import ROLLUPS
+from ledger.analytics.tables import LoanIndexRow
 from ledger.chain.artifacts import decode_custom_error, error_selectors
 from ledger.codes import ERROR_CODES
 from ledger.errors import InputError
 from ledger.indexer import CURSOR_KEY
-from ledger.queries.filters import MAX_PAGE, _legacy_column
+from ledger.queries.filters import MAX_PAGE
+from ledger.queries.loans import _INDEX_SUMMARY
 from ledger.queries.statistics import ConsumerFinancePolicy, consumer_finance_breaches
 from ledger.store import ChainEventRow, Database, MetaRow, SubmissionRow, submission_summary
 
@@ -107,23 +110,25 @@ def violations(
         for item in proven:
             by_rule[item["rule"]] = by_rule.get(item["rule"], 0) + 1
 
-        legacy_where = (
-            SubmissionRow.status == "anchored",
-            _legacy_column(),
-            SubmissionRow.retired.is_(None),
-        )
+        # Legacy stock: the count and principal from the live rollups (by type, per year), the
+        # records from the index by keyset (index on legacy, issued_at, record_id).
         legacy_count, legacy_principal = s.execute(
-            select(func.count(), func.coalesce(func.sum(SubmissionRow.principal), 0)).where(
-                *legacy_where
+            select(
+                func.coalesce(func.sum(ROLLUPS.c.legacy_count), 0),
+                func.coalesce(func.sum(ROLLUPS.c.legacy_volume), 0),
+            ).where(
+                ROLLUPS.c.period_kind == "year",
+                ROLLUPS.c.dimension == "institution_type",
+                ROLLUPS.c.retired.is_(False),
             )
         ).one()
         legacy_rows = list(
             s.execute(
-                select(SubmissionRow)
-                .where(*legacy_where)
-                .order_by(SubmissionRow.issued_at, SubmissionRow.record_id)
+                select(*_INDEX_SUMMARY)
+                .where(LoanIndexRow.legacy.is_(True), LoanIndexRow.retired.is_(None))
+                .order_by(LoanIndexRow.issued_at, LoanIndexRow.record_id)
                 .limit(legacy_limit)
-            ).scalars()
+            )
         )
         rejected: dict[str | None, int] = {
             code: int(n)
