@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, select, update
+from sqlalchemy import Table, case, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,7 @@ _SUMS = (
     *(f"n{i:02d}" for i in range(BAND_COUNT)),
     *(f"v{i:02d}" for i in range(BAND_COUNT)),
 )
+_COLUMNS = (*_KEY, *_SUMS, "apr_min", "apr_max")
 _BEIJING_OFFSET = 8 * 3600
 _DAY = 86_400
 
@@ -167,9 +168,11 @@ def _accumulate(
     deltas: dict[tuple[Any, ...], list[Any]], loans: Iterable[IndexedLoan], retired: bool
 ) -> None:
     """Adds each loan's sums to its 9 keys; per key also [apr_min, apr_max] at the end."""
+    n0, v0 = _N0, _V0
     for loan in loans:
-        p, apr = loan.principal, loan.apr_bps
-        band = band_of(apr)
+        p, apr, legacy = loan.principal, loan.apr_bps, loan.legacy
+        n_band = n0 + band_of(apr)
+        v_band = v0 + n_band - n0
         for key in _keys(loan, retired):
             sums = deltas.get(key)
             if sums is None:
@@ -178,15 +181,17 @@ def _accumulate(
             sums[1] += p
             sums[2] += apr
             sums[3] += p * apr
-            if loan.legacy:
+            if legacy:
                 sums[4] += 1
                 sums[5] += p
                 sums[6] += apr
                 sums[7] += p * apr
-            sums[_N0 + band] += 1
-            sums[_V0 + band] += p
-            sums[-2] = min(sums[-2], apr)
-            sums[-1] = max(sums[-1], apr)
+            sums[n_band] += 1
+            sums[v_band] += p
+            if apr < sums[-2]:
+                sums[-2] = apr
+            elif apr > sums[-1]:
+                sums[-1] = apr
 
 
 def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]], *, extremes: bool) -> None:
@@ -195,11 +200,6 @@ def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]], *, extre
     without (a subtraction), they are left for `_refresh_extremes`."""
     if not deltas:
         return
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    least, greatest = (
-        (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
-    )
     rows = []
     for key in sorted(deltas):
         sums = deltas[key]
@@ -207,20 +207,42 @@ def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]], *, extre
         row.update(zip(_SUMS, sums[: len(_SUMS)], strict=True))
         row["apr_min"], row["apr_max"] = (sums[-2], sums[-1]) if extremes else (None, None)
         rows.append(row)
-    for start in range(0, len(rows), 200):
-        statement = module.insert(ROLLUPS).values(rows[start : start + 200])
-        excluded = statement.excluded
-        values: dict[str, Any] = {name: ROLLUPS.c[name] + excluded[name] for name in _SUMS}
-        if extremes:
-            values["apr_min"] = case(
-                (ROLLUPS.c.apr_min.is_(None), excluded.apr_min),
-                else_=least(ROLLUPS.c.apr_min, excluded.apr_min),
-            )
-            values["apr_max"] = case(
-                (ROLLUPS.c.apr_max.is_(None), excluded.apr_max),
-                else_=greatest(ROLLUPS.c.apr_max, excluded.apr_max),
-            )
-        session.execute(statement.on_conflict_do_update(index_elements=list(_KEY), set_=values))
+    connection = session.connection()
+    statement, sql, names = _upsert_statement(connection.dialect, extremes)
+    if connection.dialect.name == "postgresql":
+        # SQLAlchemy's "insertmanyvalues": a few multi-row INSERTs instead of ~1,000 round trips
+        connection.execute(statement, rows)
+        return
+    # SQLite: one executemany of the compiled statement; the driver binds the parameters, not
+    # SQLAlchemy (whose per-parameter processing cost more than the database's work).
+    params = [tuple(row[n] for n in names) for row in rows] if names else rows
+    connection.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=8)
+def _upsert_statement(dialect: Any, extremes: bool) -> tuple[Any, str, tuple[str, ...] | None]:
+    """INSERT .. ON CONFLICT DO UPDATE SET col = col + excluded.col for `dialect`, built once:
+    the statement, its SQL and, for a positional driver, the order of its parameters."""
+    module: Any = postgresql if dialect.name == "postgresql" else sqlite
+    least, greatest = (
+        (func.least, func.greatest) if dialect.name == "postgresql" else (func.min, func.max)
+    )
+    statement = module.insert(ROLLUPS)
+    excluded = statement.excluded
+    values: dict[str, Any] = {name: ROLLUPS.c[name] + excluded[name] for name in _SUMS}
+    if extremes:
+        values["apr_min"] = case(
+            (ROLLUPS.c.apr_min.is_(None), excluded.apr_min),
+            else_=least(ROLLUPS.c.apr_min, excluded.apr_min),
+        )
+        values["apr_max"] = case(
+            (ROLLUPS.c.apr_max.is_(None), excluded.apr_max),
+            else_=greatest(ROLLUPS.c.apr_max, excluded.apr_max),
+        )
+    upsert = statement.on_conflict_do_update(index_elements=list(_KEY), set_=values)
+    compiled = upsert.compile(dialect=dialect)
+    names = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    return upsert, str(compiled), names
 
 
 # ---------------------------------------------------------------------- hooks
@@ -316,20 +338,18 @@ def add_loans(session: Session, loans: Sequence[IndexedLoan]) -> int:
     fresh = [by_id[rid] for rid in sorted(by_id) if rid not in known]
     if not fresh:
         return 0
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    inserted: set[str] = set()
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        module.insert(LoanIndexRow.__table__)  # Core, not the ORM's bulk insert: 10x cheaper
+        .on_conflict_do_nothing(index_elements=["record_id"])
+        .returning(LoanIndexRow.__table__.c.record_id)
+    )
     fields = IndexedLoan.__slots__
-    for start in range(0, len(fresh), 1_000):
-        statement = (
-            module.insert(LoanIndexRow)
-            .values(
-                [{f: getattr(loan, f) for f in fields} for loan in fresh[start : start + 1_000]]
-            )
-            .on_conflict_do_nothing(index_elements=["record_id"])
-            .returning(LoanIndexRow.record_id)
-        )
-        inserted.update(session.execute(statement).scalars())
+    inserted = set(
+        session.connection()
+        .execute(statement, [{f: getattr(loan, f) for f in fields} for loan in fresh])
+        .scalars()
+    )
     new = [loan for loan in fresh if loan.record_id in inserted]
     deltas: dict[tuple[Any, ...], list[Any]] = {}
     _accumulate(deltas, (x for x in new if x.retired is None), retired=False)
@@ -376,23 +396,32 @@ def retire_loans(session: Session, record_ids: Sequence[str], state: str) -> int
 def _refresh_extremes(session: Session, removed: dict[tuple[Any, ...], tuple[int, int]]) -> None:
     """After loans left a live rollup: its apr_min/apr_max again from the index rows, where a
     removed loan's APR was the extreme (or the rollup emptied)."""
-    for key in sorted(removed):
-        where = [ROLLUPS.c[name] == value for name, value in zip(_KEY, key, strict=True)]
-        row = session.execute(
-            select(ROLLUPS.c["count"], ROLLUPS.c.apr_min, ROLLUPS.c.apr_max).where(*where)
-        ).one_or_none()
-        if row is None:
+    keys = sorted(removed)
+    current: dict[tuple[Any, ...], Any] = {}
+    columns = [ROLLUPS.c[name] for name in _KEY]
+    for start in range(0, len(keys), 300):  # one read for the keys, not one each
+        for row in session.execute(
+            select(*columns, ROLLUPS.c["count"], ROLLUPS.c.apr_min, ROLLUPS.c.apr_max).where(
+                tuple_(*columns).in_(keys[start : start + 300])
+            )
+        ):
+            current[tuple(row[: len(_KEY)])] = row[len(_KEY) :]
+    for key in keys:
+        found = current.get(key)
+        if found is None:
             continue
+        count, apr_min, apr_max = found
         low, high = removed[key]
-        if int(row[0]) > 0 and row.apr_min < low and row.apr_max > high:
+        if int(count) > 0 and apr_min < low and apr_max > high:
             continue
         lo, hi = None, None
-        if int(row[0]) > 0:
+        if int(count) > 0:
             lo, hi = session.execute(
                 select(func.min(LoanIndexRow.apr_bps), func.max(LoanIndexRow.apr_bps)).where(
                     *_members(key)
                 )
             ).one()
+        where = [ROLLUPS.c[name] == value for name, value in zip(_KEY, key, strict=True)]
         session.execute(update(ROLLUPS).where(*where).values(apr_min=lo, apr_max=hi))
 
 

@@ -8,7 +8,7 @@ and `RollupRow` holds the integer sums `ledger.queries.stats` answers from. Both
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, Numeric, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, Numeric, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.store import Base
@@ -72,10 +72,32 @@ class LoanIndexRow(Base):
         Index("ix_loan_index_issued", "issued_at", "record_id"),
         Index("ix_loan_index_platform", "platform_id", "issued_at", "record_id"),
         Index("ix_loan_index_funder", "funder_id", "issued_at", "record_id"),
-        Index("ix_loan_index_co_funder", "co_funder_id", "issued_at", "record_id"),
-        Index("ix_loan_index_guarantor", "guarantor_id", "issued_at", "record_id"),
         Index("ix_loan_index_type", "institution_type", "issued_at", "record_id"),
-        Index("ix_loan_index_legacy", "legacy", "issued_at", "record_id"),
+        # Partial: most loans have no co-funder or guarantor, and few are legacy (queries say
+        # `co_funder_id != 0` / `guarantor_id != 0` / `legacy` so the planner may use them).
+        Index(
+            "ix_loan_index_co_funder",
+            "co_funder_id",
+            "issued_at",
+            "record_id",
+            sqlite_where=text("co_funder_id != 0"),
+            postgresql_where=text("co_funder_id != 0"),
+        ),
+        Index(
+            "ix_loan_index_guarantor",
+            "guarantor_id",
+            "issued_at",
+            "record_id",
+            sqlite_where=text("guarantor_id != 0"),
+            postgresql_where=text("guarantor_id != 0"),
+        ),
+        Index(
+            "ix_loan_index_legacy",
+            "issued_at",
+            "record_id",
+            sqlite_where=text("legacy"),
+            postgresql_where=text("legacy"),
+        ),
     )
 
 

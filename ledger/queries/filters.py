@@ -76,7 +76,7 @@ class LoanFilter(BaseModel):
 
 def _legacy_column(table: Any = SubmissionRow) -> ColumnElement[bool]:
     if table is LoanIndexRow:
-        return LoanIndexRow.legacy.is_(True)
+        return LoanIndexRow.__table__.c.legacy  # bare: as the partial index says `WHERE legacy`
     return SubmissionRow.flags.bitwise_and(FLAG_LEGACY) != 0
 
 
@@ -90,7 +90,7 @@ def _conditions(flt: LoanFilter, table: Any = SubmissionRow) -> list[ColumnEleme
     if flt.platform_id is not None:
         out.append(s.platform_id == flt.platform_id)
     if flt.guarantor_id is not None:
-        out.append(s.guarantor_id == flt.guarantor_id)
+        out += [s.guarantor_id == flt.guarantor_id, s.guarantor_id != 0]
     if flt.institution_type is not None:
         out.append(s.institution_type == flt.institution_type)
     if flt.issued_from is not None:

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, literal, null, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, literal, null, or_, select, true
 
 from ledger.access import Caller, Scope
 from ledger.analytics.tables import LoanIndexRow
@@ -61,9 +61,12 @@ def _branches(caller: Caller | None, table: Any) -> list[ColumnElement[bool]]:
     if scope.platform_id is not None:
         out.append(table.platform_id == scope.platform_id)
     if scope.funder_id is not None:
-        out += [table.funder_id == scope.funder_id, table.co_funder_id == scope.funder_id]
+        out += [
+            table.funder_id == scope.funder_id,
+            and_(table.co_funder_id == scope.funder_id, table.co_funder_id != 0),
+        ]
     if scope.guarantor_id is not None:
-        out.append(table.guarantor_id == scope.guarantor_id)
+        out.append(and_(table.guarantor_id == scope.guarantor_id, table.guarantor_id != 0))
     return out
 
 
