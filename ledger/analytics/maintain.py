@@ -194,10 +194,11 @@ def _accumulate(
                 sums[-1] = apr
 
 
-def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]], *, extremes: bool) -> None:
+def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]]) -> None:
     """Adds `deltas` to the rollups atomically: one INSERT .. ON CONFLICT DO UPDATE SET
-    col = col + excluded.col per key. With `extremes`, apr_min/apr_max widen to the delta's;
-    without (a subtraction), they are left for `_refresh_extremes`."""
+    col = col + excluded.col per key, all keys in one sorted statement (concurrent writers lock
+    rollup rows in one order: no deadlock). apr_min/apr_max widen to a delta's, or stay when the
+    delta has none (a subtraction: `_refresh_extremes` then looks)."""
     if not deltas:
         return
     rows = []
@@ -205,10 +206,10 @@ def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]], *, extre
         sums = deltas[key]
         row = dict(zip(_KEY, key, strict=True))
         row.update(zip(_SUMS, sums[: len(_SUMS)], strict=True))
-        row["apr_min"], row["apr_max"] = (sums[-2], sums[-1]) if extremes else (None, None)
+        row["apr_min"], row["apr_max"] = sums[-2], sums[-1]
         rows.append(row)
     connection = session.connection()
-    statement, sql, names = _upsert_statement(connection.dialect, extremes)
+    statement, sql, names = _upsert_statement(connection.dialect)
     if connection.dialect.name == "postgresql":
         # SQLAlchemy's "insertmanyvalues": a few multi-row INSERTs instead of ~1,000 round trips
         connection.execute(statement, rows)
@@ -220,7 +221,7 @@ def _upsert(session: Session, deltas: dict[tuple[Any, ...], list[Any]], *, extre
 
 
 @lru_cache(maxsize=8)
-def _upsert_statement(dialect: Any, extremes: bool) -> tuple[Any, str, tuple[str, ...] | None]:
+def _upsert_statement(dialect: Any) -> tuple[Any, str, tuple[str, ...] | None]:
     """INSERT .. ON CONFLICT DO UPDATE SET col = col + excluded.col for `dialect`, built once:
     the statement, its SQL and, for a positional driver, the order of its parameters."""
     module: Any = postgresql if dialect.name == "postgresql" else sqlite
@@ -230,15 +231,16 @@ def _upsert_statement(dialect: Any, extremes: bool) -> tuple[Any, str, tuple[str
     statement = module.insert(ROLLUPS)
     excluded = statement.excluded
     values: dict[str, Any] = {name: ROLLUPS.c[name] + excluded[name] for name in _SUMS}
-    if extremes:
-        values["apr_min"] = case(
-            (ROLLUPS.c.apr_min.is_(None), excluded.apr_min),
-            else_=least(ROLLUPS.c.apr_min, excluded.apr_min),
-        )
-        values["apr_max"] = case(
-            (ROLLUPS.c.apr_max.is_(None), excluded.apr_max),
-            else_=greatest(ROLLUPS.c.apr_max, excluded.apr_max),
-        )
+    values["apr_min"] = case(
+        (excluded.apr_min.is_(None), ROLLUPS.c.apr_min),
+        (ROLLUPS.c.apr_min.is_(None), excluded.apr_min),
+        else_=least(ROLLUPS.c.apr_min, excluded.apr_min),
+    )
+    values["apr_max"] = case(
+        (excluded.apr_max.is_(None), ROLLUPS.c.apr_max),
+        (ROLLUPS.c.apr_max.is_(None), excluded.apr_max),
+        else_=greatest(ROLLUPS.c.apr_max, excluded.apr_max),
+    )
     upsert = statement.on_conflict_do_update(index_elements=list(_KEY), set_=values)
     compiled = upsert.compile(dialect=dialect)
     names = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
@@ -309,12 +311,24 @@ def index_anchored(session: Session, record_ids: Sequence[str]) -> int:
     return add_loans(session, loans)
 
 
+#: PostgreSQL advisory lock (transaction-scoped) serializing the analytics writes of concurrent
+#: gateways: rollup rows are shared by every batch, and a lock per transaction is simpler and
+#: cheaper than ordering every row lock across index inserts, retirements and upserts.
+ANALYTICS_LOCK = 0x6C6F616E5F6978  # "loan_ix"
+
+
+def _serialize(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ANALYTICS_LOCK)))
+
+
 def add_loans(session: Session, loans: Sequence[IndexedLoan]) -> int:
     """Indexes anchored loans and adds the new ones to the rollups, in `session`'s transaction.
     Idempotent and safe under concurrent gateways: only the rows this statement inserted are
     counted. Returns how many were new."""
     if not loans:
         return 0
+    _serialize(session)
     by_id = {loan.record_id: loan for loan in loans}
     known: set[str] = set()
     for chunk in _chunks(list(by_id)):
@@ -354,7 +368,7 @@ def add_loans(session: Session, loans: Sequence[IndexedLoan]) -> int:
     deltas: dict[tuple[Any, ...], list[Any]] = {}
     _accumulate(deltas, (x for x in new if x.retired is None), retired=False)
     _accumulate(deltas, (x for x in new if x.retired is not None), retired=True)
-    _upsert(session, deltas, extremes=True)
+    _upsert(session, deltas)
     return len(new)
 
 
@@ -363,6 +377,8 @@ def retire_loans(session: Session, record_ids: Sequence[str], state: str) -> int
     those not retired before from the live rollups to the retired ones (the conditional UPDATE
     decides, so a retirement seen by two gateways moves once). Returns how many moved."""
     moved: list[IndexedLoan] = []
+    if record_ids:
+        _serialize(session)
     for chunk in _chunks(sorted({rid.lower() for rid in record_ids})):
         result = session.execute(
             update(LoanIndexRow)
@@ -380,15 +396,14 @@ def retire_loans(session: Session, record_ids: Sequence[str], state: str) -> int
         )
     if not moved:
         return 0
-    minus: dict[tuple[Any, ...], list[Any]] = {}
-    _accumulate(minus, moved, retired=False)
-    extremes = {key: (sums[-2], sums[-1]) for key, sums in minus.items()}
-    for sums in minus.values():
+    deltas: dict[tuple[Any, ...], list[Any]] = {}
+    _accumulate(deltas, moved, retired=False)
+    extremes = {key: (sums[-2], sums[-1]) for key, sums in deltas.items()}
+    for sums in deltas.values():  # out of the live rollups; their extremes are looked at after
         sums[: len(_SUMS)] = [-v for v in sums[: len(_SUMS)]]
-    _upsert(session, minus, extremes=False)
-    plus: dict[tuple[Any, ...], list[Any]] = {}
-    _accumulate(plus, moved, retired=True)
-    _upsert(session, plus, extremes=True)
+        sums[-2:] = [None, None]
+    _accumulate(deltas, moved, retired=True)  # into the retired ones
+    _upsert(session, deltas)
     _refresh_extremes(session, extremes)
     return len(moved)
 
@@ -455,7 +470,7 @@ def recompute(session: Session) -> None:
     for r in rows:
         loan = IndexedLoan(**{f: getattr(r, f) for f in IndexedLoan.__slots__})
         _accumulate(deltas, (loan,), retired=loan.retired is not None)
-    _upsert(session, deltas, extremes=True)
+    _upsert(session, deltas)
 
 
 def rebuild(db: Database) -> int:
