@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from ledger.analytics.tables import BAND_COUNT, LoanIndexRow, RollupRow, band_of
 from ledger.records import FLAG_LEGACY
-from ledger.store import Database, SubmissionRow
+from ledger.store import SUMMARY_COLUMNS, Database, SubmissionRow
 
 __all__ = [
     "DIMENSIONS",
@@ -249,23 +249,9 @@ def _upsert_statement(dialect: Any) -> tuple[Any, str, tuple[str, ...] | None]:
 
 # ---------------------------------------------------------------------- hooks
 
-_INDEX_COLUMNS = (
-    SubmissionRow.record_id,
-    SubmissionRow.platform_id,
-    SubmissionRow.funder_id,
-    SubmissionRow.guarantor_id,
-    SubmissionRow.co_funder_id,
-    SubmissionRow.institution_type,
-    SubmissionRow.principal,
-    SubmissionRow.apr_bps,
-    SubmissionRow.issued_at,
-    SubmissionRow.flags,
-    SubmissionRow.anchoring,
-    SubmissionRow.batch_root,
-    SubmissionRow.tx_hash,
-    SubmissionRow.block_number,
-    SubmissionRow.block_time,
-    SubmissionRow.retired,
+#: the submission columns an index row is made of (`flags` for the legacy bit)
+_INDEX_COLUMNS = tuple(
+    c for c in SUMMARY_COLUMNS if c.key in {*IndexedLoan.__slots__, "flags"} - {"legacy"}
 )
 
 

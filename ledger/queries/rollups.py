@@ -1,9 +1,11 @@
-"""`stats` from the rollup tables (`ledger.analytics`): a few hundred rows read, not every loan.
+"""`stats` from the rollup tables (`ledger.analytics`): about one row read per group and period
+of the answer (two with retired loans), not every loan.
 
 Answered here when the question fits the rollups' keys: caps and bucket edges on a multiple of
 100 bps up to 3600 (the rollups' APR bands), a filter only on the grouping dimension itself
-(`funder_id` by funder, `institution_type` by type or by funder) or on `status` / `rule`, and a consumer-finance rule starting at a Beijing-time quarter. Anything else
-returns None and `stats` counts the index rows instead; both give the same numbers.
+(`funder_id` by funder, `institution_type` by type or by funder) or on `status` / `rule`, and a
+consumer-finance rule starting at a Beijing-time quarter. Anything else returns None and `stats`
+counts the index rows instead; both give the same numbers.
 """
 
 from __future__ import annotations

@@ -305,31 +305,19 @@ def stats(
     cap_items = tuple(sorted(caps.items(), key=lambda kv: (kv[1], kv[0])))
     from ledger.queries.rollups import from_rollups  # the rollups' module imports this one
 
-    flt = flt or LoanFilter()
-    tally = None
-    if source == "auto":
-        tally = from_rollups(
-            db,
-            group_by=group_by,
-            period=period,
-            flt=flt,
-            edges=edges,
-            caps=cap_items,
-            cf_rule_from=cf_rule_from,
-            include_retired=include_retired,
-        )
+    question: dict[str, Any] = {
+        "group_by": group_by,
+        "period": period,
+        "flt": flt or LoanFilter(),
+        "edges": edges,
+        "caps": cap_items,
+        "cf_rule_from": cf_rule_from,
+        "include_retired": include_retired,
+    }
+    tally = from_rollups(db, **question) if source == "auto" else None
     if tally is None:
-        tally = scan(
-            db,
-            group_by=group_by,
-            period=period,
-            flt=flt,
-            edges=edges,
-            caps=cap_items,
-            cf_rule_from=cf_rule_from,
-            include_retired=include_retired,
-            table=SubmissionRow if source == "submissions" else LoanIndexRow,
-        )
+        table = SubmissionRow if source == "submissions" else LoanIndexRow
+        tally = scan(db, **question, table=table)
     groups, totals, cf_funders, cf_all = tally
     return {
         "basis": {
