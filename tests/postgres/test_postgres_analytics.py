@@ -8,9 +8,9 @@ import random
 import threading
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from ledger.analytics import IndexedLoan, add_loans, recompute, retire_loans
+from ledger.analytics import IndexedLoan, LoanIndexRow, add_loans, recompute, retire_loans
 from ledger.analytics.maintain import ROLLUPS
 from ledger.queries import stats
 from ledger.store import Database
@@ -42,8 +42,16 @@ def _rollups(db: Database) -> list[tuple[Any, ...]]:
     return sorted(tuple(int(v) if hasattr(v, "as_integer_ratio") else v for v in r) for r in rows)
 
 
+def _clear(db: Database) -> None:
+    """The cluster is shared with the other PostgreSQL tests of this worker."""
+    with db.session() as s:
+        s.execute(delete(LoanIndexRow))
+        s.execute(delete(ROLLUPS))
+
+
 def test_concurrent_anchoring_and_retirement_count_each_loan_once(postgres_url: str) -> None:
     db = Database(postgres_url)
+    _clear(db)
     loans = _loans(3_000)
     errors: list[BaseException] = []
 
@@ -76,4 +84,5 @@ def test_concurrent_anchoring_and_retirement_count_each_loan_once(postgres_url: 
     with db.session() as s:
         recompute(s)
     assert _rollups(db) == incremental
+    _clear(db)
     db.engine.dispose()
