@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
 from gateway.errors import ApiError
+from gateway.forms import read_form
 from gateway.openapi import request_body
+from ledger.bounds import CleanText, ReasonCode, RecordId, input_error
 from ledger.enums import Anchoring, RetiredAs, SubmissionStatus
 from ledger.errors import InputError
 from ledger.limits import MAX_BATCH_SUBMISSION, MAX_RECEIPT_BATCH
@@ -39,12 +40,12 @@ class Confirmation(BaseModel):
 
 class ConfirmationBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    record_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_SUBMISSION)
+    record_ids: list[RecordId] = Field(min_length=1, max_length=MAX_BATCH_SUBMISSION)
 
 
 class ReceiptQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    record_ids: list[str] = Field(min_length=1, max_length=MAX_RECEIPT_BATCH)
+    record_ids: list[RecordId] = Field(min_length=1, max_length=MAX_RECEIPT_BATCH)
 
 
 class MissingReceipt(BaseModel):
@@ -59,7 +60,7 @@ class ReceiptBatch(BaseModel):
 
 class RetirementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason_code: int = Field(ge=0, lt=2**16)
+    reason_code: ReasonCode
 
 
 class AmendmentRequest(RetirementRequest):
@@ -70,7 +71,7 @@ class AmendmentRequest(RetirementRequest):
 
 class Rejection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: CleanText = Field(min_length=1, max_length=1000)
 
 
 class Outcome(BaseModel):
@@ -166,16 +167,6 @@ def outcome_view(outcome: SubmissionOutcome) -> Outcome:
     )
 
 
-async def read_form(request: Request, limit: int) -> Any:
-    """The multipart form, with an oversized part answered 413 (Starlette says 400)."""
-    try:
-        return await request.form(max_part_size=limit)
-    except StarletteHTTPException as exc:
-        if "maximum size" in str(exc.detail).lower():
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"a form part exceeds {limit} bytes") from exc
-        raise ApiError(422, "INVALID_INPUT", f"malformed multipart body: {exc.detail}") from exc
-
-
 async def _read_upload(request: Request) -> tuple[LoanSubmission, bytes | None, str]:
     """JSON body, or multipart with a `submission` JSON field and an `agreement` file."""
     limit: int = request.app.state.settings.max_upload_bytes
@@ -194,11 +185,13 @@ def _submission(raw: bytes | str) -> LoanSubmission:
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     check_json_shape(data)
     try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("the submission is not UTF-8", code="INVALID_UTF8") from exc
+    try:
         return LoanSubmission.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InputError(f"{where}: {first.get('msg', 'invalid')}") from exc
+        raise input_error(exc.errors()) from exc
 
 
 async def _from_form(form: Any, limit: int) -> tuple[LoanSubmission, bytes | None, str]:
@@ -306,7 +299,7 @@ async def receipts(body: ReceiptQuery, service: Service, caller: CurrentCaller) 
 
 @router.post("/{record_id}/confirm", summary="Co-sign a loan (funder, R7)", response_model=Outcome)
 def confirm(
-    record_id: str, service: Service, caller: FunderCaller, body: Confirmation | None = None
+    record_id: RecordId, service: Service, caller: FunderCaller, body: Confirmation | None = None
 ) -> Outcome:
     return outcome_view(
         service.confirm_loan(caller, record_id.lower(), body.signature if body else None)
@@ -318,7 +311,7 @@ def confirm(
     summary="Refuse a loan awaiting approval (funder)",
     response_model=Outcome,
 )
-def reject(record_id: str, body: Rejection, service: Service, caller: FunderCaller) -> Outcome:
+def reject(record_id: RecordId, body: Rejection, service: Service, caller: FunderCaller) -> Outcome:
     return outcome_view(service.reject_loan(caller, record_id.lower(), body.reason))
 
 
@@ -328,7 +321,7 @@ def reject(record_id: str, body: Rejection, service: Service, caller: FunderCall
     response_model=Retired,
 )
 def revoke(
-    record_id: str, body: RetirementRequest, service: Service, caller: CurrentCaller
+    record_id: RecordId, body: RetirementRequest, service: Service, caller: CurrentCaller
 ) -> Retired:
     return Retired.model_validate(service.retire(caller, record_id.lower(), body.reason_code))
 
@@ -339,7 +332,7 @@ def revoke(
     response_model=Retired,
 )
 def amend(
-    record_id: str, body: AmendmentRequest, service: Service, caller: CurrentCaller
+    record_id: RecordId, body: AmendmentRequest, service: Service, caller: CurrentCaller
 ) -> Retired:
     return Retired.model_validate(
         service.retire(caller, record_id.lower(), body.reason_code, body.superseded_by)
@@ -347,7 +340,7 @@ def amend(
 
 
 @router.get("/{record_id}", summary="Status of a loan record", response_model=LoanStatus)
-async def status(record_id: str, service: Service, caller: CurrentCaller) -> LoanStatus:
+async def status(record_id: RecordId, service: Service, caller: CurrentCaller) -> LoanStatus:
     view = service.status(caller, record_id)
     entry = view.pop("entry_timestamp_json")
     return LoanStatus.model_validate(
@@ -360,6 +353,6 @@ async def status(record_id: str, service: Service, caller: CurrentCaller) -> Loa
     summary="The receipt (evidence package) of an anchored record",
     response_model=Receipt,
 )
-async def receipt(record_id: str, service: Service, caller: CurrentCaller) -> Response:
+async def receipt(record_id: RecordId, service: Service, caller: CurrentCaller) -> Response:
     # Built and stored when the record was anchored: one indexed read, served as it is.
     return Response(service.receipt_json(caller, record_id), media_type="application/json")
