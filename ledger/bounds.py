@@ -9,7 +9,7 @@ anything reaches web3 or the database. docs/decisions.md says why each bound is 
 
 - Types for pydantic models, FastAPI parameters and `TypeAdapter`s: `ParticipantId`,
   `OptionalParticipantId` (0 = none), `UnixTime`, `EffectiveTime` (0 = now), `TimeBound`
-  (filters: 0 up to `TIME_MAX`), `Date`, `UtcDatetime`, `Bps32`, `ReasonCode`, `Amount`,
+  (filters: 0 up to `TIME_MAX`), `Date`, `UtcDatetime`, `Bps32`, `StoredBps`, `ReasonCode`, `Amount`,
   `RecordId`, `CleanText` (with the field's `max_length`).
 - `check(value, Type, name)`: the same check for a library entry point (`InputError`).
 - `input_error(errors)`: the `InputError` (stable code, sentence) of a pydantic
@@ -46,6 +46,7 @@ __all__ = [
     "ParticipantId",
     "ReasonCode",
     "RecordId",
+    "StoredBps",
     "Text",
     "TimeBound",
     "UnixTime",
@@ -155,6 +156,14 @@ Bps32 = Annotated[
     int, _bounded(0, _BPS32_MAX, _OUT_OF_RANGE, "basis points (uint32)"), _schema(0, _BPS32_MAX)
 ]
 """Basis points as the contract holds them (`uint32`)."""
+
+StoredBps = Annotated[
+    int,
+    _bounded(0, INT32_MAX, _OUT_OF_RANGE, "basis points (as stored: up to 2^31 - 1)"),
+    _schema(0, INT32_MAX),
+]
+"""Basis points compared with a stored rate (`submissions.apr_bps` is SQL INTEGER); a stored
+rate is at most its cap, and caps at most 1,000,000."""
 
 ReasonCode = Annotated[
     int, _bounded(0, _REASON_MAX, _OUT_OF_RANGE, "a reason code (uint16)"), _schema(0, _REASON_MAX)

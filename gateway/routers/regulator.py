@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from gateway.deps import RegulatorCaller, Service
-from ledger.bounds import Bps32, ParticipantId, TimeBound, input_error
+from ledger.bounds import ParticipantId, StoredBps, TimeBound, input_error
 from ledger.queries import (
     MAX_PAGE,
     GroupBy,
@@ -30,8 +30,8 @@ def loan_filter(
     institution_type: InstitutionName | None = None,
     issued_from: Annotated[TimeBound | None, Query(description="unix seconds, included")] = None,
     issued_to: Annotated[TimeBound | None, Query(description="unix seconds, excluded")] = None,
-    apr_min_bps: Bps32 | None = None,
-    apr_max_bps: Bps32 | None = None,
+    apr_min_bps: StoredBps | None = None,
+    apr_max_bps: StoredBps | None = None,
     status: Status | None = None,
     rule: Annotated[
         str | None, Query(description="loans refused for this rule code, e.g. RATE_CAP_EXCEEDED")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_
 
 from ledger.access import Caller, Scope
-from ledger.bounds import Bps32, ParticipantId, TimeBound
+from ledger.bounds import ParticipantId, StoredBps, TimeBound
 from ledger.errors import InputError
 from ledger.records import FLAG_LEGACY
 from ledger.store import SubmissionRow
@@ -45,8 +45,8 @@ class LoanFilter(BaseModel):
     institution_type: InstitutionName | None = None
     issued_from: TimeBound | None = None
     issued_to: TimeBound | None = None
-    apr_min_bps: Bps32 | None = None
-    apr_max_bps: Bps32 | None = None
+    apr_min_bps: StoredBps | None = None
+    apr_max_bps: StoredBps | None = None
     status: Status | None = None
     rule: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{0,63}$")
     legacy: bool | None = None
