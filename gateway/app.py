@@ -29,6 +29,7 @@ from gateway.routers import (
 )
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
+from ledger.chain.transactions import GWEI, TxPolicy
 from ledger.keystore import load_account
 from ledger.limits import restore_recursion_limit
 from ledger.queries import ConsumerFinancePolicy
@@ -115,6 +116,13 @@ def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -
             password_env="LEDGER_DEPLOYER_KEY_PASSWORD",
         ),
         claim_lease_seconds=settings.claim_lease,
+        transactions=TxPolicy(
+            max_fee_per_gas=int(settings.max_fee_gwei * GWEI),
+            priority_fee=int(settings.priority_fee_gwei * GWEI),
+            replace_after=settings.tx_replace_after,
+            receipt_timeout=settings.tx_timeout,
+            confirmations=settings.confirmations,
+        ),
         consumer_finance=ConsumerFinancePolicy(threshold_bps=settings.cf_average_cap_bps),
     )
     service, regulator_key = LedgerService.open(db, client, config)

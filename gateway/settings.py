@@ -40,7 +40,12 @@ class GatewaySettings(BaseSettings):
     anchor_deadline: int = Field(
         default=300, ge=1, description="seconds promised in entry timestamps"
     )
-    confirmations: int = Field(default=0, ge=0, description="indexer confirmation depth")
+    confirmations: int = Field(
+        default=0,
+        ge=0,
+        description="blocks on top before the indexer reads a block and before the gateway's own"
+        " transactions count (0: mined; above 0 needs a node that makes blocks by itself)",
+    )
     account_key_file: Path | None = Field(
         default=None,
         description="this gateway's chain account: a hex private key file (mode 600) or a V3"
@@ -50,6 +55,16 @@ class GatewaySettings(BaseSettings):
         default=None,
         description="first start on a chain: the funded account that deploys the contracts and"
         " becomes the regulator (same formats; LEDGER_DEPLOYER_KEY[_PASSWORD])",
+    )
+    max_fee_gwei: float = Field(
+        default=500.0, ge=0, description="the most this gateway pays per gas (gwei): fee cap"
+    )
+    priority_fee_gwei: float = Field(default=1.0, ge=0, description="EIP-1559 tip (gwei)")
+    tx_replace_after: float = Field(
+        default=30.0, gt=0, description="seconds without a receipt before fees are raised"
+    )
+    tx_timeout: float = Field(
+        default=180.0, gt=0, description="seconds to wait for a confirmed receipt"
     )
     claim_lease: float = Field(
         default=120.0,

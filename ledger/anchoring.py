@@ -21,7 +21,7 @@ from ledger.chain.deploy import Deployment
 from ledger.codes import error_for
 from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash, typed_data
 from ledger.enums import InstitutionType, Role
-from ledger.errors import InputError
+from ledger.errors import ChainError, InputError
 from ledger.merkle import StandardMerkleTree, leaf_hash
 from ledger.receipts import (
     LEAF_TYPES,
@@ -251,6 +251,42 @@ class EvidenceChain:
             gateway, self.ledger.functions.anchorBatch(tree.root, len(loans)), gas=_BATCH_GAS
         )
         return BatchAnchor(tree, self._anchored(receipt), tuple(loans))
+
+    def batch_anchor(self, root: bytes) -> AnchoredTx | None:
+        """Where the batch of `root` is on chain (its transaction, block and time), or None if
+        the chain has no such batch."""
+        batch = self.client.call(self.ledger.functions.batch(root))
+        if int(batch[1]) == 0:
+            return None
+        block_number, block_time = int(batch[2]), int(batch[1])
+        events = self.ledger.events.BatchAnchored().get_logs(
+            from_block=block_number, to_block=block_number, argument_filters={"root": root}
+        )
+        if not events:  # the node has the state but not (yet) the log: ask again later
+            raise ChainError(f"batch {_hex(root)} is anchored but its event is not found")
+        return AnchoredTx(bytes(events[0]["transactionHash"]), block_number, block_time, 0)
+
+    def anchored_roots(self, from_block: int) -> dict[bytes, AnchoredTx]:
+        """The batches anchored from `from_block` to the head, by root (one `eth_getLogs`; the
+        block time is left 0 — `batch_anchor` has it)."""
+        events = self.ledger.events.BatchAnchored().get_logs(
+            from_block=max(0, from_block), to_block="latest"
+        )
+        return {
+            bytes(e["args"]["root"]): AnchoredTx(
+                bytes(e["transactionHash"]), int(e["blockNumber"]), 0, 0
+            )
+            for e in events
+        }
+
+    def reanchor_batch(self, gateway: LocalAccount, root: bytes, size: int) -> AnchoredTx:
+        """Anchors `root` again (its transaction left the chain in a reorganization). The gas is
+        estimated: a node that has the batch after all refuses it (`BATCH_DUPLICATE`) for free."""
+        try:
+            receipt = self.client.transact(gateway, self.ledger.functions.anchorBatch(root, size))
+        except ContractRevert as revert:
+            raise error_for(revert) from revert
+        return self._anchored(receipt)
 
     def retire(
         self,

@@ -14,13 +14,16 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "DisclosureMismatchError",
+    "FeeCapExceeded",
     "InputError",
     "LedgerError",
     "MerkleError",
+    "NonceConflict",
     "NotFound",
     "PermissionDenied",
     "RuleViolation",
     "SignatureError",
+    "TransactionTimeout",
     "VerificationError",
 ]
 
@@ -62,6 +65,25 @@ class ChainError(LedgerError):
     """The EVM node refused or failed an operation (not a rule the contract enforces)."""
 
     code = "CHAIN_ERROR"
+
+
+class FeeCapExceeded(ChainError):
+    """The network's base fee (or gas price) is above the most this gateway pays per gas."""
+
+    code = "CHAIN_FEE_CAP_EXCEEDED"
+
+
+class TransactionTimeout(ChainError):
+    """A transaction got no (confirmed) receipt in time, replacements included; it may still
+    be mined later: its nonce stays taken until the node drops it."""
+
+    code = "CHAIN_TX_TIMEOUT"
+
+
+class NonceConflict(ChainError):
+    """A nonce of this gateway's account was used by a transaction it did not send."""
+
+    code = "CHAIN_NONCE_CONFLICT"
 
 
 class AprError(InputError):

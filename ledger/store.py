@@ -333,3 +333,8 @@ class Database:
     def set_meta(self, key: str, value: str) -> None:
         with self.session() as s:
             s.merge(MetaRow(key=key, value=value))
+
+
+# The transaction log's table lives with the transaction manager (`ledger.chain.txlog`); imported
+# here so that `Base.metadata` (create_all, migrations) knows it.
+import ledger.chain.txlog  # noqa: E402, F401

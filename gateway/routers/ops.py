@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -20,21 +20,29 @@ router = APIRouter(tags=["ops"])
 
 class Health(BaseModel):
     ok: bool
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded: the node is unreachable, the database does not answer, or the "
+        "queue's oldest record has waited past the anchoring deadline (HTTP 503)"
+    )
+    reasons: list[str] = Field(description="why degraded (empty when ok)")
     checks: dict[str, dict[str, Any]] = Field(
-        description="chain (id, head block, registry view block), database, batcher (queue)"
+        description="chain (reachable, chain_id, head_block, head_time, lag_seconds behind the "
+        "wall clock, registry_view_block), database, batcher (queue_depth, "
+        "oldest_pending_seconds, deadline_seconds)"
     )
     time: int = Field(description="the gateway's clock, unix seconds: date loans by it")
 
 
 @router.get(
     "/healthz",
-    summary="Chain, database and batcher health (503 when any is not ok)",
+    summary="Chain, database and queue health: 200 ok, 503 degraded (load balancers take the "
+    "gateway out of rotation; the body says why)",
     response_model=Health,
     responses={503: {"model": Health}},
 )
 def healthz(service: Service) -> JSONResponse:
     health = service.health()
-    return JSONResponse(health, status_code=200 if health["ok"] else 503)
+    return JSONResponse(health, status_code=200 if health["status"] == "ok" else 503)
 
 
 _BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)

@@ -8,7 +8,6 @@ raises `ContractRevert` carrying the decoded custom error (name and arguments).
 from __future__ import annotations
 
 import ast
-import threading
 from typing import Any
 
 from eth_account import Account
@@ -17,7 +16,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
-from web3.types import Nonce, TxParams, TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 try:
     from eth_tester.exceptions import TransactionFailed
@@ -29,7 +28,9 @@ except (
         pass
 
 
+from ledger.chain import devnode
 from ledger.chain.artifacts import DecodedError, decode_custom_error, load_artifact
+from ledger.chain.transactions import TransactionManager, TransactionStore, TxPolicy
 from ledger.errors import ChainError
 
 __all__ = ["ChainClient", "ContractRevert"]
@@ -97,22 +98,31 @@ _REVERTS: tuple[type[Exception], ...] = (
 )
 
 
-_CALLER = "0x0000000000000000000000000000000000000000"
-
-
 class ChainClient:
-    """One EVM node and the helpers the ledger needs on it."""
+    """One EVM node and the helpers the ledger needs on it.
 
-    def __init__(self, w3: Web3) -> None:
+    Transactions go through `transactions` (`ledger.chain.transactions.TransactionManager`):
+    nonces, capped EIP-1559 fees, replacement of stuck transactions and confirmations, with
+    standard JSON-RPC only."""
+
+    def __init__(
+        self, w3: Web3, policy: TxPolicy | None = None, store: TransactionStore | None = None
+    ) -> None:
         self.w3 = w3
-        self._nonce_lock = threading.Lock()
-        self._nonces: dict[str, int] = {}
         self._contracts: dict[tuple[str, str], Contract] = {}
-        self._view_caller: str | None = None
+        self._chain_id: int | None = None
+        self.transactions = TransactionManager(w3, policy, store, chain_id=lambda: self.chain_id)
 
     @property
     def chain_id(self) -> int:
-        return int(self.w3.eth.chain_id)
+        """The node's chain id (asked once: a node does not change chains)."""
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    @property
+    def policy(self) -> TxPolicy:
+        return self.transactions.policy
 
     def contract(self, name: str, address: str) -> Contract:
         """A contract object bound to the committed ABI of `name`."""
@@ -126,27 +136,25 @@ class ChainClient:
 
     # ------------------------------------------------------------------ transactions
 
-    def _next_nonce(self, address: str) -> int:
-        with self._nonce_lock:
-            on_chain = int(self.w3.eth.get_transaction_count(address, "pending"))  # type: ignore[arg-type]
-            nonce = max(on_chain, self._nonces.get(address, 0))
-            self._nonces[address] = nonce + 1
-            return nonce
-
     def _send(self, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
-        tx.setdefault("chainId", self.chain_id)
-        tx["nonce"] = self._next_nonce(account.address)
-        signed = account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        receipt = self.transactions.send(account, tx)
         if receipt["status"] != 1:
-            raise ContractRevert(None, f"transaction {tx_hash.hex()} failed (gas {tx.get('gas')})")
+            raise ContractRevert(
+                None, f"transaction {receipt['transactionHash'].hex()} failed (gas {tx.get('gas')})"
+            )
         return receipt
 
-    def _fees(self) -> dict[str, int]:
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        tip = 1_000_000_000
-        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+    def _build_params(self, account: LocalAccount, gas: int) -> TxParams:
+        # Placeholder fees and nonce keep web3 from asking the node for its own; the transaction
+        # manager prices and numbers the transaction when it sends it.
+        return {
+            "from": account.address,
+            "gas": gas,
+            "nonce": Nonce(0),
+            "chainId": self.chain_id,
+            "maxFeePerGas": Wei(1),
+            "maxPriorityFeePerGas": Wei(1),
+        }
 
     def transact(
         self, account: LocalAccount, fn: ContractFunction, *, gas: int | None = None
@@ -159,14 +167,13 @@ class ChainClient:
                 gas = int(fn.estimate_gas({"from": account.address}))
             except _REVERTS as exc:
                 raise _as_revert(exc) from exc
-        params: TxParams = {
-            "from": account.address,
-            "gas": gas + gas // 5 + 10_000,
-            "nonce": Nonce(0),
-        }
-        params.update(self._fees())  # type: ignore[typeddict-item]
-        tx = fn.build_transaction(params)
+        tx = fn.build_transaction(self._build_params(account, self.policy.with_headroom(gas)))
         return self._send(account, dict(tx))
+
+    def transfer(self, account: LocalAccount, to: str, wei: int) -> TxReceipt:
+        """Sends `wei` from `account` to the externally owned account `to` (21,000 gas)."""
+        tx = {"to": Web3.to_checksum_address(to), "value": wei, "gas": 21_000}
+        return self._send(account, tx)
 
     def deploy(self, account: LocalAccount, name: str, *args: Any) -> tuple[str, TxReceipt]:
         """Deploys a committed artifact; returns its address and the receipt."""
@@ -178,7 +185,7 @@ class ChainClient:
         except _REVERTS as exc:
             raise _as_revert(exc) from exc
         tx = constructor.build_transaction(
-            {"from": account.address, "gas": gas + gas // 5, "nonce": 0, **self._fees()}
+            self._build_params(account, self.policy.with_headroom(gas))
         )
         receipt = self._send(account, dict(tx))
         address = receipt["contractAddress"]
@@ -187,52 +194,29 @@ class ChainClient:
         return str(address), receipt
 
     def call(self, fn: ContractFunction, *, block: int | str = "latest") -> Any:
-        """Calls a view; a revert raises `ContractRevert`."""
+        """Calls a view (an `eth_call` without `from`: any node takes it); a revert raises
+        `ContractRevert`."""
         try:
-            # An explicit `from` spares a node round trip (eth_accounts) per call on some providers.
-            return fn.call({"from": self._caller()}, block_identifier=block)  # type: ignore[arg-type]
+            return fn.call({}, block_identifier=block)  # type: ignore[arg-type]
         except _REVERTS as exc:
             raise _as_revert(exc) from exc
-
-    def view_caller(self) -> str:
-        """The `from` of view calls (see `_caller`)."""
-        return self._caller()
-
-    def _caller(self) -> str:
-        """The `from` of view calls: the node's first account (eth-tester checks that the sender
-        can afford the call's gas), else the zero address."""
-        if self._view_caller is None:
-            accounts = self.w3.eth.accounts
-            self._view_caller = str(accounts[0]) if accounts else _CALLER
-        return self._view_caller
-
-    # ------------------------------------------------------------------ dev-chain helpers
-
-    def fund(self, address: str, wei: int) -> None:
-        """Sends `wei` from the node's first unlocked account (eth-tester, anvil, dev nodes)."""
-        funder = self.w3.eth.accounts[0]
-        tx_hash = self.w3.eth.send_transaction(
-            {"from": funder, "to": Web3.to_checksum_address(address), "value": wei}  # type: ignore[typeddict-item]
-        )
-        self.w3.eth.wait_for_transaction_receipt(tx_hash)
-
-    def new_funded_account(self, wei: int = 10**21) -> LocalAccount:
-        """A fresh local account with gas money (dev chains only)."""
-        account: LocalAccount = Account.create()
-        self.fund(account.address, wei)
-        return account
 
     def latest_timestamp(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    # ------------------------------------------------------------------ dev-chain helpers
+
+    def fund(self, address: str, wei: int) -> None:
+        """Dev nodes only (`ledger.chain.devnode.fund`): gas money from the node's account."""
+        devnode.fund(self.w3, address, wei)
+
+    def new_funded_account(self, wei: int = 10**21) -> LocalAccount:
+        """Dev nodes only: a fresh local account with gas money."""
+        account: LocalAccount = Account.create()
+        self.fund(account.address, wei)
+        return account
+
     def advance_time(self, seconds: int) -> int:
-        """Moves the dev chain's clock forward and mines a block; returns its timestamp."""
-        provider = self.w3.provider
-        tester = getattr(provider, "ethereum_tester", None)
-        target = self.latest_timestamp() + seconds
-        if tester is not None:
-            tester.time_travel(target)
-        else:
-            self.w3.provider.make_request("evm_setNextBlockTimestamp", [target])  # type: ignore[arg-type]
-            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-        return self.latest_timestamp()
+        """Dev nodes only (`ledger.chain.devnode.advance_time`): moves the chain's clock
+        forward and mines a block; returns its timestamp."""
+        return devnode.advance_time(self.w3, seconds)

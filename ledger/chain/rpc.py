@@ -125,7 +125,6 @@ class ViewCaller:
 
     def __init__(self, client: ChainClient, name: str, address: str) -> None:
         self.rpc = Rpc(client)
-        self._sender = client.view_caller()
         self.address = checksum_address(address)
         self._functions: dict[str, tuple[bytes, list[str], list[str]]] = {}
         for item in load_artifact(name)["abi"]:
@@ -144,7 +143,7 @@ class ViewCaller:
         data = selector + abi_encode(inputs, list(args))
         tag = block if isinstance(block, str) else hex(block)
         return "eth_call", [
-            {"from": self._sender, "to": self.address, "data": "0x" + data.hex()},
+            {"to": self.address, "data": "0x" + data.hex()},  # no `from`: any node takes it
             tag,
         ]
 

@@ -1,4 +1,4 @@
-"""`ledger deploy` and `ledger compile`."""
+"""`ledger deploy`, `ledger compile` and the dev-node helpers under `ledger chain`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from eth_account import Account
 from web3 import Web3
 
+from ledger.chain import devnode
 from ledger.chain.client import ChainClient
 from ledger.chain.compiler import ARTIFACT_DIR, compile_contracts, find_compiler, write_artifacts
 from ledger.chain.deploy import deploy_contracts
@@ -80,3 +81,38 @@ def compile_(
     typer.echo(
         f"wrote {', '.join(sorted(artifacts))} to {ARTIFACT_DIR} ({compiler.kind} {compiler.version})"
     )
+
+
+chain_app = typer.Typer(
+    help="Dev-node helpers (anvil, hardhat, geth --dev): not for production nodes.",
+    no_args_is_help=True,
+)
+
+
+@chain_app.command("fund")
+def fund(
+    address: Annotated[str, typer.Argument(help="the account to fund (0x...)")],
+    chain: Annotated[
+        str, typer.Option(help="JSON-RPC URL of the dev node", envvar="LEDGER_RPC_URL")
+    ],
+    wei: Annotated[
+        int, typer.Option(min=1, help="how much to send, in wei")
+    ] = devnode.DEFAULT_FUNDING_WEI,
+) -> None:
+    """Dev nodes only: send gas money to ADDRESS from the node's first unlocked account
+    (eth_accounts[0], signed by the node). A production node has no such account: fund a
+    gateway's or deployer's account (from its key file, `--account-key`) by an ordinary transfer."""
+    if not Web3.is_address(address):
+        typer.echo(f"not an address: {address}", err=True)
+        raise typer.Exit(2)
+    w3 = Web3(Web3.HTTPProvider(chain, request_kwargs={"timeout": 60}))
+    try:
+        tx_hash = devnode.fund(w3, address, wei)
+        balance = int(w3.eth.get_balance(Web3.to_checksum_address(address)))
+    except LedgerError as exc:
+        typer.echo(f"funding failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except Exception as exc:  # the node is unreachable or refused the transfer
+        typer.echo(f"funding failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps({"address": address, "sent_wei": wei, "tx": tx_hash, "balance": balance}))

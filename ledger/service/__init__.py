@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -36,6 +37,8 @@ from ledger.access import Access, Caller, Scope
 from ledger.anchoring import EvidenceChain
 from ledger.bounds import ReasonCode, RecordId, check, check_text
 from ledger.chain.client import ChainClient
+from ledger.chain.health import chain_health
+from ledger.chain.txlog import SqlTransactionStore
 from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.errors import InputError, LedgerError
 from ledger.indexer import EventIndexer
@@ -96,6 +99,13 @@ class LedgerService:
     """One gateway: its stages over one database, one chain client and one deployment."""
 
     def __init__(self, db: Database, client: ChainClient, config: ServiceConfig) -> None:
+        # every transaction (bootstrap's included) is logged in the database: nonces survive
+        # restarts, and what a node lost can be broadcast again
+        client.transactions.use_store(SqlTransactionStore(db))
+        policy = config.transactions or client.policy
+        client.transactions.policy = replace(
+            policy, confirmations=max(policy.confirmations, config.confirmations)
+        )
         boot = bootstrap(db, client, config)
         self.db = db
         self.client = client
@@ -408,33 +418,51 @@ class LedgerService:
     # ------------------------------------------------------------------ operations
 
     def health(self) -> dict[str, Any]:
-        """The chain, the database and the queue, as `/healthz` reports them."""
+        """The chain, the database and the queue, as `/healthz` reports them: `status` is
+        "degraded" (and `ok` false) when the node is unreachable, the database does not answer,
+        or the oldest queued record has waited longer than `anchor_deadline_seconds` (the
+        gateway's promise is about to be, or is, broken); "ok" otherwise."""
         checks: dict[str, Any] = {}
-        ok = True
-        try:
+        reasons: list[str] = []
+        if self.client.transactions.in_process:  # eth-tester is not thread-safe
             with self.chain_lock:
-                checks["chain"] = {
-                    "ok": True,
-                    "chain_id": self.client.chain_id,
-                    "block": int(self.client.w3.eth.block_number),
-                    "registry_view_block": self.registry.block,
-                }
-        except Exception as exc:
-            ok, checks["chain"] = False, {"ok": False, "error": str(exc)}
+                node = chain_health(self.client)
+        else:  # an HTTP node: no lock, so a hung node cannot hold health checks
+            node = chain_health(self.client)
+        checks["chain"] = {"ok": node.reachable, **node.as_dict()}
+        if node.reachable:
+            checks["chain"]["block"] = node.head_block
+            checks["chain"]["registry_view_block"] = self.registry.block
+        else:
+            reasons.append("chain unreachable")
         try:
             with self.db.session() as s:
                 s.execute(text("SELECT 1"))
             checks["database"] = {"ok": True}
+            oldest = self.oldest_pending_age()
+            depth = self.pending_count()
         except Exception as exc:
-            ok, checks["database"] = False, {"ok": False, "error": str(exc)}
-        lag = self.oldest_pending_age()
-        batcher_ok = lag <= max(10 * self.config.batch_interval, 30.0)
+            checks["database"] = {"ok": False, "error": str(exc)}
+            reasons.append("database unreachable")
+            oldest, depth = 0.0, 0
+        deadline = self.config.anchor_deadline_seconds
+        batcher_ok = oldest <= deadline
+        if not batcher_ok:
+            reasons.append("queue past its anchoring deadline")
         checks["batcher"] = {
             "ok": batcher_ok,
-            "queue_depth": self.pending_count(),
-            "oldest_pending_seconds": round(lag, 3),
+            "queue_depth": depth,
+            "oldest_pending_seconds": round(oldest, 3),
+            "deadline_seconds": deadline,
         }
-        return {"ok": ok and batcher_ok, "checks": checks, "time": self.clock()}
+        return {
+            "ok": not reasons,
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
+            "checks": checks,
+            # the node away: the wall clock (the chain clock would wait on the node)
+            "time": self.clock() if node.reachable else int(time.time()),
+        }
 
     def clock(self) -> int:
         """The gateway's time (unix seconds): the wall clock, or the chain's last block time if

@@ -40,8 +40,9 @@ from ledger.store import Database, ParticipantRow
 
 __all__ = ["Administration"]
 
-#: gas money a custodial funder gets at registration: it sends its own whitelist transactions
-_FUNDER_GAS_WEI = 10**20
+#: gas money a custodial funder gets from the regulator's account at registration: it sends its
+#: own whitelist transactions (0.1 ether: ~30 whitelist changes at 30 gwei)
+_FUNDER_GAS_WEI = 10**17
 REGULATOR_ID = 1
 
 
@@ -113,7 +114,7 @@ class Administration:
                     code=error_code(exc.error_name),
                 ) from exc
             if signer is not None and role is Role.FUNDER:
-                self.client.fund(address, _FUNDER_GAS_WEI)
+                self.client.transfer(regulator, address, _FUNDER_GAS_WEI)
             block = int(self.client.w3.eth.block_number)
         row = ParticipantRow(
             id=pid,

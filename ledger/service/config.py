@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
+from ledger.chain.transactions import TxPolicy
 from ledger.disclosure import DisclosurePolicy
 from ledger.queries.statistics import ConsumerFinancePolicy
 
@@ -24,8 +25,12 @@ class ServiceConfig:
     consumer_finance: ConsumerFinancePolicy = field(default_factory=ConsumerFinancePolicy)
     #: how often the registry view looks for new blocks when it follows the chain in the background
     follow_interval: float = 0.25
-    #: blocks the event index stays behind the head (reorganizations)
+    #: blocks the event index stays behind the head, and blocks on top of each of the gateway's
+    #: own transactions before it counts as done (reorganizations; 0 needs no block production)
     confirmations: int = 0
+    #: fees, fee cap, gas headroom, replacement and timeouts of the gateway's transactions
+    #: (None: the chain client's own policy); its `confirmations` is raised to the one above
+    transactions: TxPolicy | None = None
     #: this gateway's chain account (key file); None: the one it created and sealed before, or,
     #: on a dev chain only (embedded, eth-tester), a new one funded from the node's accounts
     account: LocalAccount | None = field(default=None, repr=False)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment
+from ledger.chain.rpc import Rpc
 from ledger.chain.state import RegistryState
 from ledger.verify import SnapshotChainFacts
 
@@ -41,6 +42,8 @@ class RegistryFollower:
         self.deployment = deployment
         self._chain_lock: AbstractContextManager[Any] = chain_lock or nullcontext()
         self._facts: SnapshotChainFacts | None = None
+        self._rpc = Rpc(client)
+        self._hash: str | None = None  # of the view's block: a reorganization changes it
         self._following = threading.Lock()
         self._background = False
 
@@ -70,15 +73,27 @@ class RegistryFollower:
     # ------------------------------------------------------------------ following
 
     def follow(self) -> int:
-        """Applies the events since the view's block; returns how many."""
+        """Applies the events since the view's block; returns how many. A view whose block is
+        no longer on the chain (a reorganization replaced it) is rebuilt from the events."""
         with self._following, self._chain_lock:
+            if self._facts is not None and self._rpc.block_hash(self._facts.block) != self._hash:
+                log.warning(
+                    "the registry view's block %d left the chain (reorganization): rebuilding",
+                    self._facts.block,
+                )
+                self._facts = None
             if self._facts is None:
                 d = self.deployment
                 self._facts = SnapshotChainFacts.load(
                     self.client, d.registry, d.ledger, d.block_number
                 )
+                self._hash = self._rpc.block_hash(self._facts.block)
                 return 0
-            return self._facts.follow(self.client)
+            block = self._facts.block
+            count = self._facts.follow(self.client)
+            if self._facts.block != block:
+                self._hash = self._rpc.block_hash(self._facts.block)
+            return count
 
     def run(
         self,

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,9 +41,15 @@ from ledger.store import BatchRow, Database, MetaRow, ReceiptRow, SubmissionRow
 
 __all__ = ["Sequencer"]
 
+log = logging.getLogger("ledger.service.sequencing")
+
 #: MetaRow key prefix of a gateway's in-flight batch (`in_flight_batch:<gateway id>`; the bare
 #: prefix is a single gateway's key from before gateways shared a database)
 IN_FLIGHT_KEY = "in_flight_batch"
+#: how far back (blocks) the batcher looks for batches a reorganization moved or dropped
+REORG_WINDOW_BLOCKS = 256
+#: how often it looks (seconds)
+_REORG_CHECK_SECONDS = 5.0
 #: a per-record row queued this long without its transaction is sent by the batcher
 _STRANDED_AFTER_SECONDS = 5.0
 #: the batcher looks at the queue at least this often, and at most every `_MIN_POLL_SECONDS`
@@ -94,6 +101,7 @@ class Sequencer:
         self.metrics = metrics
         self.chain_lock = chain_lock
         self._wake = threading.Event()
+        self._resynced = False  # the transaction log replayed to the node (once, at start)
 
     # ------------------------------------------------------------------ the queue
 
@@ -229,6 +237,12 @@ class Sequencer:
     def recover(self) -> None:
         """Finishes the batch this gateway sent before it stopped, and any of another gateway's
         whose lease ran out, if its root is on chain; releases its records otherwise."""
+        if not self._resynced:
+            # first, what the node lost of this account's transactions (a restart) goes back
+            # and is mined: an anchoring sent before a crash is then seen on chain below
+            with self.chain_lock:
+                self.chain.client.transactions.resync(self.identity.account)
+            self._resynced = True
         now = time.time()
         with self.db.session() as s:
             stored = s.execute(
@@ -247,18 +261,12 @@ class Sequencer:
     def _recover_batch(self, key: str, info: dict[str, Any]) -> None:
         root = bytes.fromhex(info["root"][2:])
         with self.chain_lock:
-            batch = self.chain.client.call(self.chain.ledger.functions.batch(root))
-        if int(batch[1]) == 0:  # never reached the chain: the records are still queued
+            tx = self.chain.batch_anchor(root)
+        if tx is None:  # never reached the chain: the records are still queued
             with self.db.session() as s:
                 s.merge(MetaRow(key=key, value=""))
             self._release(info["records"], int(info.get("gateway", self._gateway)))
             return
-        block_number, block_time = int(batch[2]), int(batch[1])
-        with self.chain_lock:
-            events = self.chain.ledger.events.BatchAnchored().get_logs(
-                from_block=block_number, to_block=block_number, argument_filters={"root": root}
-            )
-        tx = AnchoredTx(bytes(events[0]["transactionHash"]), block_number, block_time, 0)
         with self.db.session() as s:
             rows = {
                 r.record_id: r
@@ -352,6 +360,102 @@ class Sequencer:
             if s.get(ReceiptRow, record_id) is None:
                 s.add(ReceiptRow(record_id=record_id, receipt_json=text))
         return text
+
+    # ------------------------------------------------------------------ reorganizations
+
+    def check_anchors(self) -> int:
+        """Re-anchors the batches of the last `REORG_WINDOW_BLOCKS` blocks whose transaction a
+        reorganization took off the chain, and rebuilds the receipts of those it moved to another
+        block or transaction; returns how many batches changed.
+
+        One `eth_getLogs` of `BatchAnchored` events over the window when nothing changed. A
+        batch of this gateway (its transaction is in the transaction log) missing from it is
+        looked up (`batch(root)`); if the chain has it no more, this account's dropped
+        transactions are first broadcast again (the original
+        `anchorBatch` usually is one, and is mined again as it was), and only a root still
+        missing after that is anchored by a new transaction. Proofs do not change (same tree)."""
+        client = self.chain.client
+        with self.chain_lock:
+            head = int(client.w3.eth.block_number)
+        with self.db.session() as s:
+            stored = s.execute(
+                select(BatchRow.root, BatchRow.tx_hash, BatchRow.block_number, BatchRow.size).where(
+                    BatchRow.block_number > head - REORG_WINDOW_BLOCKS
+                )
+            ).all()
+        if not stored:
+            return 0
+        lowest = min(int(b.block_number) for b in stored)
+        own = self.identity.account.address.lower()
+        with self.chain_lock:
+            seen = self.chain.anchored_roots(min(lowest, head))
+        changed = 0
+        for row in stored:
+            root = bytes.fromhex(row.root[2:])
+            found = seen.get(root)
+            if (
+                found is not None
+                and found.block_number == row.block_number
+                and _hex(found.transaction_hash) == row.tx_hash
+            ):
+                continue
+            sent = client.transactions.store.get(row.tx_hash)
+            if found is None and (sent is None or sent.account != own):
+                continue  # another gateway's batch (one database): that gateway re-anchors it
+            with self.chain_lock:
+                tx = self.chain.batch_anchor(root)
+                if tx is None:
+                    client.transactions.resync(self.identity.account)
+                    tx = self.chain.batch_anchor(root)
+                if tx is None:
+                    tx = self.chain.reanchor_batch(self.identity.account, root, int(row.size))
+                    self.metrics.count_error("BATCH_REANCHORED")
+            log.warning(
+                "batch moved by a reorganization: receipts rebuilt",
+                extra={
+                    "fields": {
+                        "root": row.root,
+                        "old_tx": row.tx_hash,
+                        "new_tx": _hex(tx.transaction_hash),
+                        "block": tx.block_number,
+                    }
+                },
+            )
+            self._moved(row.root, tx)
+            changed += 1
+        return changed
+
+    def _moved(self, root: str, tx: AnchoredTx) -> None:
+        """The batch of `root` is now in `tx`: its row, its members' anchors and receipts."""
+        with self.db.session() as s:
+            batch = s.get(BatchRow, root)
+            if batch is None:
+                return
+            batch.tx_hash = _hex(tx.transaction_hash)
+            batch.block_number = tx.block_number
+            batch.block_time = tx.block_time
+            members = s.execute(
+                select(*_LOAN_COLUMNS, SubmissionRow.proof_json).where(
+                    SubmissionRow.batch_root == root
+                )
+            ).all()
+            for member in members:
+                proof = [bytes.fromhex(p[2:]) for p in json.loads(member.proof_json or "[]")]
+                receipt = self.chain.receipt(
+                    _loan(member), tx, (bytes.fromhex(root[2:]), proof, batch.size)
+                )
+                s.execute(
+                    update(SubmissionRow)
+                    .where(SubmissionRow.record_id == member.record_id)
+                    .values(
+                        tx_hash=_hex(tx.transaction_hash),
+                        block_number=tx.block_number,
+                        block_time=tx.block_time,
+                    )
+                )
+                s.merge(
+                    ReceiptRow(record_id=member.record_id, receipt_json=receipt.model_dump_json())
+                )
 
     # ------------------------------------------------------------------ records by themselves
 
@@ -486,10 +590,14 @@ class Sequencer:
         Woken by `notify` when records are queued here; polls every `_IDLE_POLL_SECONDS` anyway
         (records queued by another gateway over the same database, and `stop`)."""
         next_stranded = 0.0
+        next_reorg_check = time.time() + _REORG_CHECK_SECONDS
         while not stop.is_set():
             wait = _IDLE_POLL_SECONDS
             try:
                 now = time.time()
+                if now >= next_reorg_check:
+                    next_reorg_check = now + _REORG_CHECK_SECONDS
+                    self.check_anchors()
                 if now >= next_stranded:
                     next_stranded = now + _STRANDED_AFTER_SECONDS / 2
                     stranded = self._stranded()

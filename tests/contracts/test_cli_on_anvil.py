@@ -79,3 +79,16 @@ def test_verify_cli_checks_a_receipt_against_the_node(node: AnvilNode, tmp_path:
     assert [c["name"] for c in failed] == ["document"] and failed[0][
         "code"
     ] == "VERIFY_DOCUMENT_MISMATCH"
+
+
+def test_chain_fund_sends_gas_money_from_the_dev_node(node: AnvilNode) -> None:
+    target = "0x" + "ab" * 20
+    w3 = Web3(Web3.HTTPProvider(node.url))
+    before = w3.eth.get_balance(Web3.to_checksum_address(target))
+    result = runner.invoke(app, ["chain", "fund", target, "--wei", "12345", "--chain", node.url])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["balance"] == before + 12345
+    assert w3.eth.get_balance(Web3.to_checksum_address(target)) == before + 12345
+    refused = runner.invoke(app, ["chain", "fund", "0x1234", "--chain", node.url])
+    assert refused.exit_code == 2 and "not an address" in refused.output
+    assert "dev nodes only" in runner.invoke(app, ["chain", "fund", "--help"]).output.lower()

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,20 @@ def test_two_gateways_share_a_database_and_lose_or_duplicate_nothing(
     )
     # the regulator's key works on both gateways: one regulator row, not overwritten
     assert httpx.get(f"{b.base}/v1/participants", headers=auth(regulator)).status_code == 200
+    # both gateways sign for the regulator's account at once: one nonce each, no conflict
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(
+            pool.map(
+                lambda n: httpx.post(
+                    f"{(a, b)[n % 2].base}/v1/participants",
+                    json={"role": "platform", "name": f"Extra {n}"},
+                    headers=auth(regulator),
+                    timeout=120,
+                ),
+                range(6),
+            )
+        )
+    assert [r.status_code for r in answers] == [201] * 6, [r.text for r in answers]
     gateways = {
         p["signer_address"]: p["id"]
         for p in http.get("/v1/participants", headers=auth(regulator)).json()
