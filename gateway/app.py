@@ -19,6 +19,7 @@ from gateway.access_log import AccessLog
 from gateway.errors import install_error_handlers
 from gateway.guard import RequestGuard
 from gateway.routers import (
+    batches,
     deployment,
     loans,
     ops,
@@ -190,6 +191,7 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         participants.router,
         whitelists.router,
         loans.router,
+        batches.router,
         verify.router,
         regulator.router,
         ops.router,

@@ -10,7 +10,7 @@ anything reaches web3 or the database. docs/decisions.md says why each bound is 
 - Types for pydantic models, FastAPI parameters and `TypeAdapter`s: `ParticipantId`,
   `OptionalParticipantId` (0 = none), `UnixTime`, `EffectiveTime` (0 = now), `TimeBound`
   (filters: 0 up to `TIME_MAX`), `Date`, `UtcDatetime`, `Bps32`, `StoredBps`, `ReasonCode`, `Amount`,
-  `RecordId`, `CleanText` (with the field's `max_length`).
+  `RecordId`, `Digest32`, `CleanText` (with the field's `max_length`).
 - `check(value, Type, name)`: the same check for a library entry point (`InputError`).
 - `input_error(errors)`: the `InputError` (stable code, sentence) of a pydantic
   `ValidationError`'s `errors()`, as the gateway answers every refused request.
@@ -41,6 +41,7 @@ __all__ = [
     "Bps32",
     "CleanText",
     "Date",
+    "Digest32",
     "EffectiveTime",
     "OptionalParticipantId",
     "ParticipantId",
@@ -185,6 +186,11 @@ RecordId = Annotated[
     Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="a record id: 0x + 64 hex digits"),
 ]
 """A loan record's id (its EIP-712 digest)."""
+
+Digest32 = Annotated[
+    str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="32 bytes: 0x + 64 hex digits")
+]
+"""A 32-byte digest named in a request (a batch's Merkle root)."""
 
 
 def _date(value: date) -> date:

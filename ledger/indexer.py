@@ -8,7 +8,8 @@ lives in `MetaRow`; each range is written in one transaction together with the c
 never leaves a half-indexed range and re-running never duplicates anything.
 
 Derived state: `RecordRevoked` / `RecordAmended` set `SubmissionRow.retired` to `"revoked"` /
-`"superseded"` for records the gateway holds.
+`"superseded"` for records the gateway holds, and move them to the retired rollups of the
+regulator's analytics (`ledger.analytics.retire_loans`, in the same transaction).
 
 Arguments JSON: bytes as 0x-hex, addresses as checksummed strings, booleans as booleans, integers
 as JSON integers while they are safe in every JSON reader (|n| <= 2**53 - 1) and as decimal
@@ -33,6 +34,7 @@ from sqlalchemy import delete, update
 from web3.contract import Contract
 from web3.exceptions import BlockNotFound
 
+from ledger.analytics import retire_loans
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment
 from ledger.errors import InputError
@@ -224,6 +226,7 @@ class EventIndexer:
                         .where(SubmissionRow.record_id.in_(chunk))
                         .values(retired=state)
                     )
+                    retire_loans(s, chunk, state)
             s.merge(MetaRow(key=CURSOR_KEY, value=str(end)))
             s.merge(MetaRow(key=CURSOR_HASH_KEY, value=end_hash or ""))
         return len(rows)

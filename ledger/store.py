@@ -338,3 +338,6 @@ class Database:
 # The transaction log's table lives with the transaction manager (`ledger.chain.txlog`); imported
 # here so that `Base.metadata` (create_all, migrations) knows it.
 import ledger.chain.txlog  # noqa: E402, F401
+
+# The regulator's index and rollups live on the same metadata (created with the rest).
+from ledger.analytics import tables as _analytics_tables  # noqa: E402,F401

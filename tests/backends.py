@@ -13,19 +13,16 @@ and process suites once per combination. The services start on first use.
 from __future__ import annotations
 
 import atexit
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from web3 import EthereumTesterProvider, Web3
 
+from ledger import devpostgres
 from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import ChainClient
 
@@ -52,51 +49,15 @@ ANVIL_BLOCK_TIME = 1
 
 
 def postgres_bin_dir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    pg_ctl = shutil.which("pg_ctl")
-    return Path(pg_ctl).resolve().parent if pg_ctl else None
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return args
-    return ["runuser", "-u", "postgres", "--", *args]
+    return devpostgres.binaries()
 
 
 class PostgresCluster:
-    """A throwaway cluster in a temporary directory owned by `postgres` (initdb refuses root),
-    on a Unix socket only (no TCP), fsync off; `stop()` stops it and removes the directory."""
+    """The worker's throwaway server (`ledger.devpostgres`), with a new database per gateway."""
 
-    def __init__(self, bin_dir: Path) -> None:
-        self.bin_dir = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
-        self.data = self.root / "data"
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres", "postgres")
-        with socket.socket() as probe:  # a port number for the socket's name, free per worker
-            probe.bind(("127.0.0.1", 0))
-            self.port = str(probe.getsockname()[1])
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust")
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-w",
-            "-l",
-            str(self.root / "log"),
-            "-o",
-            f"-p {self.port} -k {self.root} -c listen_addresses='' -c fsync=off",
-            "start",
-        )
-        self._run("createdb", "-h", str(self.root), "-p", self.port, "-U", "postgres", "ledger")
-        self.url = f"postgresql+psycopg://postgres@/ledger?host={self.root}&port={self.port}"
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            _as_postgres([str(self.bin_dir / tool), *args]), check=True, capture_output=True
-        )
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self.url = self._stack.enter_context(devpostgres.server())
 
     def new_database(self) -> str:
         """The URL of a new, empty database."""
@@ -115,13 +76,7 @@ class PostgresCluster:
         admin.dispose()
 
     def stop(self) -> None:
-        subprocess.run(
-            _as_postgres(
-                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
-            ),
-            capture_output=True,
-        )
-        shutil.rmtree(self.root, ignore_errors=True)
+        self._stack.close()
 
 
 _services: dict[str, object] = {}
@@ -130,10 +85,9 @@ _services: dict[str, object] = {}
 def postgres_cluster() -> PostgresCluster | None:
     """The worker's cluster (started on first use), or None without the binaries."""
     if "postgres" not in _services:
-        bin_dir = postgres_bin_dir()
-        if bin_dir is None:
+        if postgres_bin_dir() is None:
             return None
-        _services["postgres"] = PostgresCluster(bin_dir)
+        _services["postgres"] = PostgresCluster()
     cluster = _services["postgres"]
     assert isinstance(cluster, PostgresCluster)
     return cluster

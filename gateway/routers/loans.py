@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -13,10 +15,12 @@ from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
 from gateway.errors import ApiError
 from gateway.forms import read_form
 from gateway.openapi import request_body
+from gateway.routers.regulator import LoanPage, loan_filter
 from ledger.bounds import CleanText, ReasonCode, RecordId, input_error
 from ledger.enums import Anchoring, RetiredAs, SubmissionStatus
 from ledger.errors import InputError
 from ledger.limits import MAX_BATCH_SUBMISSION, MAX_RECEIPT_BATCH
+from ledger.queries import MAX_PAGE, LoanFilter
 from ledger.receipts import Receipt
 from ledger.records import LoanRecord
 from ledger.safejson import check_json_shape
@@ -24,6 +28,7 @@ from ledger.service import LoanSubmission, SubmissionOutcome
 from ledger.timestamps import SignedEntryTimestamp
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
+_SETTLED = (SubmissionStatus.ANCHORED.value, SubmissionStatus.REJECTED.value)
 
 
 class LoanBatch(BaseModel):
@@ -339,9 +344,48 @@ def amend(
     )
 
 
+#: longest `wait` of the status route, seconds; and how often it looks meanwhile
+MAX_WAIT_SECONDS = 30.0
+_WAIT_POLL_SECONDS = 0.1
+
+
+@router.get(
+    "",
+    summary="The loans the caller may see (platform: its own; funder: funded or co-funded;"
+    " credit enhancer: guaranteed), filtered, in cursor pages",
+    response_model=LoanPage,
+)
+def own_loans(
+    service: Service,
+    caller: CurrentCaller,
+    flt: Annotated[LoanFilter, Depends(loan_filter)],
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> LoanPage:
+    items, next_cursor = service.own_loans(caller, flt, cursor=cursor, limit=limit)
+    return LoanPage(items=items, next_cursor=next_cursor)
+
+
 @router.get("/{record_id}", summary="Status of a loan record", response_model=LoanStatus)
-async def status(record_id: RecordId, service: Service, caller: CurrentCaller) -> LoanStatus:
+async def status(
+    record_id: RecordId,
+    service: Service,
+    caller: CurrentCaller,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="long-poll: answer once the record is anchored or rejected, or after"
+            " this many seconds (at most 30), whichever comes first",
+        ),
+    ] = 0,
+) -> LoanStatus:
     view = service.status(caller, record_id)
+    deadline = time.monotonic() + wait
+    while view["status"] not in _SETTLED and time.monotonic() < deadline:
+        await asyncio.sleep(min(_WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        view = service.status(caller, record_id)
     entry = view.pop("entry_timestamp_json")
     return LoanStatus.model_validate(
         {**view, "entry_timestamp": json.loads(entry) if entry else None}

@@ -10,17 +10,20 @@
   caps per group and period, and the consumer-finance rule (average cost of new loans per
   quarter, R3).
 - `violations` (`enforcement.py`): violations proven on chain, legacy stock awaiting clearance
-  (R8), and loans rejected at submission by code.
+  (R8, also `legacy_stock`), and loans rejected at submission by code.
+- `from_rollups` (`rollups.py`): what `stats` reads from the rollup tables of `ledger.analytics`
+  when they fit the question (they are maintained as loans are anchored and retired); anchored
+  loans are listed from that package's narrow index (`LoanIndexRow`).
 
-Every amount is an integer: fen, basis points, unix seconds. Periods are UTC calendar periods of
-`issued_at`. An optional `caller` narrows `list_loans`/`loans_csv` to what
+Every amount is an integer: fen, basis points, unix seconds. Periods are Beijing-time calendar
+periods of `issued_at`. An optional `caller` narrows `list_loans`/`loans_csv` to what
 `LedgerService.may_see` lets that caller see (None: everything, as for the regulator).
 """
 
 from __future__ import annotations
 
 from ledger.queries.chain import chain_only_loans
-from ledger.queries.enforcement import violations
+from ledger.queries.enforcement import legacy_stock, violations
 from ledger.queries.filters import MAX_PAGE, LoanFilter
 from ledger.queries.filters import InstitutionName as InstitutionName
 from ledger.queries.filters import Status as Status
@@ -50,6 +53,7 @@ __all__ = [
     "Period",
     "chain_only_loans",
     "consumer_finance_breaches",
+    "legacy_stock",
     "list_loans",
     "loans_csv",
     "stats",

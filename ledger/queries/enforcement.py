@@ -8,11 +8,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ledger.analytics.maintain import ROLLUPS
+from ledger.analytics.tables import LoanIndexRow
 from ledger.chain.artifacts import decode_custom_error, error_selectors
 from ledger.codes import ERROR_CODES
 from ledger.errors import InputError
 from ledger.indexer import CURSOR_KEY
-from ledger.queries.filters import MAX_PAGE, _legacy_column
+from ledger.queries.filters import MAX_PAGE
+from ledger.queries.loans import _INDEX_SUMMARY
 from ledger.queries.statistics import ConsumerFinancePolicy, consumer_finance_breaches
 from ledger.store import ChainEventRow, Database, MetaRow, SubmissionRow, submission_summary
 
@@ -38,6 +41,38 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return str(value)
+
+
+def legacy_stock(db: Database, *, limit: int = MAX_PAGE) -> dict[str, Any]:
+    """Anchored legacy loans (R8) not yet retired: count and principal (from the live rollups,
+    by type per year) and the first `limit` of them by (issued_at, record_id) (from the index:
+    one range of its (legacy, issued_at, record_id) index)."""
+    if limit < 0:
+        raise InputError("legacy_limit must be 0 or more")
+    with db.engine.connect() as connection:
+        count, principal = connection.execute(
+            select(
+                func.coalesce(func.sum(ROLLUPS.c.legacy_count), 0),
+                func.coalesce(func.sum(ROLLUPS.c.legacy_volume), 0),
+            ).where(
+                ROLLUPS.c.period_kind == "year",
+                ROLLUPS.c.dimension == "institution_type",
+                ROLLUPS.c.retired.is_(False),
+            )
+        ).one()
+        rows = connection.execute(
+            select(*_INDEX_SUMMARY)
+            .where(LoanIndexRow.legacy, LoanIndexRow.retired.is_(None))
+            .order_by(LoanIndexRow.issued_at, LoanIndexRow.record_id)
+            .limit(limit)
+        ).all()
+    return {
+        "basis": "anchored, legacy flag set, not revoked or superseded",
+        "count": int(count),
+        "principal": int(principal),
+        "records": [submission_summary(r) for r in rows],
+        "truncated": int(count) > len(rows),
+    }
 
 
 def violations(
@@ -107,24 +142,6 @@ def violations(
         for item in proven:
             by_rule[item["rule"]] = by_rule.get(item["rule"], 0) + 1
 
-        legacy_where = (
-            SubmissionRow.status == "anchored",
-            _legacy_column(),
-            SubmissionRow.retired.is_(None),
-        )
-        legacy_count, legacy_principal = s.execute(
-            select(func.count(), func.coalesce(func.sum(SubmissionRow.principal), 0)).where(
-                *legacy_where
-            )
-        ).one()
-        legacy_rows = list(
-            s.execute(
-                select(SubmissionRow)
-                .where(*legacy_where)
-                .order_by(SubmissionRow.issued_at, SubmissionRow.record_id)
-                .limit(legacy_limit)
-            ).scalars()
-        )
         rejected: dict[str | None, int] = {
             code: int(n)
             for code, n in s.execute(
@@ -134,6 +151,7 @@ def violations(
             )
         }
         cursor = s.get(MetaRow, CURSOR_KEY)
+    legacy = legacy_stock(db, limit=legacy_limit)
     by_code = {
         str(code or "UNKNOWN"): int(n)
         for code, n in sorted(rejected.items(), key=lambda kv: str(kv[0] or ""))
@@ -142,13 +160,7 @@ def violations(
         "proven": proven,
         "proven_count": len(proven),
         "proven_by_rule": dict(sorted(by_rule.items())),
-        "legacy_awaiting_clearance": {
-            "basis": "anchored, legacy flag set, not revoked or superseded",
-            "count": int(legacy_count),
-            "principal": int(legacy_principal),
-            "records": [submission_summary(r) for r in legacy_rows],
-            "truncated": int(legacy_count) > len(legacy_rows),
-        },
+        "legacy_awaiting_clearance": legacy,
         "rejected_at_submission": {
             "total": sum(by_code.values()),
             "by_code": by_code,

@@ -13,9 +13,10 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, false
 
 from ledger.access import Caller, Scope
+from ledger.analytics.tables import LoanIndexRow
 from ledger.bounds import ParticipantId, StoredBps, TimeBound
 from ledger.errors import InputError
 from ledger.records import FLAG_LEGACY
@@ -73,19 +74,23 @@ class LoanFilter(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-def _legacy_column() -> ColumnElement[bool]:
+def _legacy_column(table: Any = SubmissionRow) -> ColumnElement[bool]:
+    if table is LoanIndexRow:
+        return LoanIndexRow.__table__.c.legacy  # bare: as the partial index says `WHERE legacy`
     return SubmissionRow.flags.bitwise_and(FLAG_LEGACY) != 0
 
 
-def _conditions(flt: LoanFilter) -> list[ColumnElement[bool]]:
-    s = SubmissionRow
+def _conditions(flt: LoanFilter, table: Any = SubmissionRow) -> list[ColumnElement[bool]]:
+    """`flt` as SQL on the submissions or on the regulator's index (`LoanIndexRow`: anchored
+    loans only, so a status other than anchored, or a rejection rule, matches none of it)."""
+    s = table
     out: list[ColumnElement[bool]] = []
     if flt.funder_id is not None:
         out.append(s.funder_id == flt.funder_id)
     if flt.platform_id is not None:
         out.append(s.platform_id == flt.platform_id)
     if flt.guarantor_id is not None:
-        out.append(s.guarantor_id == flt.guarantor_id)
+        out += [s.guarantor_id == flt.guarantor_id, s.guarantor_id != 0]
     if flt.institution_type is not None:
         out.append(s.institution_type == flt.institution_type)
     if flt.issued_from is not None:
@@ -96,12 +101,17 @@ def _conditions(flt: LoanFilter) -> list[ColumnElement[bool]]:
         out.append(s.apr_bps >= flt.apr_min_bps)
     if flt.apr_max_bps is not None:
         out.append(s.apr_bps <= flt.apr_max_bps)
-    if flt.status is not None:
-        out.append(s.status == flt.status)
-    if flt.rule is not None:
-        out.append(and_(s.status == "rejected", s.rejection_code == flt.rule))
+    if table is LoanIndexRow:
+        if flt.rule is not None or flt.status not in (None, "anchored"):
+            out.append(false())
+    else:
+        if flt.status is not None:
+            out.append(s.status == flt.status)
+        if flt.rule is not None:
+            out.append(and_(s.status == "rejected", s.rejection_code == flt.rule))
     if flt.legacy is not None:
-        out.append(_legacy_column() if flt.legacy else ~_legacy_column())
+        legacy = _legacy_column(table)
+        out.append(legacy if flt.legacy else ~legacy)
     if flt.retired is True:
         out.append(s.retired.is_not(None))
     elif flt.retired is False:
@@ -111,9 +121,9 @@ def _conditions(flt: LoanFilter) -> list[ColumnElement[bool]]:
     return out
 
 
-def _scope(caller: Caller | None) -> list[ColumnElement[bool]]:
+def _scope(caller: Caller | None, table: Any = SubmissionRow) -> list[ColumnElement[bool]]:
     """The loans `caller` may see (`ledger.access.Scope`), as SQL; None: everything."""
-    return [] if caller is None else [Scope.of(caller).clause()]
+    return [] if caller is None else [Scope.of(caller).clause(table)]
 
 
 def _check_limit(limit: int) -> None:

@@ -7,9 +7,10 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, case, literal, null, or_, select, true
 
-from ledger.access import Caller
+from ledger.access import Caller, Scope
+from ledger.analytics.tables import LoanIndexRow
 from ledger.errors import InputError
 from ledger.queries.filters import (
     MAX_PAGE,
@@ -18,9 +19,55 @@ from ledger.queries.filters import (
     _conditions,
     _decode_cursor,
     _encode_cursor,
-    _scope,
 )
-from ledger.store import Database, SubmissionRow, submission_summary
+from ledger.records import FLAG_LEGACY
+from ledger.store import SUMMARY_COLUMNS, Database, SubmissionRow, submission_summary
+
+_NOT_ANCHORED = ("awaiting_funder", "queued", "rejected")
+
+#: the index rows as `submission_summary` reads them (status, rejection: an anchored loan's)
+_INDEX_SUMMARY = (
+    LoanIndexRow.record_id,
+    literal("anchored").label("status"),
+    LoanIndexRow.anchoring,
+    LoanIndexRow.platform_id,
+    LoanIndexRow.funder_id,
+    LoanIndexRow.guarantor_id,
+    LoanIndexRow.co_funder_id,
+    LoanIndexRow.institution_type,
+    LoanIndexRow.principal,
+    LoanIndexRow.apr_bps,
+    LoanIndexRow.issued_at,
+    case((LoanIndexRow.legacy.is_(True), FLAG_LEGACY), else_=0).label("flags"),
+    LoanIndexRow.batch_root,
+    LoanIndexRow.tx_hash,
+    LoanIndexRow.block_number,
+    LoanIndexRow.block_time,
+    null().label("rejection_code"),
+    null().label("rejection_reason"),
+    LoanIndexRow.retired,
+)
+
+
+def _branches(caller: Caller | None, table: Any) -> list[ColumnElement[bool]]:
+    """The caller's scope as separate conditions (platform, funder, co-funder, guarantor): each
+    is one index range in keyset order, where their OR would be a scan."""
+    if caller is None:
+        return [true()]
+    scope = Scope.of(caller)
+    if scope.everything:
+        return [true()]
+    out: list[ColumnElement[bool]] = []
+    if scope.platform_id is not None:
+        out.append(table.platform_id == scope.platform_id)
+    if scope.funder_id is not None:
+        out += [
+            table.funder_id == scope.funder_id,
+            and_(table.co_funder_id == scope.funder_id, table.co_funder_id != 0),
+        ]
+    if scope.guarantor_id is not None:
+        out.append(and_(table.guarantor_id == scope.guarantor_id, table.guarantor_id != 0))
+    return out
 
 
 def list_loans(
@@ -35,42 +82,60 @@ def list_loans(
 
     Returns the items (`submission_summary` of each row) and the cursor of the next page (None
     on the last page). Keyset pagination: pages never overlap or skip rows, whatever is added
-    meanwhile. Loans anchored on chain by others are not included (see `chain_only_loans`)."""
+    meanwhile. Loans anchored on chain by others are not included (see `chain_only_loans`).
+
+    Anchored loans come from the regulator's index (`LoanIndexRow`), the others (awaiting the
+    funder, queued, rejected) from the submissions; each part, and each branch of the caller's
+    scope, is one `(issued_at, record_id) > cursor ORDER BY .. LIMIT` range of an index, and the
+    page is their merge: the cost of a page does not grow with its position."""
     flt = flt or LoanFilter()
     _check_limit(limit)
     fingerprint = flt.fingerprint()
-    where = _conditions(flt) + _scope(caller)
+    after: tuple[int, str] | None = None
     if cursor is not None:
         position = _decode_cursor(cursor, "loans", fingerprint)
         try:
-            after_time, after_id = int(position["i"]), str(position["r"])
+            after = int(position["i"]), str(position["r"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError("the cursor is malformed", code="INVALID_CURSOR") from exc
-        where.append(
-            or_(
-                SubmissionRow.issued_at > after_time,
-                and_(SubmissionRow.issued_at == after_time, SubmissionRow.record_id > after_id),
-            )
-        )
-    query = (
-        select(SubmissionRow)
-        .where(*where)
-        .order_by(SubmissionRow.issued_at, SubmissionRow.record_id)
-        .limit(limit + 1)
-    )
-    with db.session() as s:
-        rows = list(s.execute(query).scalars())
+    queries = []
+    if flt.status in (None, "anchored") and flt.rule is None:
+        where = _conditions(flt, LoanIndexRow)
+        for branch in _branches(caller, LoanIndexRow):
+            queries.append(_page(select(*_INDEX_SUMMARY), LoanIndexRow, [*where, branch], after))
+    if flt.status != "anchored":
+        where = [*_conditions(flt), SubmissionRow.status.in_(_NOT_ANCHORED)]
+        for branch in _branches(caller, SubmissionRow):
+            queries.append(_page(select(*SUMMARY_COLUMNS), SubmissionRow, [*where, branch], after))
+    found: dict[str, Any] = {}
+    with db.engine.connect() as connection:
+        for query in queries:
+            for row in connection.execute(query.limit(limit + 1)):
+                found[row.record_id] = row
+    rows = sorted(found.values(), key=lambda r: (int(r.issued_at), str(r.record_id)))
     more = len(rows) > limit
     rows = rows[:limit]
     items = [submission_summary(r) for r in rows]
     next_cursor = (
         _encode_cursor(
-            {"k": "loans", "f": fingerprint, "i": rows[-1].issued_at, "r": rows[-1].record_id}
+            {"k": "loans", "f": fingerprint, "i": int(rows[-1].issued_at), "r": rows[-1].record_id}
         )
         if more and rows
         else None
     )
     return items, next_cursor
+
+
+def _page(query: Any, table: Any, where: list[Any], after: tuple[int, str] | None) -> Any:
+    if after is not None:
+        time, record_id = after
+        # `issued_at >= t` first: the range an index seeks to (an OR alone would be a filter).
+        where = [
+            *where,
+            table.issued_at >= time,
+            or_(table.issued_at > time, table.record_id > record_id),
+        ]
+    return query.where(*where).order_by(table.issued_at, table.record_id)
 
 
 #: Columns of `loans_csv`, in order.

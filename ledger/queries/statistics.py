@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
+from ledger.analytics.tables import LoanIndexRow
 from ledger.errors import InputError
 from ledger.queries.filters import LoanFilter, _conditions
 from ledger.records import FLAG_LEGACY
@@ -193,6 +194,65 @@ def _group_key(group_by: str, institution_type: str, funder_id: int, platform_id
     return platform_id
 
 
+def scan(
+    db: Database,
+    *,
+    group_by: str,
+    period: str,
+    flt: LoanFilter,
+    edges: tuple[int, ...],
+    caps: tuple[tuple[str, int], ...],
+    cf_rule_from: int,
+    include_retired: bool,
+    table: Any = LoanIndexRow,
+) -> tuple[
+    dict[tuple[Any, str], _Agg], dict[str, _Agg], dict[tuple[int, str], _CfAgg], dict[str, _CfAgg]
+]:
+    """The sums of `stats` by reading every matching loan of `table`: the regulator's index
+    (what `stats` falls back to when the rollups do not fit the question), or the submissions
+    (`SubmissionRow`, the reference the rollups are tested against)."""
+    where = [*_conditions(flt, table)]
+    if table is SubmissionRow:
+        where.append(SubmissionRow.status == "anchored")
+    if not include_retired:
+        where.append(table.retired.is_(None))
+    legacy = table.legacy if table is LoanIndexRow else table.flags.bitwise_and(FLAG_LEGACY)
+    query = (
+        select(
+            table.institution_type,
+            table.funder_id,
+            table.platform_id,
+            table.principal,
+            table.apr_bps,
+            table.issued_at,
+            legacy,
+        )
+        .where(*where)
+        .execution_options(yield_per=5_000)
+    )
+    groups: dict[tuple[Any, str], _Agg] = {}
+    totals: dict[str, _Agg] = {}
+    cf_funders: dict[tuple[int, str], _CfAgg] = {}
+    cf_all: dict[str, _CfAgg] = {}
+    with db.session() as s:
+        for kind, funder_id, platform_id, principal, apr, issued_at, flag in s.execute(query):
+            principal, apr, issued_at = int(principal), int(apr), int(issued_at)
+            is_legacy = bool(flag)
+            label = _period_label(issued_at, period)
+            key = (_group_key(group_by, str(kind), int(funder_id), int(platform_id)), label)
+            if key not in groups:
+                groups[key] = _Agg(edges, caps)
+            groups[key].add(principal, apr, is_legacy)
+            if label not in totals:
+                totals[label] = _Agg(edges, caps)
+            totals[label].add(principal, apr, is_legacy)
+            if kind == "consumer_finance" and not is_legacy and issued_at >= cf_rule_from:
+                quarter = _period_label(issued_at, "quarter")
+                cf_funders.setdefault((int(funder_id), quarter), _CfAgg()).add(principal, apr)
+                cf_all.setdefault(quarter, _CfAgg()).add(principal, apr)
+    return groups, totals, cf_funders, cf_all
+
+
 def stats(
     db: Database,
     *,
@@ -205,6 +265,7 @@ def stats(
     cf_rule_from: int = CF_RULE_FROM,
     cf_average: Literal["weighted", "simple"] = "weighted",
     include_retired: bool = False,
+    source: Literal["auto", "index", "submissions"] = "auto",
 ) -> dict[str, Any]:
     """Loan statistics per group and Beijing-time period of `issued_at`, over anchored loans only.
 
@@ -221,7 +282,14 @@ def stats(
 
     Retired records (revoked, or superseded by an amendment) are left out unless
     `include_retired`. `flt` narrows the loans further (a status other than anchored selects
-    nothing). Every number in the result is an integer."""
+    nothing). Every number in the result is an integer.
+
+    `source`: `auto` answers from the rollups (`ledger.analytics`) when they fit the question
+    (`ledger.queries.rollups`) and otherwise counts the regulator's index rows; `index` always
+    counts the index rows; `submissions` counts the submissions themselves (the reference the
+    rollups are checked against). All three give the same result."""
+    if source not in ("auto", "index", "submissions"):
+        raise InputError("source must be auto, index or submissions")
     if group_by not in ("institution_type", "funder", "platform"):
         raise InputError("group_by must be institution_type, funder or platform")
     if period not in ("month", "quarter", "year"):
@@ -235,42 +303,22 @@ def stats(
     if any(not isinstance(e, int) or e < 0 for e in edges) or list(edges) != sorted(set(edges)):
         raise InputError("APR bucket edges must be increasing non-negative integers (bps)")
     cap_items = tuple(sorted(caps.items(), key=lambda kv: (kv[1], kv[0])))
-    where = [SubmissionRow.status == "anchored", *_conditions(flt or LoanFilter())]
-    if not include_retired:
-        where.append(SubmissionRow.retired.is_(None))
-    query = (
-        select(
-            SubmissionRow.institution_type,
-            SubmissionRow.funder_id,
-            SubmissionRow.platform_id,
-            SubmissionRow.principal,
-            SubmissionRow.apr_bps,
-            SubmissionRow.issued_at,
-            SubmissionRow.flags,
-        )
-        .where(*where)
-        .execution_options(yield_per=5_000)
-    )
-    groups: dict[tuple[Any, str], _Agg] = {}
-    totals: dict[str, _Agg] = {}
-    cf_funders: dict[tuple[int, str], _CfAgg] = {}
-    cf_all: dict[str, _CfAgg] = {}
-    with db.session() as s:
-        for kind, funder_id, platform_id, principal, apr, issued_at, flags in s.execute(query):
-            principal, apr, issued_at = int(principal), int(apr), int(issued_at)
-            legacy = bool(int(flags) & FLAG_LEGACY)
-            label = _period_label(issued_at, period)
-            key = (_group_key(group_by, str(kind), int(funder_id), int(platform_id)), label)
-            if key not in groups:
-                groups[key] = _Agg(edges, cap_items)
-            groups[key].add(principal, apr, legacy)
-            if label not in totals:
-                totals[label] = _Agg(edges, cap_items)
-            totals[label].add(principal, apr, legacy)
-            if kind == "consumer_finance" and not legacy and issued_at >= cf_rule_from:
-                quarter = _period_label(issued_at, "quarter")
-                cf_funders.setdefault((int(funder_id), quarter), _CfAgg()).add(principal, apr)
-                cf_all.setdefault(quarter, _CfAgg()).add(principal, apr)
+    from ledger.queries.rollups import from_rollups  # the rollups' module imports this one
+
+    question: dict[str, Any] = {
+        "group_by": group_by,
+        "period": period,
+        "flt": flt or LoanFilter(),
+        "edges": edges,
+        "caps": cap_items,
+        "cf_rule_from": cf_rule_from,
+        "include_retired": include_retired,
+    }
+    tally = from_rollups(db, **question) if source == "auto" else None
+    if tally is None:
+        table = SubmissionRow if source == "submissions" else LoanIndexRow
+        tally = scan(db, **question, table=table)
+    groups, totals, cf_funders, cf_all = tally
     return {
         "basis": {
             "loans": "anchored loans held by this gateway",

@@ -343,6 +343,16 @@ class LedgerService:
     def loans_csv(self, caller: Caller, flt: LoanFilter) -> Iterator[str]:
         return self.reporting.loans_csv(caller, flt)
 
+    def own_loans(
+        self, caller: Caller, flt: LoanFilter, *, cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The loans the caller may see (a platform's, a funder's...), filtered, by cursor."""
+        return self.reporting.own_loans(caller, flt, cursor=cursor, limit=limit)
+
+    def batch(self, caller: Caller, root: str) -> dict[str, Any]:
+        """An anchored batch's transaction, block and size (BATCH_NOT_FOUND before)."""
+        return self.reporting.batch(caller, root)
+
     def chain_loans(
         self, caller: Caller, *, cursor: str | None = None, limit: int = 100
     ) -> tuple[list[dict[str, Any]], str | None]:

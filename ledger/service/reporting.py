@@ -7,13 +7,17 @@ come from it, and measures statistics against the caps of the registry view (no 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ledger.access import Caller, require_role
+from sqlalchemy import func, select
+
+from ledger.access import Caller, Scope, require_role
 from ledger.enums import InstitutionType, Role
+from ledger.errors import InputError, NotFound
 from ledger.indexer import EventIndexer
 from ledger.queries import (
     ConsumerFinancePolicy,
@@ -25,7 +29,7 @@ from ledger.queries import (
     violations,
 )
 from ledger.service.registry import RegistryFollower
-from ledger.store import Database
+from ledger.store import BatchRow, Database, SubmissionRow
 
 __all__ = ["Reporting"]
 
@@ -50,6 +54,42 @@ class Reporting:
     ) -> tuple[list[dict[str, Any]], str | None]:
         require_role(caller, Role.REGULATOR)
         return list_loans(self.db, flt, cursor=cursor, limit=limit)
+
+    def own_loans(
+        self, caller: Caller, flt: LoanFilter, *, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The loans `caller` may see (`access.Scope`: a platform its own, a funder those it
+        funds or co-funds, a credit enhancer those it guarantees, the regulator and auditors
+        all), filtered and in keyset pages like the regulator's list."""
+        require_role(
+            caller, Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER, Role.REGULATOR, Role.AUDITOR
+        )
+        return list_loans(self.db, flt, cursor=cursor, limit=limit, caller=caller)
+
+    def batch(self, caller: Caller, root: str) -> dict[str, Any]:
+        """An anchored batch: its transaction, block, time and size, and how many of its members
+        the caller may see (BATCH_NOT_FOUND for a root this gateway has not anchored: one in
+        flight is not anchored yet)."""
+        if not re.fullmatch(r"0x[0-9a-f]{64}", root.lower()):
+            raise InputError("a batch root is 0x and 64 hex digits", code="INVALID_INPUT")
+        with self.db.session() as s:
+            row = s.get(BatchRow, root.lower())
+            if row is None:
+                raise NotFound(f"no anchored batch {root}", code="BATCH_NOT_FOUND")
+            visible = s.execute(
+                select(func.count()).where(
+                    SubmissionRow.batch_root == row.root, Scope.of(caller).clause()
+                )
+            ).scalar_one()
+        return {
+            "root": row.root,
+            "status": "anchored",
+            "transaction_hash": row.tx_hash,
+            "block_number": row.block_number,
+            "block_time": row.block_time,
+            "size": row.size,
+            "visible_records": int(visible),
+        }
 
     def loans_csv(self, caller: Caller, flt: LoanFilter) -> Iterator[str]:
         require_role(caller, Role.REGULATOR)

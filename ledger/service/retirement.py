@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import update
 
 from ledger.access import Caller
+from ledger.analytics import retire_loans
 from ledger.anchoring import EvidenceChain
 from ledger.chain.client import ContractRevert
 from ledger.codes import error_code
@@ -115,6 +116,7 @@ class Retirements:
                 .where(SubmissionRow.record_id == row.record_id)
                 .values(retired=state.value)
             )
+            retire_loans(s, [row.record_id], state.value)
         return {
             "record_id": row.record_id,
             "retired": state.value,

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
+from ledger.analytics import index_anchored
 from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
 from ledger.enums import Anchoring, SubmissionStatus
 from ledger.merkle import StandardMerkleTree
@@ -334,6 +335,7 @@ class Sequencer:
                 ).scalars()
             )
             s.execute(update(SubmissionRow), changes)
+            index_anchored(s, [c["record_id"] for c in changes])
             fresh = [r for r in receipts if r["record_id"] not in already]
             if fresh:
                 s.execute(insert(ReceiptRow), fresh)
@@ -516,6 +518,7 @@ class Sequencer:
                         claimed_until=None,
                     )
                 )
+                index_anchored(s, [record_id])
                 if s.get(ReceiptRow, record_id) is None:
                     s.add(ReceiptRow(record_id=record_id, receipt_json=receipt.model_dump_json()))
 

@@ -430,6 +430,38 @@ def _cases() -> list[Case]:
                 "INVALID_INPUT",
             )
         )
+    # ---- the caller's own loans, a batch, long-polling a status
+    for bad in BAD_IDS:
+        add(
+            Case(
+                f"own-loans-funder-{bad}",
+                "p1",
+                _json("GET", "/v1/loans", funder_id=bad),
+                "VALUE_OUT_OF_RANGE",
+            )
+        )
+    for bad in (-1, TIME_MAX + 1, *HUGE):
+        add(
+            Case(
+                f"own-loans-issued-{bad}",
+                "p1",
+                _json("GET", "/v1/loans", issued_from=bad),
+                "TIME_OUT_OF_RANGE",
+            )
+        )
+    for bad in (-1, 0, *HUGE):
+        add(
+            Case(
+                f"own-loans-limit-{bad}",
+                "p1",
+                _json("GET", "/v1/loans", limit=bad),
+                "VALUE_OUT_OF_RANGE",
+            )
+        )
+    for bad in ("-1", "31", "inf", "nan", "1e308"):
+        add(Case(f"status-wait-{bad}", "p1", _record("GET", f"?wait={bad}"), "VALUE_OUT_OF_RANGE"))
+    for bad, code in (("%00", "INVALID_INPUT"), ("0x%FF", "INVALID_UTF8"), ("-1", "INVALID_INPUT")):
+        add(Case(f"batch-root-{bad}", "p1", _json("GET", f"/v1/batches/{bad}"), code))
     # ---- verification (anyone)
     add(
         Case(
@@ -539,6 +571,7 @@ def test_every_route_with_parameters_is_in_the_table(env: Env) -> None:
         "/v1/regulator/loans": "loans-funder_id",
         "/v1/regulator/chain-loans": "chain-loans-limit",
         "/v1/regulator/stats": "stats-",
+        "/v1/batches/{root}": "batch-root",
     }
     for path, operations in document["paths"].items():
         takes_input = any(
@@ -560,6 +593,7 @@ def test_every_code_of_the_table_is_a_stable_input_code() -> None:
 
 def test_library_entry_points_check_bounds_before_the_chain(env: Env) -> None:
     service = env.gw.service
+    pending = _pending(env)
     before = stored(env)
     calls: list[tuple[Callable[[], Any], str]] = [
         (lambda: service.register_participant(Role.PLATFORM, NUL), "TEXT_NUL"),
@@ -588,10 +622,10 @@ def test_library_entry_points_check_bounds_before_the_chain(env: Env) -> None:
         assert caught.value.code == code, caught.value
     caller = service.authenticate(env["bank1"].key)
     for call, code in [
-        (lambda: service.reject_loan(caller, _pending(env), NUL), "TEXT_NUL"),
+        (lambda: service.reject_loan(caller, pending, NUL), "TEXT_NUL"),
         (lambda: service.confirm_loan(caller, "0x\x00"), "INVALID_INPUT"),
         (lambda: service.status(caller, "\x00"), "INVALID_INPUT"),
-        (lambda: service.retire(caller, _pending(env), -1), "VALUE_OUT_OF_RANGE"),
+        (lambda: service.retire(caller, pending, -1), "VALUE_OUT_OF_RANGE"),
     ]:
         with pytest.raises(InputError) as caught:
             call()

@@ -74,3 +74,54 @@ def test_violations_report_shape_and_refusals_store_nothing(env: Env) -> None:
     assert report["proven_count"] == len(report["proven"]) == 0
     # a loan refused at submission is not stored, so it changes no count
     assert report["rejected_at_submission"] == before["rejected_at_submission"]
+
+
+def test_platforms_and_funders_list_their_own_loans(env: Env) -> None:
+    mine = {env.anchored_loan(platform=env["p1"], funder=env["bank1"]) for _ in range(3)}
+    other = env.anchored_loan(platform=env["p2"], funder=env["bank2"])
+    queued = env.queued_loan(platform=env["p1"], funder=env["bank1"])
+    for party in ("p1", "bank1"):
+        seen: list[str] = []
+        cursor = None
+        for _ in range(50):
+            r = env.http.get(
+                "/v1/loans?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                headers=auth(env[party].key),
+            )
+            assert r.status_code == 200, r.text
+            seen += [item["record_id"] for item in r.json()["items"]]
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert mine | {queued} <= set(seen) and other not in seen
+        assert len(seen) == len(set(seen))
+    r = env.http.get("/v1/loans?status=anchored&limit=1000", headers=auth(env["p1"].key))
+    assert queued not in {i["record_id"] for i in r.json()["items"]}
+    r = env.http.get("/v1/loans?limit=0", headers=auth(env["p1"].key))
+    assert r.status_code == 422 and error_code(r) == "VALUE_OUT_OF_RANGE"
+    r = env.http.get("/v1/loans?cursor=nonsense", headers=auth(env["p1"].key))
+    assert r.status_code == 422 and error_code(r) == "INVALID_CURSOR"
+
+
+def test_batch_status_and_long_poll(env: Env) -> None:
+    record_id = env.queued_loan()
+    pending = env.http.get(f"/v1/loans/{record_id}?wait=0.3", headers=auth(env.regulator_key))
+    assert pending.status_code == 200 and pending.json()["status"] == "queued"
+    env.gw.service.anchor_pending()
+    done = env.http.get(f"/v1/loans/{record_id}?wait=5", headers=auth(env.regulator_key))
+    assert done.json()["status"] == "anchored"
+    root = done.json()["batch_root"]
+    batch = env.http.get(f"/v1/batches/{root}", headers=auth(env["p1"].key))
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["size"] >= 1 and batch.json()["visible_records"] >= 1
+    for wait, code in (
+        ("-1", "VALUE_OUT_OF_RANGE"),
+        ("31", "VALUE_OUT_OF_RANGE"),
+        ("soon", "INVALID_INPUT"),
+    ):
+        r = env.http.get(f"/v1/loans/{record_id}?wait={wait}", headers=auth(env.regulator_key))
+        assert r.status_code == 422 and error_code(r) == code
+    r = env.http.get("/v1/batches/0x" + "0" * 64, headers=auth(env.regulator_key))
+    assert r.status_code == 404 and error_code(r) == "BATCH_NOT_FOUND"
+    r = env.http.get("/v1/batches/0xzz", headers=auth(env.regulator_key))
+    assert r.status_code == 422 and error_code(r) == "INVALID_INPUT"

@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select, text
 
+from ledger.analytics.tables import LoanIndexRow
 from ledger.schema import BASELINE, alembic_config, current_revision, head_revision
 from ledger.store import Base, Database, MetaRow, ParticipantRow, SubmissionRow
 
@@ -124,6 +125,8 @@ def test_a_release_database_is_upgraded_with_its_data(url: str) -> None:
             for r in ROWS["submissions"]
         ]
         assert all(r.claimed_by is None and r.claimed_until is None for r in rows)
+        indexed = s.execute(select(LoanIndexRow.record_id)).scalars().all()
+        assert indexed == [r["record_id"] for r in ROWS["submissions"] if r["status"] == "anchored"]
     indexes = {i["name"] for i in inspect(db.engine).get_indexes("submissions")}
     assert "ix_submissions_agreement_platform" in indexes
     db.engine.dispose()
