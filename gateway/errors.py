@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger.bounds import input_code, input_error
 from ledger.errors import (
     ChainError,
     ConfigurationError,
@@ -78,14 +79,18 @@ def install_error_handlers(app: FastAPI, on_error: Any = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        count("INVALID_INPUT")
+        errors = exc.errors()
+        error = input_error(errors)  # the first problem's stable code (ledger.bounds)
+        count(error.code)
         details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in exc.errors()[:20]
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "code": input_code(e.get("type", "")),
+            }
+            for e in errors[:20]
         ]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        message = f"{'.'.join(first['loc'])}: {first['msg']}"
-        return JSONResponse(_body("INVALID_INPUT", message, details=details), status_code=422)
+        return JSONResponse(_body(error.code, error.message, details=details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,19 +8,38 @@ reading it, whether or not it carries an API key.
   told the client went away, so it stops reading and stores nothing, and the answer is 413.
 - Every other body is read whole, up to `max_json_bytes` (413 beyond), and its raw bytes are
   checked by `ledger.safejson.check_json_shape` (422 `JSON_TOO_DEEP`, 413
-  `JSON_TOO_MANY_ELEMENTS`) before any parser sees them. The app then receives the same bytes.
+  `JSON_TOO_MANY_ELEMENTS`) before any parser sees them, and must be UTF-8 (422
+  `INVALID_UTF8`). The app then receives the same bytes.
+- The path and the query string, percent-decoded, must be UTF-8 too (422 `INVALID_UTF8`):
+  Starlette would put U+FFFD in place of bad bytes and let the request through.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.safejson import JsonShapeError, check_json_shape
 
 __all__ = ["RequestGuard"]
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _url_is_utf8(scope: Scope) -> bool:
+    """Whether the raw path and the query string percent-decode to UTF-8 (`+` is a space)."""
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+    query = scope.get("query_string", b"").replace(b"+", b" ")
+    return all(_is_utf8(unquote_to_bytes(part)) for part in (raw_path, query))
 
 
 async def _answer(send: Send, status: int, code: str, message: str) -> None:
@@ -62,6 +81,11 @@ class RequestGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not _url_is_utf8(scope):
+            await self._refuse(
+                send, 422, "INVALID_UTF8", "the path or query string is not UTF-8 once decoded"
+            )
             return
         content_type = b""
         length: bytes | None = None
@@ -105,6 +129,9 @@ class RequestGuard:
                 check_json_shape(body)
             except JsonShapeError as exc:
                 await self._refuse(send, exc.status, exc.code, exc.message)
+                return
+            if not _is_utf8(body):
+                await self._refuse(send, 422, "INVALID_UTF8", "the request body is not UTF-8")
                 return
         delivered = False
 

@@ -36,6 +36,55 @@ def request_body(
     return {"requestBody": {"required": True, "content": content}}
 
 
+_ERROR = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "stable, e.g. VALUE_OUT_OF_RANGE"},
+                "message": {"type": "string"},
+                "check": {"type": "string", "description": "verification: the failed check"},
+                "details": {
+                    "type": "array",
+                    "description": "422: each problem found in the request",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "loc": {"type": "array", "items": {"type": "string"}},
+                            "msg": {"type": "string"},
+                            "code": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def _declare_errors(document: dict[str, Any]) -> None:
+    """Every error is `ErrorResponse` (gateway/errors.py): declared for 422 (in place of
+    FastAPI's `HTTPValidationError`, which the gateway never sends) and for any other 4xx."""
+    schemas = document["components"]["schemas"]
+    schemas["ErrorResponse"] = _ERROR
+    error = {
+        "description": "refused: {error: {code, message}}",
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}},
+    }
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses["422"] = {**error, "description": "invalid input, or a rule refused it"}
+            responses.setdefault("4XX", error)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
+
 def install(app: FastAPI) -> None:
     """Builds the OpenAPI document with the registered definitions in its components."""
 
@@ -50,6 +99,7 @@ def install(app: FastAPI) -> None:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name, schema in _definitions.items():
                 schemas.setdefault(name, schema)
+            _declare_errors(document)
             app.openapi_schema = document
         return app.openapi_schema
 

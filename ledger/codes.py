@@ -12,7 +12,20 @@ from __future__ import annotations
 from ledger.chain.client import ContractRevert
 from ledger.errors import ChainError, RuleViolation, SignatureError
 
-__all__ = ["ERROR_CODES", "LOAN_RULES", "error_code", "error_for"]
+__all__ = ["ERROR_CODES", "INPUT_CODES", "LOAN_RULES", "error_code", "error_for"]
+
+#: the stable codes of refused input (422), raised before anything reaches the chain or the
+#: database (`ledger.bounds`, `ledger.safejson`, the gateway's request guard)
+INPUT_CODES: dict[str, str] = {
+    "INVALID_INPUT": "malformed input: not JSON, a wrong type, a missing or unknown field",
+    "VALUE_OUT_OF_RANGE": "an integer outside what its field, the contract or the database hold",
+    "TIME_OUT_OF_RANGE": "a unix time or date outside 2000-2099 (disclosure dates: to 2150)",
+    "TEXT_NUL": "text with a NUL character",
+    "TEXT_TOO_LONG": "text longer than its field allows",
+    "INVALID_UTF8": "bytes that are not UTF-8, in a body, a form field, a path or a query",
+    "JSON_TOO_DEEP": "JSON nested deeper than 32 levels",
+    "JSON_TOO_MANY_ELEMENTS": "JSON with more than 2,000,000 values",
+}
 
 #: the loan rules (EvidenceLedger._checkLoan), in the order the contract checks them: what a
 #: proven violation can record

@@ -11,11 +11,11 @@ and fees (Appendix J tolerance), so a form cannot understate the cost.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ledger.apr import (
     METHOD,
@@ -29,6 +29,7 @@ from ledger.apr.engine import compute_folded
 from ledger.apr.fees import FeeItemRows, Folded, fold_rows
 from ledger.apr.model import MAX_AMOUNT_MINOR, MAX_FLOWS, check_amount
 from ledger.apr.periods import infer_unit_period_of, money_weighted_unit_period, payment_gaps
+from ledger.bounds import CleanText, Date, ParticipantId, UtcDatetime
 from ledger.canonical import canonical_model_json
 from ledger.errors import AprError, InputError, RuleViolation
 
@@ -56,15 +57,6 @@ PositiveMoney = Annotated[int, Field(gt=0, lt=2**128, description="minor units (
 Bps = Annotated[int, Field(ge=0, lt=2**32, description="basis points")]
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("times must carry a time zone (UTC recommended)")
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-
-
 class _Form(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -85,26 +77,26 @@ class FeeCategory(StrEnum):
 class FeeCharge(_Form):
     """One dated payment of a fee."""
 
-    on: date
+    on: Date
     amount: PositiveMoney
 
 
 class FeeItem(_Form):
     """One line of the form: a fee other than the interest in the repayment schedule."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: CleanText = Field(min_length=1, max_length=200)
     category: FeeCategory
     timing: FeeTiming = Field(description="upfront (deducted), with_instalment, or separate")
     rate_bps: Bps | None = Field(default=None, description="the rate the fee is quoted at, if any")
-    collector: str = Field(min_length=1, max_length=200, description="who collects it")
-    collector_participant_id: int | None = Field(default=None, ge=1)
+    collector: CleanText = Field(min_length=1, max_length=200, description="who collects it")
+    collector_participant_id: ParticipantId | None = None
     charges: tuple[FeeCharge, ...] = Field(min_length=1)
 
 
 class Instalment(_Form):
     """One scheduled repayment under normal repayment."""
 
-    due: date
+    due: Date
     principal: Money
     interest: Money
 
@@ -116,8 +108,8 @@ class Instalment(_Form):
 class DefaultCost(_Form):
     """A cost that arises only on default (penalty interest, late fee...): disclosed, not in the APR."""
 
-    name: str = Field(min_length=1, max_length=200)
-    basis: str = Field(min_length=1, max_length=500, description="how it is computed")
+    name: CleanText = Field(min_length=1, max_length=200)
+    basis: CleanText = Field(min_length=1, max_length=500, description="how it is computed")
     rate_bps: Bps | None = None
     amount: Money | None = None
 
@@ -134,10 +126,10 @@ class FeeDisclosure(_Form):
     """综合融资成本明示表: the form as shown to and confirmed by the borrower."""
 
     format: Literal["fee-disclosure/v1"] = "fee-disclosure/v1"
-    lender: str = Field(min_length=1, max_length=200)
+    lender: CleanText = Field(min_length=1, max_length=200)
     currency: Literal["CNY"] = "CNY"
     principal: PositiveMoney
-    disbursed_on: date
+    disbursed_on: Date
     schedule: tuple[Instalment, ...] = Field(min_length=1)
     fees: tuple[FeeItem, ...] = ()
     stated_apr_bps: Bps = Field(description="annualized comprehensive cost under normal repayment")
@@ -149,7 +141,7 @@ class FeeDisclosure(_Form):
     no_other_charges: Literal[True] = Field(
         description="the statement that nothing beyond this form will be charged"
     )
-    no_other_charges_statement: str = Field(min_length=1, max_length=1000)
+    no_other_charges_statement: CleanText = Field(min_length=1, max_length=1000)
     confirmation: BorrowerConfirmation
 
     @model_validator(mode="after")

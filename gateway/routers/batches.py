@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.deps import CurrentCaller, Service
+from ledger.bounds import Digest32
 
 router = APIRouter(prefix="/v1/batches", tags=["loans"])
 
@@ -25,5 +26,5 @@ class BatchStatus(BaseModel):
     summary="An anchored batch: transaction, block, size (BATCH_NOT_FOUND until anchored)",
     response_model=BatchStatus,
 )
-def batch(root: str, service: Service, caller: CurrentCaller) -> BatchStatus:
+def batch(root: Digest32, service: Service, caller: CurrentCaller) -> BatchStatus:
     return BatchStatus.model_validate(service.batch(caller, root))

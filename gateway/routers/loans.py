@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
 from gateway.errors import ApiError
+from gateway.forms import read_form
 from gateway.openapi import request_body
 from gateway.routers.regulator import LoanPage, loan_filter
+from ledger.bounds import CleanText, ReasonCode, RecordId, input_error
 from ledger.enums import Anchoring, RetiredAs, SubmissionStatus
 from ledger.errors import InputError
 from ledger.limits import MAX_BATCH_SUBMISSION, MAX_RECEIPT_BATCH
@@ -44,12 +45,12 @@ class Confirmation(BaseModel):
 
 class ConfirmationBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    record_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH_SUBMISSION)
+    record_ids: list[RecordId] = Field(min_length=1, max_length=MAX_BATCH_SUBMISSION)
 
 
 class ReceiptQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    record_ids: list[str] = Field(min_length=1, max_length=MAX_RECEIPT_BATCH)
+    record_ids: list[RecordId] = Field(min_length=1, max_length=MAX_RECEIPT_BATCH)
 
 
 class MissingReceipt(BaseModel):
@@ -64,7 +65,7 @@ class ReceiptBatch(BaseModel):
 
 class RetirementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason_code: int = Field(ge=0, lt=2**16)
+    reason_code: ReasonCode
 
 
 class AmendmentRequest(RetirementRequest):
@@ -75,7 +76,7 @@ class AmendmentRequest(RetirementRequest):
 
 class Rejection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: CleanText = Field(min_length=1, max_length=1000)
 
 
 class Outcome(BaseModel):
@@ -171,16 +172,6 @@ def outcome_view(outcome: SubmissionOutcome) -> Outcome:
     )
 
 
-async def read_form(request: Request, limit: int) -> Any:
-    """The multipart form, with an oversized part answered 413 (Starlette says 400)."""
-    try:
-        return await request.form(max_part_size=limit)
-    except StarletteHTTPException as exc:
-        if "maximum size" in str(exc.detail).lower():
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"a form part exceeds {limit} bytes") from exc
-        raise ApiError(422, "INVALID_INPUT", f"malformed multipart body: {exc.detail}") from exc
-
-
 async def _read_upload(request: Request) -> tuple[LoanSubmission, bytes | None, str]:
     """JSON body, or multipart with a `submission` JSON field and an `agreement` file."""
     limit: int = request.app.state.settings.max_upload_bytes
@@ -199,11 +190,13 @@ def _submission(raw: bytes | str) -> LoanSubmission:
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     check_json_shape(data)
     try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("the submission is not UTF-8", code="INVALID_UTF8") from exc
+    try:
         return LoanSubmission.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InputError(f"{where}: {first.get('msg', 'invalid')}") from exc
+        raise input_error(exc.errors()) from exc
 
 
 async def _from_form(form: Any, limit: int) -> tuple[LoanSubmission, bytes | None, str]:
@@ -311,7 +304,7 @@ async def receipts(body: ReceiptQuery, service: Service, caller: CurrentCaller) 
 
 @router.post("/{record_id}/confirm", summary="Co-sign a loan (funder, R7)", response_model=Outcome)
 def confirm(
-    record_id: str, service: Service, caller: FunderCaller, body: Confirmation | None = None
+    record_id: RecordId, service: Service, caller: FunderCaller, body: Confirmation | None = None
 ) -> Outcome:
     return outcome_view(
         service.confirm_loan(caller, record_id.lower(), body.signature if body else None)
@@ -323,7 +316,7 @@ def confirm(
     summary="Refuse a loan awaiting approval (funder)",
     response_model=Outcome,
 )
-def reject(record_id: str, body: Rejection, service: Service, caller: FunderCaller) -> Outcome:
+def reject(record_id: RecordId, body: Rejection, service: Service, caller: FunderCaller) -> Outcome:
     return outcome_view(service.reject_loan(caller, record_id.lower(), body.reason))
 
 
@@ -333,7 +326,7 @@ def reject(record_id: str, body: Rejection, service: Service, caller: FunderCall
     response_model=Retired,
 )
 def revoke(
-    record_id: str, body: RetirementRequest, service: Service, caller: CurrentCaller
+    record_id: RecordId, body: RetirementRequest, service: Service, caller: CurrentCaller
 ) -> Retired:
     return Retired.model_validate(service.retire(caller, record_id.lower(), body.reason_code))
 
@@ -344,7 +337,7 @@ def revoke(
     response_model=Retired,
 )
 def amend(
-    record_id: str, body: AmendmentRequest, service: Service, caller: CurrentCaller
+    record_id: RecordId, body: AmendmentRequest, service: Service, caller: CurrentCaller
 ) -> Retired:
     return Retired.model_validate(
         service.retire(caller, record_id.lower(), body.reason_code, body.superseded_by)
@@ -375,7 +368,7 @@ def own_loans(
 
 @router.get("/{record_id}", summary="Status of a loan record", response_model=LoanStatus)
 async def status(
-    record_id: str,
+    record_id: RecordId,
     service: Service,
     caller: CurrentCaller,
     wait: Annotated[
@@ -404,6 +397,6 @@ async def status(
     summary="The receipt (evidence package) of an anchored record",
     response_model=Receipt,
 )
-async def receipt(record_id: str, service: Service, caller: CurrentCaller) -> Response:
+async def receipt(record_id: RecordId, service: Service, caller: CurrentCaller) -> Response:
     # Built and stored when the record was anchored: one indexed read, served as it is.
     return Response(service.receipt_json(caller, record_id), media_type="application/json")

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.deps import CurrentCaller, RegulatorCaller, Service
+from ledger.bounds import CleanText, EffectiveTime, ParticipantId
 from ledger.enums import InstitutionLabel, InstitutionType, RoleLabel, StatusLabel
 from ledger.records import Participant
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["participants"])
 class NewParticipant(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: RoleLabel
-    name: str = Field(min_length=1, max_length=200)
+    name: CleanText = Field(min_length=1, max_length=200)
     institution_type: InstitutionLabel = InstitutionType.NONE
     signer_address: str | None = Field(
         default=None,
@@ -47,7 +48,7 @@ class RateCapChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cap_bps: int | None = Field(default=None, gt=0, le=1_000_000)
     lpr_multiple_bps: int | None = Field(default=None, gt=0, le=1_000_000)
-    effective_from: int = Field(default=0, ge=0, lt=2**64, description="unix seconds; 0 = now")
+    effective_from: EffectiveTime = Field(default=0, description="unix seconds; 0 = now")
 
     @model_validator(mode="after")
     def _one_kind(self) -> RateCapChange:
@@ -63,7 +64,7 @@ class RateCapSet(RateCapChange):
 class LprChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lpr_bps: int = Field(gt=0, le=1_000_000)
-    effective_from: int = Field(default=0, ge=0)
+    effective_from: EffectiveTime = Field(default=0, description="unix seconds; 0 = now")
 
 
 @router.post(
@@ -94,7 +95,7 @@ def participants(service: Service, _: CurrentCaller) -> list[Participant]:
     response_model=StatusSet,
 )
 def set_status(
-    participant_id: int, body: StatusChange, service: Service, _: RegulatorCaller
+    participant_id: ParticipantId, body: StatusChange, service: Service, _: RegulatorCaller
 ) -> StatusSet:
     service.set_participant_status(participant_id, body.status)
     return StatusSet(id=participant_id, status=body.status)

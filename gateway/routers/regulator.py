@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from gateway.deps import RegulatorCaller, Service
-from gateway.errors import ApiError
+from ledger.bounds import ParticipantId, StoredBps, TimeBound, input_error
 from ledger.queries import (
     MAX_PAGE,
     GroupBy,
@@ -24,14 +24,14 @@ router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 
 
 def loan_filter(
-    funder_id: Annotated[int | None, Query(ge=1)] = None,
-    platform_id: Annotated[int | None, Query(ge=1)] = None,
-    guarantor_id: Annotated[int | None, Query(ge=1)] = None,
+    funder_id: ParticipantId | None = None,
+    platform_id: ParticipantId | None = None,
+    guarantor_id: ParticipantId | None = None,
     institution_type: InstitutionName | None = None,
-    issued_from: Annotated[int | None, Query(ge=0, description="unix seconds, included")] = None,
-    issued_to: Annotated[int | None, Query(ge=0, description="unix seconds, excluded")] = None,
-    apr_min_bps: Annotated[int | None, Query(ge=0)] = None,
-    apr_max_bps: Annotated[int | None, Query(ge=0)] = None,
+    issued_from: Annotated[TimeBound | None, Query(description="unix seconds, included")] = None,
+    issued_to: Annotated[TimeBound | None, Query(description="unix seconds, excluded")] = None,
+    apr_min_bps: StoredBps | None = None,
+    apr_max_bps: StoredBps | None = None,
     status: Status | None = None,
     rule: Annotated[
         str | None, Query(description="loans refused for this rule code, e.g. RATE_CAP_EXCEEDED")
@@ -53,10 +53,7 @@ def loan_filter(
             legacy=legacy,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ApiError(
-            422, "INVALID_INPUT", f"{'.'.join(map(str, first.get('loc', ())))}: {first.get('msg')}"
-        ) from exc
+        raise input_error(exc.errors()) from exc
 
 
 class LoanPage(BaseModel):

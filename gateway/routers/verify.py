@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.deps import Service
 from gateway.errors import ApiError
+from gateway.forms import read_form
 from gateway.openapi import request_body
-from gateway.routers.loans import read_form
 from ledger import safejson
+from ledger.bounds import input_error
 from ledger.errors import LedgerError
 from ledger.limits import MAX_VERIFY_BATCH
 from ledger.verify import VerificationReport
@@ -129,9 +130,7 @@ async def verify(request: Request, service: Service) -> ReportOut:
         try:
             body = VerifyRequest.model_validate_json(await request.body())
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ApiError(422, "INVALID_INPUT", f"{where}: {first.get('msg', 'invalid')}") from exc
+            raise input_error(exc.errors()) from exc
     report = service.verify(body.receipt, document=document, document_sha256=body.document_sha256)
     return _out(report)
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import CurrentCaller, FunderCaller, Service
+from ledger.bounds import EffectiveTime, ParticipantId
 
 router = APIRouter(prefix="/v1", tags=["whitelists"])
 
 
 class WhitelistEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    effective_from: int = Field(
-        default=0, ge=0, description="unix seconds; 0 = now; never in the past"
+    effective_from: EffectiveTime = Field(
+        default=0, description="unix seconds; 0 = now; never in the past"
     )
 
 
@@ -47,7 +50,10 @@ class Whitelist(BaseModel):
     response_model=Listed,
 )
 def add(
-    partner_id: int, service: Service, caller: FunderCaller, body: WhitelistEntry | None = None
+    partner_id: ParticipantId,
+    service: Service,
+    caller: FunderCaller,
+    body: WhitelistEntry | None = None,
 ) -> Listed:
     effective_from = body.effective_from if body else 0
     service.whitelist_add(caller.participant_id, partner_id, effective_from)
@@ -62,10 +68,10 @@ def add(
     response_model=Delisted,
 )
 def remove(
-    partner_id: int,
+    partner_id: ParticipantId,
     service: Service,
     caller: FunderCaller,
-    effective_until: int = Query(default=0, ge=0, description="unix seconds; 0 = now"),
+    effective_until: Annotated[EffectiveTime, Query(description="unix seconds; 0 = now")] = 0,
 ) -> Delisted:
     service.whitelist_remove(caller.participant_id, partner_id, effective_until)
     return Delisted(
@@ -78,5 +84,7 @@ def remove(
     summary="Every whitelist with its history (from the registry view of the chain)",
     response_model=list[Whitelist],
 )
-def whitelists(service: Service, _: CurrentCaller, funder_id: int | None = None) -> list[Whitelist]:
+def whitelists(
+    service: Service, _: CurrentCaller, funder_id: ParticipantId | None = None
+) -> list[Whitelist]:
     return [Whitelist.model_validate(w) for w in service.whitelists(funder_id)]

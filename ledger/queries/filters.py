@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, false
 
 from ledger.access import Caller, Scope
 from ledger.analytics.tables import LoanIndexRow
+from ledger.bounds import ParticipantId, StoredBps, TimeBound
 from ledger.errors import InputError
 from ledger.records import FLAG_LEGACY
 from ledger.store import SubmissionRow
@@ -27,27 +28,26 @@ MAX_PAGE = 1_000
 Status = Literal["awaiting_funder", "queued", "anchored", "rejected"]
 InstitutionName = Literal["bank", "trust", "consumer_finance", "small_loan", "other"]
 
-_UINT64 = 2**64
-
 
 class LoanFilter(BaseModel):
     """Which loans. Every field is optional; given fields must all match.
 
-    `issued_from <= issued_at < issued_to` (unix seconds, half-open);
+    `issued_from <= issued_at < issued_to` (unix seconds, half-open, 0 to 2100-01-01); ids,
+    times and rates bounded as `ledger.bounds` says, so no value can overflow a column;
     `apr_min_bps <= apr_bps <= apr_max_bps`; `rule`: loans rejected with that code (e.g.
     `RATE_CAP_EXCEEDED`, `FUNDER_REJECTED`); `legacy`: the legacy flag (R8); `retired`: True any
     retired record, False none, or `"revoked"` / `"superseded"`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    funder_id: int | None = Field(default=None, ge=1, lt=_UINT64)
-    platform_id: int | None = Field(default=None, ge=1, lt=_UINT64)
-    guarantor_id: int | None = Field(default=None, ge=1, lt=_UINT64)
+    funder_id: ParticipantId | None = None
+    platform_id: ParticipantId | None = None
+    guarantor_id: ParticipantId | None = None
     institution_type: InstitutionName | None = None
-    issued_from: int | None = Field(default=None, ge=0, lt=_UINT64)
-    issued_to: int | None = Field(default=None, ge=0, lt=_UINT64)
-    apr_min_bps: int | None = Field(default=None, ge=0, lt=2**32)
-    apr_max_bps: int | None = Field(default=None, ge=0, lt=2**32)
+    issued_from: TimeBound | None = None
+    issued_to: TimeBound | None = None
+    apr_min_bps: StoredBps | None = None
+    apr_max_bps: StoredBps | None = None
     status: Status | None = None
     rule: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{0,63}$")
     legacy: bool | None = None

@@ -35,6 +35,7 @@ from sqlalchemy import text
 
 from ledger.access import Access, Caller, Scope
 from ledger.anchoring import EvidenceChain
+from ledger.bounds import ReasonCode, RecordId, check, check_text
 from ledger.chain.client import ChainClient
 from ledger.chain.health import chain_health
 from ledger.chain.txlog import SqlTransactionStore
@@ -77,6 +78,11 @@ __all__ = [
 def _check_batch_size(count: int, limit: int = MAX_BATCH_SUBMISSION) -> None:
     if count > limit:
         raise InputError(f"at most {limit} records per batch", code="BATCH_TOO_LARGE")
+
+
+def _record_id(record_id: str) -> str:
+    """The id, checked (0x + 64 hex digits) before any query names it, lowercased."""
+    return check(record_id, RecordId, "record_id").lower()
 
 
 def _item_view(outcome: SubmissionOutcome | LedgerError, *, duplicate: bool) -> dict[str, Any]:
@@ -251,12 +257,14 @@ class LedgerService:
     def confirm_loan(
         self, caller: Caller, record_id: str, signature: str | None = None
     ) -> SubmissionOutcome:
+        record_id = _record_id(record_id)
         outcome = self.admission.confirm(caller, [(record_id, signature)], raise_errors=True)[0]
         assert isinstance(outcome, SubmissionOutcome)
         return outcome
 
     def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
         _check_batch_size(len(record_ids))
+        record_ids = [_record_id(r) for r in record_ids]
         outcomes = self.admission.confirm(
             caller, [(r.lower(), None) for r in record_ids], raise_errors=False
         )
@@ -266,7 +274,8 @@ class LedgerService:
         ]
 
     def reject_loan(self, caller: Caller, record_id: str, reason: str) -> SubmissionOutcome:
-        return self.admission.reject(caller, record_id, reason)
+        check_text(reason, "reason", 1000, 1)
+        return self.admission.reject(caller, _record_id(record_id), reason)
 
     # ------------------------------------------------------------------ sequencing
 
@@ -297,27 +306,32 @@ class LedgerService:
     # ------------------------------------------------------------------ serving
 
     def submission(self, caller: Caller, record_id: str) -> SubmissionRow:
-        return self.serving.submission(caller, record_id)
+        return self.serving.submission(caller, _record_id(record_id))
 
     def status(self, caller: Caller, record_id: str) -> dict[str, Any]:
         """A record's status view (`submission_summary`) and `entry_timestamp_json`."""
-        return self.serving.status(caller, record_id)
+        return self.serving.status(caller, _record_id(record_id))
 
     def receipt(self, caller: Caller, record_id: str) -> Receipt:
-        return self.serving.receipt(caller, record_id)
+        return self.serving.receipt(caller, _record_id(record_id))
 
     def receipt_json(self, caller: Caller, record_id: str) -> str:
-        return self.serving.receipt_json(caller, record_id)
+        return self.serving.receipt_json(caller, _record_id(record_id))
 
     def receipts_json(
         self, caller: Caller, record_ids: Sequence[str]
     ) -> tuple[list[str], list[tuple[str, str]]]:
+        for record_id in record_ids:
+            check(record_id, RecordId, "record_ids")
         return self.serving.receipts_json(caller, record_ids)
 
     def retire(
         self, caller: Caller, record_id: str, reason_code: int, superseded_by: str | None = None
     ) -> dict[str, Any]:
-        return self.retirements.retire(caller, record_id, reason_code, superseded_by)
+        check(reason_code, ReasonCode, "reason_code")
+        if superseded_by is not None:
+            superseded_by = _record_id(superseded_by)
+        return self.retirements.retire(caller, _record_id(record_id), reason_code, superseded_by)
 
     # ------------------------------------------------------------------ reporting
 

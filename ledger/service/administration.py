@@ -5,6 +5,10 @@ Every change is a transaction on the registry; the contract refuses what breaks 
 backdated change, a partner that is not a platform...) with a custom error, reported here with
 its stable code (`ledger.rules.error_code`). After each transaction the registry view follows the
 chain at once, so the next request sees the change.
+
+Every argument is checked against its bound (`ledger.bounds`) before anything is sent: a value
+the contract or the database cannot hold is an `InputError`, never half a change (a participant
+on chain that the database could not store).
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ from eth_utils.address import to_checksum_address
 
 from ledger.access import Access
 from ledger.anchoring import EvidenceChain
+from ledger.bounds import (
+    Address,
+    Bps32,
+    EffectiveTime,
+    ParticipantId,
+    check,
+    check_text,
+)
 from ledger.chain.client import ChainClient, ContractRevert
 from ledger.codes import error_code
 from ledger.enums import InstitutionType, ParticipantStatus, Role
@@ -78,6 +90,9 @@ class Administration:
         """Registers on chain (regulator's key) and returns the row and a new API key.
 
         Without `signer_address` the gateway generates and keeps the key (custodial)."""
+        check_text(name, "name", 200, 1)
+        if signer_address is not None:
+            check(signer_address, Address, "signer_address")
         if role in (Role.NONE, Role.GATEWAY):
             raise InputError(f"participants of role {role.label} cannot be registered here")
         if role is Role.FUNDER and institution_type is InstitutionType.NONE:
@@ -118,6 +133,7 @@ class Administration:
         return row, self.access.issue_key(pid, role)
 
     def set_participant_status(self, participant_id: int, status: ParticipantStatus) -> None:
+        check(participant_id, ParticipantId, "participant_id")
         fns = self.chain.registry.functions
         self._send(
             REGULATOR_ID,
@@ -149,6 +165,8 @@ class Administration:
         force (and follows it); exactly one of the two."""
         if (cap_bps is None) == (lpr_multiple_bps is None):
             raise InputError("give either cap_bps or lpr_multiple_bps")
+        check(cap_bps if cap_bps is not None else lpr_multiple_bps, Bps32, "rate")
+        check(effective_from, EffectiveTime, "effective_from")
         fns = self.chain.registry.functions
         call = (
             fns.setRateCap(int(institution_type), cap_bps, effective_from)
@@ -160,6 +178,8 @@ class Administration:
         self._send(REGULATOR_ID, "the regulator sets caps", call)
 
     def set_lpr(self, lpr_bps: int, effective_from: int = 0) -> None:
+        check(lpr_bps, Bps32, "lpr_bps")
+        check(effective_from, EffectiveTime, "effective_from")
         fns = self.chain.registry.functions
         self._send(
             REGULATOR_ID, "the regulator records the LPR", fns.setLpr(lpr_bps, effective_from)
@@ -169,6 +189,8 @@ class Administration:
 
     def whitelist_add(self, funder_id: int, partner_id: int, effective_from: int = 0) -> None:
         """The funder (custodial key) puts a partner on its whitelist, from now or later."""
+        check(partner_id, ParticipantId, "partner_id")
+        check(effective_from, EffectiveTime, "effective_from")
         fns = self.chain.registry.functions
         self._send(
             funder_id,
@@ -178,6 +200,8 @@ class Administration:
 
     def whitelist_remove(self, funder_id: int, partner_id: int, effective_until: int = 0) -> None:
         """The funder (custodial key) takes a partner off its whitelist, from now or later."""
+        check(partner_id, ParticipantId, "partner_id")
+        check(effective_until, EffectiveTime, "effective_until")
         fns = self.chain.registry.functions
         self._send(
             funder_id,

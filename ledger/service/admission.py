@@ -286,6 +286,14 @@ class Admission:
                         raise NotFound(
                             f"no record {record_id} for this funder", code="RECORD_NOT_FOUND"
                         )
+                    if row.status == SubmissionStatus.REJECTED.value:
+                        # a refusal is final: confirming it again accepts nothing (and a
+                        # batch counts it among the rejected)
+                        raise Conflict(
+                            f"record {record_id} was rejected ({row.rejection_code}); only loans"
+                            " awaiting approval can be confirmed",
+                            code="NOT_AWAITING_FUNDER",
+                        )
                     if row.status != SubmissionStatus.AWAITING_FUNDER.value or record_id in done:
                         outcomes.append(_outcome_of(row, duplicate=True))
                         continue

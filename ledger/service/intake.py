@@ -81,7 +81,9 @@ class Intake:
         the statistics average; the stated rate, what the borrower was told, is in the form."""
         issued_at = sub.issued_at if sub.issued_at is not None else now
         if sub.disclosure.principal > INT64_MAX:
-            raise InputError("principal too large")
+            raise InputError(
+                f"the principal must be at most {INT64_MAX} fen", code="VALUE_OUT_OF_RANGE"
+            )
         computed = check_disclosure(
             sub.disclosure,
             self.config.disclosure_policy,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ledger.bounds import CleanText, OptionalParticipantId, ParticipantId, UnixTime
 from ledger.disclosure import FeeDisclosure
 from ledger.enums import Anchoring
 from ledger.timestamps import SignedEntryTimestamp
@@ -20,8 +21,8 @@ class LoanSubmission(BaseModel):
 
     agreement_sha256: str = Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")
     disclosure: FeeDisclosure
-    borrower_id_type: str = Field(min_length=1, max_length=32, default="resident-id")
-    borrower_id: str | None = Field(
+    borrower_id_type: CleanText = Field(min_length=1, max_length=32, default="resident-id")
+    borrower_id: CleanText | None = Field(
         default=None,
         min_length=1,
         max_length=64,
@@ -33,9 +34,9 @@ class LoanSubmission(BaseModel):
         description="instead of borrower_id: a commitment the platform made with its own key "
         "(needed to sign the record before submitting it, non-custodially)",
     )
-    funder_id: int = Field(ge=1, lt=2**63)
-    guarantor_id: int = Field(default=0, ge=0, lt=2**63)
-    co_funder_id: int = Field(default=0, ge=0, lt=2**63)
+    funder_id: ParticipantId
+    guarantor_id: OptionalParticipantId = 0
+    co_funder_id: OptionalParticipantId = 0
     co_funder_share_bps: int = Field(default=0, ge=0, lt=10_000)
     term_days: int | None = Field(
         default=None,
@@ -44,14 +45,14 @@ class LoanSubmission(BaseModel):
         description="days from disbursement to the last instalment; default: the form's. When"
         " given it must be the form's (TERM_MISMATCH)",
     )
-    issued_at: int | None = Field(
-        default=None, ge=0, lt=2**63, description="unix seconds; default: now"
+    issued_at: UnixTime | None = Field(
+        default=None, description="unix seconds (2000-2099); default: now"
     )
     legacy: bool = False
     anchoring: Anchoring = Anchoring.BATCH
     platform_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
     funder_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
-    source_system: str = Field(default="", max_length=200)
+    source_system: CleanText = Field(default="", max_length=200)
 
     @model_validator(mode="after")
     def _one_borrower_reference(self) -> LoanSubmission:

@@ -98,7 +98,7 @@ def test_platforms_and_funders_list_their_own_loans(env: Env) -> None:
     r = env.http.get("/v1/loans?status=anchored&limit=1000", headers=auth(env["p1"].key))
     assert queued not in {i["record_id"] for i in r.json()["items"]}
     r = env.http.get("/v1/loans?limit=0", headers=auth(env["p1"].key))
-    assert r.status_code == 422 and error_code(r) == "INVALID_INPUT"
+    assert r.status_code == 422 and error_code(r) == "VALUE_OUT_OF_RANGE"
     r = env.http.get("/v1/loans?cursor=nonsense", headers=auth(env["p1"].key))
     assert r.status_code == 422 and error_code(r) == "INVALID_CURSOR"
 
@@ -114,9 +114,13 @@ def test_batch_status_and_long_poll(env: Env) -> None:
     batch = env.http.get(f"/v1/batches/{root}", headers=auth(env["p1"].key))
     assert batch.status_code == 200, batch.text
     assert batch.json()["size"] >= 1 and batch.json()["visible_records"] >= 1
-    for wait in ("-1", "31", "soon"):
+    for wait, code in (
+        ("-1", "VALUE_OUT_OF_RANGE"),
+        ("31", "VALUE_OUT_OF_RANGE"),
+        ("soon", "INVALID_INPUT"),
+    ):
         r = env.http.get(f"/v1/loans/{record_id}?wait={wait}", headers=auth(env.regulator_key))
-        assert r.status_code == 422 and error_code(r) == "INVALID_INPUT"
+        assert r.status_code == 422 and error_code(r) == code
     r = env.http.get("/v1/batches/0x" + "0" * 64, headers=auth(env.regulator_key))
     assert r.status_code == 404 and error_code(r) == "BATCH_NOT_FOUND"
     r = env.http.get("/v1/batches/0xzz", headers=auth(env.regulator_key))
