@@ -33,7 +33,6 @@ __all__ = [
     "PostgresCluster",
     "chain_client",
     "database_url",
-    "postgres_bin_dir",
     "shutdown",
 ]
 
@@ -46,10 +45,6 @@ if CHAIN not in ("embedded", "anvil") or DATABASE not in ("sqlite", "postgresql"
 
 #: anvil's block time on the anvil backend (seconds)
 ANVIL_BLOCK_TIME = 1
-
-
-def postgres_bin_dir() -> Path | None:
-    return devpostgres.binaries()
 
 
 class PostgresCluster:
@@ -85,7 +80,7 @@ _services: dict[str, object] = {}
 def postgres_cluster() -> PostgresCluster | None:
     """The worker's cluster (started on first use), or None without the binaries."""
     if "postgres" not in _services:
-        if postgres_bin_dir() is None:
+        if devpostgres.binaries() is None:
             return None
         _services["postgres"] = PostgresCluster()
     cluster = _services["postgres"]

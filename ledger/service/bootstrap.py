@@ -63,7 +63,7 @@ def _participant(
 def _in_process(client: ChainClient) -> bool:
     """A simulated chain in this process (embedded, eth-tester): its genesis accounts are ours to
     spend. On any other node nothing is funded implicitly."""
-    return hasattr(client.w3.provider, "ethereum_tester")
+    return client.transactions.in_process
 
 
 def _deployment_key(chain_id: int) -> str:

@@ -32,6 +32,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from ledger.analytics import index_anchored
 from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
 from ledger.enums import Anchoring, SubmissionStatus
+from ledger.errors import LedgerError
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES
 from ledger.service.config import ServiceConfig
@@ -465,8 +466,6 @@ class Sequencer:
         """`anchorLoan` for each record this gateway can claim (the contract checks every rule);
         a refused record is rejected with the rule's code, one found anchored already (sent by a
         gateway that died before recording it) is finished from the chain."""
-        from ledger.errors import LedgerError
-
         if not record_ids:
             return
         claimed = self._claim(
@@ -524,8 +523,6 @@ class Sequencer:
 
     def _anchor_once(self, loan: SignedLoan) -> AnchoredTx:
         """`anchorLoan`, or the transaction that anchored the record already."""
-        from ledger.errors import LedgerError
-
         try:
             return self.chain.anchor_loan(self.identity.account, loan)
         except LedgerError as exc:

@@ -223,7 +223,7 @@ def make_gateway(data_dir: Path, client: ChainClient | None = None, **settings: 
     client = client or backends.chain_client()
     if "db" not in settings:
         settings["db"] = backends.database_url(data_dir)
-    if not hasattr(client.w3.provider, "ethereum_tester"):  # a node: funded key files
+    if not client.transactions.in_process:  # a node: funded key files
         for name in ("deployer_key_file", "account_key_file"):
             if name not in settings:
                 settings[name] = data_dir / "keys" / f"{name}.hex"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -18,7 +19,14 @@ from tests import backends
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["GatewayProcess", "auth", "free_port", "stop_all", "submit_and_confirm"]
+__all__ = [
+    "GatewayProcess",
+    "auth",
+    "bank_and_platform",
+    "free_port",
+    "stop_all",
+    "submit_and_confirm",
+]
 
 _STARTED: list[GatewayProcess] = []
 
@@ -31,6 +39,26 @@ def free_port() -> int:
 
 def auth(key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def bank_and_platform(
+    http: httpx.Client, regulator_key: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The regulator registers a bank and a platform, and the bank whitelists the platform; their
+    registrations (participant and API key)."""
+    bank = http.post(
+        "/v1/participants",
+        json={"role": "funder", "name": "Bank", "institution_type": "bank"},
+        headers=auth(regulator_key),
+    ).json()
+    platform = http.post(
+        "/v1/participants", json={"role": "platform", "name": "P"}, headers=auth(regulator_key)
+    ).json()
+    listed = http.put(
+        f"/v1/whitelist/{platform['participant']['id']}", headers=auth(bank["api_key"])
+    )
+    assert listed.status_code == 200, listed.text
+    return bank, platform
 
 
 def submit_and_confirm(

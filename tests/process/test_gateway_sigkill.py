@@ -25,7 +25,12 @@ from ledger.chain.embedded import open_embedded_chain
 from ledger.store import Database, SubmissionRow
 from ledger.testing import loan_submission
 from tests import backends
-from tests.process.gateway_process import GatewayProcess, auth, submit_and_confirm
+from tests.process.gateway_process import (
+    GatewayProcess,
+    auth,
+    bank_and_platform,
+    submit_and_confirm,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,20 +47,7 @@ def test_every_acknowledged_record_is_anchored_exactly_once_after_sigkill(tmp_pa
     server = GatewayProcess(data)
     regulator = server.regulator_key()
     http = httpx.Client(base_url=server.base, timeout=30)
-    bank = http.post(
-        "/v1/participants",
-        json={"role": "funder", "name": "Bank", "institution_type": "bank"},
-        headers=auth(regulator),
-    ).json()
-    platform = http.post(
-        "/v1/participants", json={"role": "platform", "name": "P"}, headers=auth(regulator)
-    ).json()
-    assert (
-        http.put(
-            f"/v1/whitelist/{platform['participant']['id']}", headers=auth(bank["api_key"])
-        ).status_code
-        == 200
-    )
+    bank, platform = bank_and_platform(http, regulator)
     now = int(http.get("/healthz").json()["time"])
 
     acknowledged: list[str] = []

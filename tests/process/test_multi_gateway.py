@@ -31,7 +31,12 @@ from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import ChainClient
 from ledger.store import Database, SubmissionRow
 from ledger.testing import funded_key_file, loan_submission
-from tests.process.gateway_process import GatewayProcess, auth, submit_and_confirm
+from tests.process.gateway_process import (
+    GatewayProcess,
+    auth,
+    bank_and_platform,
+    submit_and_confirm,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,21 +73,8 @@ def test_two_gateways_share_a_database_and_lose_or_duplicate_nothing(
     regulator = a.regulator_key()
     assert "Regulator API key" not in b.log.read_text()  # the second one found the deployment
     http = httpx.Client(base_url=a.base, timeout=60)
-    bank = http.post(
-        "/v1/participants",
-        json={"role": "funder", "name": "Bank", "institution_type": "bank"},
-        headers=auth(regulator),
-    ).json()
-    platform = http.post(
-        "/v1/participants", json={"role": "platform", "name": "P"}, headers=auth(regulator)
-    ).json()
+    bank, platform = bank_and_platform(http, regulator)
     funder_id = bank["participant"]["id"]
-    assert (
-        http.put(
-            f"/v1/whitelist/{platform['participant']['id']}", headers=auth(bank["api_key"])
-        ).status_code
-        == 200
-    )
     # the regulator's key works on both gateways: one regulator row, not overwritten
     assert httpx.get(f"{b.base}/v1/participants", headers=auth(regulator)).status_code == 200
     # both gateways sign for the regulator's account at once: one nonce each, no conflict
