@@ -7,8 +7,8 @@ reading it, whether or not it carries an API key.
 - Multipart bodies (uploads) are streamed through, counted; past `max_upload_bytes` the app is
   told the client went away, so it stops reading and stores nothing, and the answer is 413.
 - Every other body is read whole, up to `max_json_bytes` (413 beyond), and its raw bytes are
-  checked by `ledger.safejson.check_json_shape` (422 `JSON_TOO_DEEP`, 413
-  `JSON_TOO_MANY_ELEMENTS`) before any parser sees them, and must be UTF-8 (422
+  checked by `ledger.safejson.check_json_shape` (422 `JSON_TOO_DEEP`,
+  `JSON_NUMBER_TOO_LONG`, 413 `JSON_TOO_MANY_ELEMENTS`) before any parser sees them, and must be UTF-8 (422
   `INVALID_UTF8`). The app then receives the same bytes.
 - The path and the query string, percent-decoded, must be UTF-8 too (422 `INVALID_UTF8`):
   Starlette would put U+FFFD in place of bad bytes and let the request through.

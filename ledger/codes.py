@@ -25,6 +25,7 @@ INPUT_CODES: dict[str, str] = {
     "INVALID_UTF8": "bytes that are not UTF-8, in a body, a form field, a path or a query",
     "JSON_TOO_DEEP": "JSON nested deeper than 32 levels",
     "JSON_TOO_MANY_ELEMENTS": "JSON with more than 2,000,000 values",
+    "JSON_NUMBER_TOO_LONG": "a JSON number with more than 80 digits",
 }
 
 #: the loan rules (EvidenceLedger._checkLoan), in the order the contract checks them: what a

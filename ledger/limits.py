@@ -22,6 +22,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_JSON_ELEMENTS",
+    "MAX_JSON_NUMBER_DIGITS",
     "MAX_RECEIPT_BATCH",
     "MAX_VERIFY_BATCH",
     "SAFE_RECURSION_LIMIT",
@@ -41,6 +42,11 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_ELEMENTS = 2_000_000
 """Most values (array items, object members, containers) in one JSON input: a batch of 10,000
 36-month loans has about 1.7 million."""
+
+MAX_JSON_NUMBER_DIGITS = 80
+"""Longest run of digits in one JSON number: a `uint256` has 78. Python's parser refuses more
+than 4,300 with a `ValueError` that is not a JSON error, and converting a long one costs
+quadratic time, so longer numbers are refused on the raw bytes."""
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 """Largest JSON request body (a batch of 10,000 36-month loans is about 29 MiB)."""

@@ -8,7 +8,8 @@ body once crashed the gateway with SIGSEGV inside the C JSON parser).
 
 `loads` is the one way the library and the gateway turn untrusted JSON text into values: the
 shape check, strict UTF-8, no `NaN`/`Infinity`, and every failure an `InputError` with a stable
-code (`INVALID_INPUT`, `INVALID_UTF8`, `JSON_TOO_DEEP`, `JSON_TOO_MANY_ELEMENTS`).
+code (`INVALID_INPUT`, `INVALID_UTF8`, `JSON_TOO_DEEP`, `JSON_TOO_MANY_ELEMENTS`,
+`JSON_NUMBER_TOO_LONG`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import re
 from typing import Any
 
 from ledger.errors import InputError
-from ledger.limits import MAX_JSON_DEPTH, MAX_JSON_ELEMENTS
+from ledger.limits import MAX_JSON_DEPTH, MAX_JSON_ELEMENTS, MAX_JSON_NUMBER_DIGITS
 
 __all__ = ["JsonShapeError", "check_json_shape", "check_value_depth", "loads"]
 
 # A JSON string literal; possessive quantifiers keep it linear on any input.
 _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (MAX_JSON_NUMBER_DIGITS + 1))
 _STRUCTURE = b'[]{}"'
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in _STRUCTURE)
 # For depth, arrays and objects are alike: `{`/`}` become `[`/`]`. `bytes.replace` does not
@@ -46,8 +48,14 @@ class JsonShapeError(InputError):
 def check_json_shape(
     raw: bytes, *, max_depth: int = MAX_JSON_DEPTH, max_elements: int = MAX_JSON_ELEMENTS
 ) -> None:
-    """Raises `JsonShapeError` if `raw` nests deeper than `max_depth` or holds more than
-    `max_elements` values. Does not prove `raw` is valid JSON; the parser still decides that."""
+    """Raises `JsonShapeError` if `raw` nests deeper than `max_depth`, holds more than
+    `max_elements` values, or a number longer than `MAX_JSON_NUMBER_DIGITS` digits. Does not
+    prove `raw` is valid JSON; the parser still decides that."""
+    if _LONG_NUMBER.search(raw) and _LONG_NUMBER.search(_STRING.sub(b'""', raw)):
+        raise JsonShapeError(
+            f"a number in the JSON has more than {MAX_JSON_NUMBER_DIGITS} digits",
+            code="JSON_NUMBER_TOO_LONG",
+        )
     opening = raw.count(b"[") + raw.count(b"{")
     if opening <= max_depth and raw.count(b",") + opening < max_elements:
         return  # cannot be too deep or too large, whatever its strings hold

@@ -18,6 +18,7 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from web3 import EthereumTesterProvider, Web3
@@ -75,6 +76,14 @@ class PostgresCluster:
 
 
 _services: dict[str, object] = {}
+
+
+#: for tests that start their own anvil and PostgreSQL whatever the backend: they run in the
+#: default (embedded+sqlite) run only, not again in the anvil+postgresql one
+own_services_only = pytest.mark.skipif(
+    BACKEND != "embedded+sqlite",
+    reason="starts its own anvil and PostgreSQL: runs once, in the embedded+sqlite run",
+)
 
 
 def postgres_cluster() -> PostgresCluster | None:

@@ -1,5 +1,6 @@
 """Every gateway process a test module starts is gone when the module ends, whether its tests
-passed or not (a module may share one gateway between its tests)."""
+passed or not (a module may share one gateway between its tests); `anvil` is a stock node of the
+module's own."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ledger.chain.anvil import AnvilNode
 from tests.process.gateway_process import stop_all
 
 
@@ -14,3 +16,10 @@ from tests.process.gateway_process import stop_all
 def _no_stray_gateways() -> Iterator[None]:
     yield
     stop_all()
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    """Anvil with stock settings (its own hardfork and balances), a block every second."""
+    with AnvilNode(hardfork=None, balance_eth=None, extra_args=["--block-time", "1"]) as node:
+        yield node

@@ -8,13 +8,16 @@ API key, because the body is parsed before the caller is authenticated.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from ledger.limits import MAX_JSON_DEPTH, MAX_JSON_ELEMENTS
-from tests.process.gateway_process import GatewayProcess, auth
+from ledger.testing import loan_submission
+from tests.process.gateway_process import GatewayProcess, auth, bank_and_platform
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +49,8 @@ BODIES: dict[str, bytes] = {
     "inside a loan": b'{"loans": [' + _arrays(DEEP) + b"]}",
     "just too deep": _arrays(MAX_JSON_DEPTH + 1),
     "too many values": b"[" + b"0," * MAX_JSON_ELEMENTS + b"0]",
+    "a 100,000-digit number": b'{"funder_id": ' + b"9" * 100_000 + b"}",
+    "100,000-digit numbers in a batch": b'{"loans": [' + b",".join([b"9" * 100_000] * 20) + b"]}",
 }
 
 ROUTES = ("/v1/loans/batch", "/v1/participants", "/v1/loans", "/v1/loans/prepare", "/v1/verify")
@@ -96,6 +101,7 @@ def test_nested_bodies_are_refused_and_the_process_survives(
                         "JSON_TOO_MANY_ELEMENTS",
                         "INVALID_INPUT",
                         "PAYLOAD_TOO_LARGE",
+                        "JSON_NUMBER_TOO_LONG",
                     }, seen[-1]
                     _assert_alive(gateway, http)
         assert http.get("/v1/participants", headers=auth(regulator)).json() == before
@@ -126,3 +132,65 @@ def test_the_original_crash_body_is_refused_before_authentication(gateway: Gatew
         assert r.status_code == 422
         assert r.json()["error"]["code"] == "JSON_TOO_DEEP"
         _assert_alive(gateway, http)
+
+
+def _platform(gateway: GatewayProcess, http: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    return bank_and_platform(http, gateway.regulator_key())
+
+
+def _own_loans(http: httpx.Client, key: str) -> list[Any]:
+    r = http.get("/v1/loans", headers=auth(key))
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def test_a_chunked_body_cut_off_by_the_limit_stores_nothing(gateway: GatewayProcess) -> None:
+    """A valid loan followed by 60 MB of whitespace, sent chunked (no Content-Length): 413, and
+    the loan is not stored; a multipart upload of 100 MB whose submission comes first: 413, and
+    neither the loan nor its document is stored."""
+    with httpx.Client(base_url=gateway.base, timeout=120) as http:
+        bank, platform = _platform(gateway, http)
+        key = platform["api_key"]
+        now = int(http.get("/healthz").json()["time"])
+        body, doc = loan_submission(bank["participant"]["id"], now)
+        before = _own_loans(http, key)
+
+        def padded() -> Iterator[bytes]:
+            yield json.dumps(body).encode()
+            for _ in range(60):
+                yield b" " * (1024 * 1024)
+
+        r = http.post(
+            "/v1/loans", content=padded(), headers={**auth(key), "Content-Type": "application/json"}
+        )
+        assert r.request.headers.get("transfer-encoding") == "chunked"
+        assert r.status_code == 413, r.text
+        assert r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+        boundary = "drill-boundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="submission"\r\n\r\n'
+            f"{json.dumps(body)}\r\n--{boundary}\r\nContent-Disposition: form-data;"
+            f' name="agreement"; filename="a.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        ).encode()
+
+        def upload() -> Iterator[bytes]:
+            yield head + doc
+            for _ in range(100):
+                yield b"x" * (1024 * 1024)
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        r = http.post(
+            "/v1/loans",
+            content=upload(),
+            headers={**auth(key), "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert r.request.headers.get("transfer-encoding") == "chunked"
+        assert r.status_code == 413, r.text
+        assert r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        _assert_alive(gateway, http)
+        assert _own_loans(http, key) == before
+        # the same loan, sent whole, is accepted: it was refused for its size alone
+        ok = http.post("/v1/loans", json=body, headers=auth(key))
+        assert ok.status_code == 202, ok.text
+        assert len(_own_loans(http, key)) == len(before) + 1

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from ledger.chain.anvil import AnvilNode
 from ledger.chain.client import ChainClient
 from ledger.store import Database, SubmissionRow
 from ledger.testing import funded_key_file, loan_submission
+from tests import backends
 from tests.process.gateway_process import (
     GatewayProcess,
     auth,
@@ -43,13 +43,7 @@ pytestmark = pytest.mark.slow
 LEASE_SECONDS = 4
 
 
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    # stock settings (anvil's own hardfork and balances), blocks every second
-    with AnvilNode(hardfork=None, balance_eth=None, extra_args=["--block-time", "1"]) as node:
-        yield node
-
-
+@backends.own_services_only
 def test_two_gateways_share_a_database_and_lose_or_duplicate_nothing(
     anvil: AnvilNode,
     fresh_postgres_url: str,

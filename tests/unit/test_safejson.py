@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 from ledger.canonical import canonical_json
 from ledger.errors import InputError
-from ledger.limits import MAX_JSON_DEPTH, SAFE_RECURSION_LIMIT, restore_recursion_limit
+from ledger.limits import (
+    MAX_JSON_DEPTH,
+    MAX_JSON_NUMBER_DIGITS,
+    SAFE_RECURSION_LIMIT,
+    restore_recursion_limit,
+)
 from ledger.safejson import JsonShapeError, check_json_shape, check_value_depth, loads
 
 
@@ -83,12 +88,23 @@ def test_exactly_the_limit_passes_and_one_more_is_refused() -> None:
         (b"[]" * 40 + b"[[]" * 20, "INVALID_INPUT"),
         (b'["abc' + b"[" * 100, "INVALID_INPUT"),
         (b"[" + b"0," * 2_000_001 + b"0]", "JSON_TOO_MANY_ELEMENTS"),
+        (b'{"a": ' + b"9" * 81 + b"}", "JSON_NUMBER_TOO_LONG"),
+        (b'{"a": -' + b"9" * 100_000 + b"}", "JSON_NUMBER_TOO_LONG"),
+        (b'{"a": 1.' + b"0" * 81 + b"}", "JSON_NUMBER_TOO_LONG"),
     ],
 )
 def test_hostile_shapes_are_refused_with_their_code(raw: bytes, code: str) -> None:
     with pytest.raises(JsonShapeError) as info:
         check_json_shape(raw)
     assert info.value.code == code
+
+
+def test_the_longest_number_passes_and_digits_inside_strings_do_not_count() -> None:
+    check_json_shape(b'{"a": ' + str(2**256 - 1).encode() + b"}")
+    check_json_shape(b'{"a": ' + b"9" * MAX_JSON_NUMBER_DIGITS + b"}")
+    raw = json.dumps({"note": "7" * 10_000, "n": 12}).encode()
+    check_json_shape(raw)
+    assert loads(raw)["note"] == "7" * 10_000
 
 
 def test_brackets_inside_strings_do_not_count() -> None:
