@@ -132,6 +132,7 @@ def _drill(
     client: Callable[[Path], ChainClient],
     label: str,
     seed: int,
+    figures: Callable[[str], None],
 ) -> None:
     rng = random.Random(seed)
     regulator = gateways[0].regulator_key()
@@ -240,8 +241,8 @@ def _drill(
     assert set(anchored) <= tally.submitted, "a record nobody confirmed is anchored"
     assert tally.per_record & tally.acknowledged, "the drill anchored no record by itself"
     assert tally.server_errors == 0, tally.statuses
-    print(
-        f"\ncrash drill [{label}]: {len(gateways)} gateway(s), {CLIENTS} clients, {KILLS} SIGKILLs"
+    figures(
+        f"crash drill [{label}]: {len(gateways)} gateway(s), {CLIENTS} clients, {KILLS} SIGKILLs"
         f" in {busy:.0f} s; acknowledged {len(tally.acknowledged)}"
         f" ({len(tally.per_record & tally.acknowledged)} per-record), anchored {len(anchored)},"
         f" verified {verified}, lost {len(tally.acknowledged - set(anchored))},"
@@ -251,7 +252,7 @@ def _drill(
 
 
 def test_one_gateway_killed_again_and_again_loses_and_duplicates_nothing(
-    tmp_path: Path,
+    tmp_path: Path, figures: Callable[[str], None]
 ) -> None:
     data = tmp_path / "gw"
     args = ("--claim-lease", str(LEASE_SECONDS))
@@ -268,12 +269,13 @@ def test_one_gateway_killed_again_and_again_loses_and_duplicates_nothing(
             chain,
             f"{backends.CHAIN}+{backends.DATABASE}",
             seed=11,
+            figures=figures,
         )
 
 
 @backends.own_services_only
 def test_two_gateways_on_one_database_killed_in_turn_lose_and_duplicate_nothing(
-    anvil: AnvilNode, fresh_postgres_url: str, tmp_path: Path
+    anvil: AnvilNode, fresh_postgres_url: str, tmp_path: Path, figures: Callable[[str], None]
 ) -> None:
     client = ChainClient(Web3(Web3.HTTPProvider(anvil.url)))
     keys = {name: tmp_path / f"{name}.key" for name in ("deployer", "a", "b")}
@@ -299,4 +301,5 @@ def test_two_gateways_on_one_database_killed_in_turn_lose_and_duplicate_nothing(
         lambda _data_dir: client,
         "2 gateways, anvil+postgresql",
         seed=23,
+        figures=figures,
     )
