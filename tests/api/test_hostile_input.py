@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from ledger.codes import INPUT_CODES
 from ledger.enums import ParticipantStatus, Role
 from ledger.errors import InputError
 from ledger.signing import LocalSigner
+from tests import backends
 from tests.api.conftest import Env, auth, error_code
 
 NUL = "a\x00b"
@@ -545,7 +547,9 @@ def test_hostile_value_is_refused_and_changes_nothing(env: Env, case: Case) -> N
     assert stored(env) == before, case.name
 
 
-def test_every_route_with_parameters_is_in_the_table(env: Env) -> None:
+def test_every_route_with_parameters_is_in_the_table(
+    env: Env, figures: Callable[[str], None]
+) -> None:
     """A new route (or a new parameter on one) needs its hostile values here."""
     document = env.http.get("/openapi.json").json()
     seen = " ".join(c.name for c in CASES)
@@ -581,6 +585,12 @@ def test_every_route_with_parameters_is_in_the_table(env: Env) -> None:
             continue
         assert path in expected, f"{path} takes input: add its hostile values to the table"
         assert expected[path] in seen, path
+    codes = Counter(c.code for c in CASES)
+    figures(
+        f"hostile input [{backends.BACKEND}]: {len(CASES)} cases (one test each: its 4xx code,"
+        f" stored state compared before and after) over {len(expected)} routes; by code: "
+        + ", ".join(f"{code} {n}" for code, n in codes.most_common())
+    )
 
 
 def test_every_code_of_the_table_is_a_stable_input_code() -> None:
