@@ -12,7 +12,14 @@ from __future__ import annotations
 from ledger.chain.client import ContractRevert
 from ledger.errors import ChainError, RuleViolation, SignatureError
 
-__all__ = ["ERROR_CODES", "INPUT_CODES", "LOAN_RULES", "error_code", "error_for"]
+__all__ = [
+    "ERROR_CODES",
+    "INPUT_CODES",
+    "LOAN_RULES",
+    "PASSING_RULE_CODES",
+    "error_code",
+    "error_for",
+]
 
 #: the stable codes of refused input (422), raised before anything reaches the chain or the
 #: database (`ledger.bounds`, `ledger.safejson`, the gateway's request guard)
@@ -156,6 +163,11 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
 }
 
 LOAN_RULES: tuple[str, ...] = tuple(_LOAN_RULES)
+
+#: loan rules whose failure can pass later without any change to the record (a suspended party
+#: may be reinstated): a record refused for one of them is not rejected; it stays as it was, and
+#: the same confirmation may be sent again
+PASSING_RULE_CODES: frozenset[str] = frozenset({"PARTICIPANT_NOT_ACTIVE"})
 
 
 def error_code(error_name: str | None) -> str:

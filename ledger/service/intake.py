@@ -23,6 +23,7 @@ from typing import Any
 from ledger.anchoring import SignedLoan
 from ledger.canonical import borrower_commitment, digest_bytes, new_salt
 from ledger.chain.state import RegistryState
+from ledger.codes import PASSING_RULE_CODES
 from ledger.disclosure import FeeDisclosure, check_disclosure
 from ledger.eip712 import Domain, loan_record_id
 from ledger.enums import InstitutionType, SubmissionStatus
@@ -312,13 +313,16 @@ class Intake:
         now: int,
     ) -> SubmissionOutcome | LedgerError:
         """All signatures are in: every rule with them, then the gateway's entry timestamp; or
-        the rule the record breaks. Updates `row` in place."""
+        the rule the record breaks. Updates `row` in place. A rule that can pass later (a
+        suspended party, `PASSING_RULE_CODES`) is raised instead: the record is not rejected."""
         ordered = [signatures[pid] for pid in record.signer_ids() if pid in signatures]
         sigs = [bytes.fromhex(sig[2:]) for sig, _ in ordered]
         signers = [signer for _, signer in ordered]
         try:
             check_rules(record, state, now, record_id=record_id, signatures=sigs, signers=signers)
         except LedgerError as exc:
+            if exc.code in PASSING_RULE_CODES:
+                raise
             row.update(
                 status=SubmissionStatus.REJECTED.value,
                 rejection_code=exc.code,

@@ -114,22 +114,40 @@ def test_suspended_funder_and_platform(env: Env) -> None:
 
 
 def test_funder_suspended_between_submission_and_confirmation(env: Env) -> None:
+    """A suspension is not a verdict on the loan: the confirmation is refused while it lasts,
+    the record stays awaiting the funder, unchanged, and the same confirmation succeeds once the
+    funder is reinstated."""
     funder = env.register("funder", "Late Suspended Bank", "bank")
     env.whitelist(funder, env["p1"])
     record_id = env.submit(env["p1"], funder=funder).json()["record_id"]
-    r = env.http.put(
-        f"/v1/participants/{funder.id}/status",
-        json={"status": "suspended"},
-        headers=auth(env.regulator_key),
-    )
-    assert r.status_code == 200
+
+    def set_status(status: str) -> None:
+        r = env.http.put(
+            f"/v1/participants/{funder.id}/status",
+            json={"status": status},
+            headers=auth(env.regulator_key),
+        )
+        assert r.status_code == 200, r.text
+
+    set_status("suspended")
     batches = env.batch_count()
-    refused(env.confirm(funder, record_id), "PARTICIPANT_NOT_ACTIVE")
+    with env.nothing_changes():
+        refused(env.confirm(funder, record_id), "PARTICIPANT_NOT_ACTIVE")
+        r = env.http.post(
+            "/v1/loans/confirm-batch", json={"record_ids": [record_id]}, headers=auth(funder.key)
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["accepted"] == 0, r.json()
     env.gw.service.anchor_pending()
     assert env.batch_count() == batches
-    view = env.status(record_id)
-    assert view["status"] == "rejected"
-    assert view["rejection"]["code"] == "PARTICIPANT_NOT_ACTIVE"
+    assert env.status(record_id)["status"] == "awaiting_funder"
+
+    set_status("active")
+    confirmed = env.confirm(funder, record_id)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "queued"
+    env.gw.service.anchor_pending()
+    assert env.status(record_id)["status"] == "anchored"
 
 
 def test_wrong_roles(env: Env) -> None:

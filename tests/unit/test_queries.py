@@ -14,8 +14,8 @@ phase A (issued at t_a, one quarter), non-legacy unless noted:
   L6  bank/p1 legacy 2025-03-01  1,000,000 @ 3600  batch, then amended (superseded)
   L7  cf/p1 legacy 2025-06-01    2,000,000 @ 3000  batch
   L8  bank/p1               3,000,000 @ 1500  per-record
-  R1  bank/p3 rejected by the funder; R2 bank/p3 rejected by the rules (PARTICIPANT_NOT_ACTIVE:
-      p3 suspended before the funder confirmed); W1 bank/p2 awaiting the funder
+  R1  bank/p3 rejected by the funder; R2 bank/p3 rejected by the funder after its confirmation
+      was refused (PARTICIPANT_NOT_ACTIVE: p3 suspended first); W1 bank/p2 awaiting the funder
 phase B (t_b, 100 days later, another quarter):
   L9  cf/p1 1,000,000 @ 2400; L10 cf/p1 1,000,000 @ 1800; L11 bank/p2 1,500,000 @ 960 (batch)
   Q1  bank/p1 queued (not anchored)
@@ -176,11 +176,14 @@ def _build(data_dir: Path) -> World:
     w.submit("L8", "bank", "p1", 3_000_000, 1500, issued_at=t_a, anchoring="per-record")
     rejected = w.submit("R1", "bank", "p3", 1_000_000, 1200, issued_at=t_a, confirm=False)
     svc.reject_loan(Caller(w.ids["bank"], Role.FUNDER), rejected, '=HYPERLINK("http://x")')
-    # R2: the platform is suspended before the funder confirms: the rule check rejects it.
+    # R2: the platform is suspended before the funder confirms: the confirmation is refused and
+    # the record keeps waiting (a suspension can be lifted); the funder then rejects it.
     w.submit("R2", "bank", "p3", 1_000_000, 1200, issued_at=t_a, confirm=False)
     svc.set_participant_status(w.ids["p3"], ParticipantStatus.SUSPENDED)
-    with pytest.raises(LedgerError):
+    with pytest.raises(LedgerError) as refused:
         svc.confirm_loan(Caller(w.ids["bank"], Role.FUNDER), w.loans["R2"])
+    assert refused.value.code == "PARTICIPANT_NOT_ACTIVE"
+    svc.reject_loan(Caller(w.ids["bank"], Role.FUNDER), w.loans["R2"], "platform suspended")
     w.submit("W1", "bank", "p2", 1_000_000, 1200, issued_at=t_a, confirm=False)
     assert svc.anchor_pending() == 8
 
@@ -338,8 +341,8 @@ def test_world_statuses(world: World) -> None:
         ({"status": "awaiting_funder"}, {"W1"}),
         ({"status": "queued"}, {"Q1"}),
         ({"status": "rejected"}, {"R1", "R2"}),
-        ({"rule": "PARTICIPANT_NOT_ACTIVE"}, {"R2"}),
-        ({"rule": "FUNDER_REJECTED"}, {"R1"}),
+        ({"rule": "PARTICIPANT_NOT_ACTIVE"}, set()),
+        ({"rule": "FUNDER_REJECTED"}, {"R1", "R2"}),
         ({"rule": "RATE_CAP_EXCEEDED"}, set()),
         ({"legacy": True}, {"L6", "L7"}),
         ({"retired": True}, {"L2", "L6"}),
@@ -715,7 +718,7 @@ def test_violations(world: World) -> None:
     assert ids(legacy["records"]) == [world.loans["L7"]] and legacy["truncated"] is False
     assert result["rejected_at_submission"] == {
         "total": 2,
-        "by_code": {"FUNDER_REJECTED": 1, "PARTICIPANT_NOT_ACTIVE": 1},
+        "by_code": {"FUNDER_REJECTED": 2},
     }
     assert result["index"]["last_block"] == world.indexer.last_block()
 
