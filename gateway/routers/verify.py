@@ -18,6 +18,8 @@ from ledger.errors import LedgerError
 from ledger.limits import MAX_VERIFY_BATCH
 from ledger.verify import VerificationReport
 from ledger.verify.bulk import BulkSummary, Outcome
+from ledger.verify.checks import CHECK_NAMES
+from ledger.verify.explanations import CHECK_EXPLANATIONS
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
@@ -49,8 +51,18 @@ class DeploymentUsedOut(BaseModel):
     as_of: str
 
 
+class SignerOut(BaseModel):
+    slot: Literal["platform", "funder", "guarantor", "co_funder"]
+    participant_id: int
+    signer: str = Field(description="the address the receipt says the signature recovers to")
+    name: str | None = Field(
+        description="the name registered on chain for this participant (null: unknown)"
+    )
+
+
 class ReportOut(BaseModel):
-    """Every check by name; the deployment verified against; the fields nothing vouches for."""
+    """Every check by name; the deployment verified against; the fields nothing vouches for;
+    the signers, named as the deployment's registry names them."""
 
     record_id: str
     format: str
@@ -59,6 +71,13 @@ class ReportOut(BaseModel):
     deployment: DeploymentUsedOut | None
     checks: list[CheckOut]
     unverified: list[str]
+    signers: list[SignerOut]
+
+
+class ExplanationOut(BaseModel):
+    name: str = Field(description="the check, as reports name it")
+    en: str = Field(description="what the check establishes when it passes, in English")
+    zh: str = Field(description="the same, in Chinese")
 
 
 class ItemError(BaseModel):
@@ -89,6 +108,18 @@ class BatchOut(BaseModel):
 
 def _out(report: VerificationReport) -> ReportOut:
     return ReportOut.model_validate(report.as_dict())
+
+
+@router.get(
+    "/verify/checks",
+    summary="Every verification check, in order, with what it establishes (English, Chinese)",
+    response_model=list[ExplanationOut],
+)
+def checks() -> list[ExplanationOut]:
+    return [
+        ExplanationOut(name=name, en=CHECK_EXPLANATIONS[name].en, zh=CHECK_EXPLANATIONS[name].zh)
+        for name in CHECK_NAMES
+    ]
 
 
 @router.post(

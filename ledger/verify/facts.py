@@ -84,6 +84,10 @@ class ChainFacts(ABC):
     def role_of(self, participant_id: int) -> tuple[int, int]: ...
 
     @abstractmethod
+    def participant_name(self, participant_id: int) -> str:
+        """The name the regulator registered the participant under ("" for an unknown id)."""
+
+    @abstractmethod
     def rate_cap_at(self, institution_type: int, at: int) -> tuple[bool, int]: ...
 
     @abstractmethod
@@ -188,6 +192,7 @@ class LiveChainFacts(ChainFacts):
             "regulator": (self._registry, "hasRole", lambda v: bool(v[0])),
             "epoch": (self._registry, "epochAt", _epoch_of),
             "role": (self._registry, "roleOf", lambda v: (int(v[0]), int(v[1]))),
+            "name": (self._registry, "participant", lambda v: str(v[0][3])),
             "cap": (self._registry, "rateCapAt", lambda v: (bool(v[0]), int(v[1]))),
             "cutoff": (self._registry, "legacyCutoffAt", lambda v: int(v[0])),
             "batch": (self._ledger, "batch", _batch_of),
@@ -277,6 +282,9 @@ class LiveChainFacts(ChainFacts):
     def role_of(self, participant_id: int) -> tuple[int, int]:
         role: tuple[int, int] = self._get(("role", participant_id))
         return role
+
+    def participant_name(self, participant_id: int) -> str:
+        return str(self._get(("name", participant_id)))
 
     def rate_cap_at(self, institution_type: int, at: int) -> tuple[bool, int]:
         cap: tuple[bool, int] = self._get(("cap", institution_type, at))
@@ -468,6 +476,10 @@ class SnapshotChainFacts(ChainFacts):
 
     def role_of(self, participant_id: int) -> tuple[int, int]:
         return self.state.role_of(participant_id)
+
+    def participant_name(self, participant_id: int) -> str:
+        found = self.state.participants.get(participant_id)
+        return found.name if found is not None else ""
 
     def rate_cap_at(self, institution_type: int, at: int) -> tuple[bool, int]:
         return self.state.rate_cap_at(institution_type, at)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["CheckResult", "CheckStatus", "DeploymentUsed", "VerificationReport"]
+__all__ = [
+    "CheckResult",
+    "CheckStatus",
+    "DeploymentUsed",
+    "ReportedSigner",
+    "VerificationReport",
+]
 
 CheckStatus = Literal["pass", "fail", "skip"]
 
@@ -19,6 +25,27 @@ class CheckResult:
     status: CheckStatus
     detail: str
     code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedSigner:
+    """A party whose signature the receipt carries: its slot in the record, its participant id
+    and address as the receipt gives them, and its name as the deployment's registry has it
+    (`None` when the chain could not say). The `signatures` check says whether the signature
+    is that participant's."""
+
+    slot: str
+    participant_id: int
+    signer: str
+    name: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "participant_id": self.participant_id,
+            "signer": self.signer,
+            "name": self.name,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +79,7 @@ class VerificationReport:
     checks: list[CheckResult] = field(default_factory=list)
     deployment: DeploymentUsed | None = None
     unverified: list[str] = field(default_factory=list)
+    signers: list[ReportedSigner] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -86,4 +114,5 @@ class VerificationReport:
                 for c in self.checks
             ],
             "unverified": list(self.unverified),
+            "signers": [signer.as_dict() for signer in self.signers],
         }

@@ -19,7 +19,12 @@ from ledger.verify.checks import (
     ReceiptChecks,
 )
 from ledger.verify.facts import ChainFacts
-from ledger.verify.report import CheckResult, DeploymentUsed, VerificationReport
+from ledger.verify.report import (
+    CheckResult,
+    DeploymentUsed,
+    ReportedSigner,
+    VerificationReport,
+)
 
 __all__ = ["Verifier", "fact_keys"]
 
@@ -165,4 +170,16 @@ class Verifier:
                 if raise_on_failure:
                     raise VerificationError(name, f"cannot check: {exc}", code=code) from exc
         report.unverified = _unverified(parsed, report)
+        report.signers = [
+            ReportedSigner(
+                str(sig.role), sig.participant_id, sig.signer, self._name(sig.participant_id)
+            )
+            for sig in parsed.signatures
+        ]
         return report
+
+    def _name(self, participant_id: int) -> str | None:
+        try:
+            return self.facts.participant_name(participant_id)
+        except Exception:  # an unknown id or a node error: the report says it cannot tell
+            return None

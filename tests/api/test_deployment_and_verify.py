@@ -89,3 +89,20 @@ def test_a_receipt_just_served_verifies_before_the_follower_has_seen_its_block(e
         assert report["ok"] is True, report
     finally:
         registry._background = False
+
+
+def test_verify_names_the_signers_and_explains_every_check(env: Env) -> None:
+    record_id = env.anchored_loan()
+    receipt = env.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(env.regulator_key)).json()
+    report = env.http.post("/v1/verify", json={"receipt": receipt}).json()
+    assert report["ok"], report
+    names = {p.id: p.name for p in env.parties.values()}
+    assert [(s["slot"], s["participant_id"]) for s in report["signers"]] == [
+        (sig["role"], sig["participant_id"]) for sig in receipt["signatures"]
+    ]
+    assert all(s["name"] == names[s["participant_id"]] for s in report["signers"])
+    r = env.http.get("/v1/verify/checks")  # public, like /v1/verify
+    assert r.status_code == 200, r.text
+    explained = r.json()
+    assert [e["name"] for e in explained] == [c["name"] for c in report["checks"]]
+    assert all(e["en"] and e["zh"] for e in explained)

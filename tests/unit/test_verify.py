@@ -32,6 +32,7 @@ from ledger.records import FLAG_LEGACY, Retirement
 from ledger.signing import LocalSigner
 from ledger.timestamps import GatewayKey
 from ledger.verify import CHECK_NAMES, SnapshotChainFacts, VerificationReport, verify_receipt
+from ledger.verify.explanations import CHECK_EXPLANATIONS
 
 if TYPE_CHECKING:
     from conftest import LedgerEnv
@@ -99,6 +100,35 @@ def statuses(report: VerificationReport) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------- happy paths
+
+
+def test_reports_name_the_signers_as_the_registry_does(ledger_env: LedgerEnv) -> None:
+    """Names come from the deployment's registry, read live or from a snapshot alike; the
+    receipt's own slots and addresses are reported beside them."""
+    env = ledger_env
+    d = env.deployment
+    snapshot = SnapshotChainFacts.load(env.client, d.registry, d.ledger, d.block_number)
+    snapshot.follow(env.client)
+    names = {"platform": "Platform P", "funder": "Bank A", "guarantor": "Guarantor G"}
+    for receipt in all_receipts(env):
+        for facts in (None, snapshot):
+            report = verify_receipt(
+                receipt, env.client, trust=env.trust, facts=facts, raise_on_failure=False
+            )
+            assert [(s.slot, s.participant_id, s.signer) for s in report.signers] == [
+                (sig.role, sig.participant_id, sig.signer) for sig in receipt.signatures
+            ]
+            assert {s.slot: s.name for s in report.signers} == {
+                sig.role: names[sig.role] for sig in receipt.signatures
+            }
+            assert report.as_dict()["signers"][0]["name"] == names[receipt.signatures[0].role]
+
+
+def test_every_check_is_explained_in_english_and_chinese() -> None:
+    assert list(CHECK_EXPLANATIONS) == list(CHECK_NAMES)
+    for name, explanation in CHECK_EXPLANATIONS.items():
+        assert len(explanation.en) > 30, name
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in explanation.zh), name
 
 
 def test_batch_receipts_verify_after_a_json_round_trip(ledger_env: LedgerEnv) -> None:
