@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from web3 import Web3
 
 from gateway import openapi
@@ -23,6 +24,7 @@ from gateway.routers import (
     deployment,
     loans,
     ops,
+    pages,
     participants,
     regulator,
     verify,
@@ -195,6 +197,8 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         verify.router,
         regulator.router,
         ops.router,
+        pages.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
     return app

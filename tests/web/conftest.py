@@ -1,0 +1,71 @@
+"""Browser tests: Playwright (Python) driving Debian's Chromium, headless, against a real gateway
+process. No browser is downloaded: `scripts/test` installs the `chromium` package. Screenshots
+go to `test-artifacts/` (not committed; copies of the telling ones live in `docs/images/`).
+
+Every request the pages make is recorded, and a test fails if one leaves the gateway's origin.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def chromium_path() -> str:
+    found = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not found:
+        pytest.fail("Chromium is not installed: `apt-get install chromium` (scripts/test does it)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium refuses root otherwise
+    browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+class RecordedPage:
+    """A page that remembers every URL it requested."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.requests: list[str] = []
+        page.on("request", lambda request: self.requests.append(request.url))
+
+    def foreign(self, origin: str) -> list[str]:
+        return [url for url in self.requests if not url.startswith(origin + "/")]
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[RecordedPage]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    try:
+        yield RecordedPage(context.new_page())
+    finally:
+        context.close()
