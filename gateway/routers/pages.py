@@ -4,6 +4,11 @@ from another host (a Content-Security-Policy of `'self'` says so to the browser 
 - `GET /verify` (public): drop an agreement and its receipt; the file is hashed in the browser
   and never leaves it; the receipt and the digest are checked by `POST /v1/verify` against this
   gateway's deployment, whose trust root the page shows beside the result.
+- `GET /dashboard` (the page is public; every figure on it comes from the regulator's API with
+  the regulator's key, typed into the page and kept for the browser tab only): APR distribution
+  per institution type with the caps drawn, loans above a cap, legacy stock, consumer-finance
+  averages against the policy by quarter, whitelists with their history, proven violations, and
+  a loan search with CSV export. Everything is aggregated server-side and paged.
 """
 
 from __future__ import annotations
@@ -37,3 +42,8 @@ def _page(name: str) -> FileResponse:
 @router.get("/verify")
 def verify_page() -> FileResponse:
     return _page("verify.html")
+
+
+@router.get("/dashboard")
+def dashboard_page() -> FileResponse:
+    return _page("dashboard.html")
