@@ -1,7 +1,8 @@
 // The regulator's dashboard: every figure comes from the regulator's API (aggregated and paged
 // server-side); the key stays in this browser tab (sessionStorage).
 
-const $ = (id) => document.getElementById(id);
+import { $, api as call, day, el, pct, yuan } from "./common.js";
+
 const TYPES = {
   bank: ["Banks", "银行"],
   trust: ["Trust companies", "信托公司"],
@@ -15,30 +16,16 @@ let key = sessionStorage.getItem("regulatorKey") || "";
 let names = {};
 let cursor = null;
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k === "class" ? "class" : k, v);
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-}
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (text !== undefined) node.textContent = text;
   return node;
 }
-const pct = (bps) => (bps === null || bps === undefined ? "–" : `${(bps / 100).toFixed(2)}%`);
-const yuan = (fen) => (fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2 });
-const day = (s) => new Date((s + 8 * 3600) * 1000).toISOString().slice(0, 10);
 const who = (id) => (id === null || id === undefined ? "–" : `${names[id] ?? "?"} (#${id})`);
 const typeName = (t) => (TYPES[t] ? `${TYPES[t][0]} · ${TYPES[t][1]}` : t);
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${key}` } });
-  const body = await response.json();
-  if (!response.ok) throw new Error(`${body.error.code}: ${body.error.message}`);
-  return body;
-}
+const api = (path) => call(path, key);
 
 function rows(tableId, list, cells) {
   $(tableId).querySelector("tbody").replaceChildren(

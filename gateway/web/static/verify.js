@@ -1,31 +1,10 @@
 // The verify page: the agreement is hashed here (WebCrypto SHA-256) and never sent; the receipt
 // and the digest go to POST /v1/verify, which checks them against this gateway's deployment.
 
-const $ = (id) => document.getElementById(id);
-const SLOTS = {
-  platform: ["Platform", "助贷平台"],
-  funder: ["Funder", "资金方"],
-  guarantor: ["Guarantor", "增信方"],
-  co_funder: ["Co-funder", "联合出资方"],
-};
+import { $, SLOTS, bilingual, el } from "./common.js";
+
 let explanations = {};
 let chosen = { document: null, receipt: null };
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function bilingual(en, zh) {
-  return el("span", {}, en, " ", el("span", { class: "zh" }, zh));
-}
 
 function definitions(target, rows) {
   target.replaceChildren();
