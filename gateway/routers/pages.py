@@ -9,6 +9,8 @@ from another host (a Content-Security-Policy of `'self'` says so to the browser 
   per institution type with the caps drawn, loans above a cap, legacy stock, consumer-finance
   averages against the policy by quarter, whitelists with their history, proven violations, and
   a loan search with CSV export. Everything is aggregated server-side and paged.
+- `GET /desk` (public page; a participant's own API key): its loans and receipts; a funder's
+  loans awaiting its approval (approve = co-sign, reject with a reason) and its whitelist.
 """
 
 from __future__ import annotations
@@ -47,3 +49,8 @@ def verify_page() -> FileResponse:
 @router.get("/dashboard")
 def dashboard_page() -> FileResponse:
     return _page("dashboard.html")
+
+
+@router.get("/desk")
+def desk_page() -> FileResponse:
+    return _page("desk.html")

@@ -89,6 +89,15 @@ def participants(service: Service, _: CurrentCaller) -> list[Participant]:
     return [r.to_model() for r in service.participants()]
 
 
+@router.get(
+    "/me",
+    summary="The participant the API key belongs to (any role)",
+    response_model=Participant,
+)
+def me(service: Service, caller: CurrentCaller) -> Participant:
+    return service.participant(caller.participant_id).to_model()
+
+
 @router.put(
     "/participants/{participant_id}/status",
     summary="Suspend or reactivate (regulator)",

@@ -215,6 +215,9 @@ class LedgerService:
     def participants(self) -> list[ParticipantRow]:
         return self.administration.participants()
 
+    def participant(self, participant_id: int) -> ParticipantRow:
+        return self.administration.participant(participant_id)
+
     def whitelist_add(self, funder_id: int, partner_id: int, effective_from: int = 0) -> None:
         self.administration.whitelist_add(funder_id, partner_id, effective_from)
 

@@ -32,7 +32,7 @@ from ledger.bounds import (
 from ledger.chain.client import ChainClient, ContractRevert
 from ledger.codes import error_code
 from ledger.enums import InstitutionType, ParticipantStatus, Role
-from ledger.errors import InputError, RuleViolation
+from ledger.errors import InputError, NotFound, RuleViolation
 from ledger.service.custody import Custody
 from ledger.service.registry import RegistryFollower
 from ledger.signing import LocalSigner
@@ -150,6 +150,14 @@ class Administration:
 
         with self.db.session() as s:
             return list(s.execute(select(ParticipantRow).order_by(ParticipantRow.id)).scalars())
+
+    def participant(self, participant_id: int) -> ParticipantRow:
+        """One participant, or `NotFound` (`PARTICIPANT_UNKNOWN`)."""
+        with self.db.session() as s:
+            row = s.get(ParticipantRow, participant_id)
+        if row is None:
+            raise NotFound(f"no participant {participant_id}", code="PARTICIPANT_UNKNOWN")
+        return row
 
     # ------------------------------------------------------------------ rate policy
 

@@ -1,0 +1,140 @@
+// A participant's desk: its loans and receipts; for a funder, the loans awaiting its approval
+// (approve = co-sign, or reject with a reason) and its whitelist with history. The API key
+// stays in this browser tab (sessionStorage).
+
+import { $, api as call, day, el, pct, yuan } from "./common.js";
+
+const STATUS = {
+  awaiting_funder: "awaiting the funder · 待资金方审批",
+  queued: "queued · 待上链",
+  anchored: "anchored · 已上链",
+  rejected: "rejected · 已拒绝",
+};
+let key = sessionStorage.getItem("deskKey") || "";
+let me = null;
+let names = {};
+let cursor = null;
+const api = (path, options) => call(path, key, options);
+const who = (id) => (id === null || id === undefined ? "–" : `${names[id] ?? "?"} (#${id})`);
+
+function download(name, text) {
+  const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "application/json" })), download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+async function receipt(recordId) {
+  const body = await api(`/v1/loans/${recordId}/receipt`);
+  download(`receipt-${recordId.slice(2, 14)}.json`, JSON.stringify(body, null, 2));
+}
+
+function loanRow(loan) {
+  const actions = el("td", {});
+  if (loan.status === "anchored") {
+    const button = el("button", { type: "button", class: "small", "data-receipt": loan.record_id }, "Receipt · 回执");
+    button.addEventListener("click", () => receipt(loan.record_id).catch(fail));
+    actions.append(button);
+  } else if (loan.rejection) {
+    actions.append(el("span", { class: "hint" }, `${loan.rejection.code}: ${loan.rejection.reason ?? ""}`));
+  }
+  return el("tr", { "data-record": loan.record_id, "data-status": loan.status },
+    el("td", {}, el("code", {}, loan.record_id.slice(0, 12) + "…")), el("td", {}, STATUS[loan.status] ?? loan.status),
+    el("td", {}, who(loan.funder_id)), el("td", {}, who(loan.platform_id)), el("td", {}, yuan(loan.principal)),
+    el("td", {}, pct(loan.apr_bps)), el("td", {}, day(loan.issued_at)), actions);
+}
+
+async function loadLoans(next = false) {
+  const q = new URLSearchParams({ limit: "50" });
+  if (next && cursor) q.set("cursor", cursor);
+  const page = await api(`/v1/loans?${q}`);
+  cursor = page.next_cursor;
+  const body = $("loans").querySelector("tbody");
+  const made = page.items.map(loanRow);
+  if (next) body.append(...made); else body.replaceChildren(...made);
+  $("more").hidden = !cursor;
+}
+
+function term(label, value) {
+  return [el("dt", {}, label), el("dd", {}, value)];
+}
+
+function awaitingCard(loan) {
+  const card = el("article", { class: "card", "data-record": loan.record_id });
+  const terms = el("dl", {},
+    ...term("Record · 记录", loan.record_id),
+    ...term("Platform · 平台", who(loan.platform_id)),
+    ...term("Principal · 本金", `${yuan(loan.principal)} yuan · 元`),
+    ...term("APR (comprehensive cost) · 综合融资成本", pct(loan.apr_bps)),
+    ...term("Issued · 发放", day(loan.issued_at)),
+    ...term("Guarantor · 增信方", who(loan.guarantor_id)),
+    ...term("Co-funder · 联合出资方", who(loan.co_funder_id)),
+    ...term("Legacy stock · 存量", loan.legacy ? "yes · 是" : "no · 否"),
+  );
+  const reason = el("input", { type: "text", class: "reason", placeholder: "reason for a rejection · 拒绝理由" });
+  const approve = el("button", { type: "button", class: "approve" }, "Approve · 批准");
+  const reject = el("button", { type: "button", class: "reject" }, "Reject · 拒绝");
+  const outcome = el("p", { class: "outcome" });
+  approve.addEventListener("click", async () => {
+    try {
+      const out = await api(`/v1/loans/${loan.record_id}/confirm`, { method: "POST" });
+      outcome.textContent = `${STATUS[out.status] ?? out.status}`;
+      card.dataset.outcome = out.status;
+      await loadLoans();
+    } catch (error) { outcome.textContent = error.message; card.dataset.outcome = "error"; }
+  });
+  reject.addEventListener("click", async () => {
+    if (!reason.value.trim()) { outcome.textContent = "A rejection needs a reason · 拒绝须填写理由"; return; }
+    try {
+      const out = await api(`/v1/loans/${loan.record_id}/reject`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: reason.value.trim() }),
+      });
+      outcome.textContent = `${STATUS[out.status] ?? out.status}`;
+      card.dataset.outcome = out.status;
+      await loadLoans();
+    } catch (error) { outcome.textContent = error.message; card.dataset.outcome = "error"; }
+  });
+  card.append(terms, el("div", { class: "row" }, approve, reason, reject), outcome);
+  return card;
+}
+
+async function loadAwaiting() {
+  const page = await api("/v1/loans?status=awaiting_funder&limit=50");
+  const mine = page.items.filter((loan) => loan.funder_id === me.id);
+  $("awaiting").replaceChildren(...(mine.length ? mine.map(awaitingCard) : [el("p", { class: "hint" }, "Nothing awaits you · 暂无待办")]));
+}
+
+async function loadWhitelist() {
+  const lists = (await api("/v1/whitelists")).filter((w) => w.funder_id === me.id);
+  $("whitelist").querySelector("tbody").replaceChildren(...lists.map((w) => el("tr", {},
+    el("td", {}, who(w.partner_id)), el("td", {}, w.partner_role),
+    el("td", {}, w.periods.map((p) => `${day(p.valid_from)} → ${p.valid_until === null ? "now · 至今" : day(p.valid_until)}`).join("; ")))));
+}
+
+async function open() {
+  me = await api("/v1/me");
+  names = Object.fromEntries((await api("/v1/participants")).map((p) => [p.id, p.name]));
+  $("who").textContent = `${me.name} (#${me.id}) · ${me.role}${me.custodial ? " · the gateway keeps your key · 网关托管密钥" : " · you keep your own key · 自持密钥"}`;
+  const funder = me.role === "funder";
+  $("awaiting-section").hidden = !funder;
+  $("whitelist-section").hidden = !funder;
+  await Promise.all([loadLoans(), funder ? loadAwaiting() : null, funder ? loadWhitelist() : null]);
+  $("desk").hidden = false;
+  $("login-error").hidden = true;
+  document.body.dataset.ready = "true";
+}
+
+function fail(error) {
+  $("login-error").hidden = false;
+  $("login-error").textContent = error.message;
+  document.body.dataset.ready = "error";
+}
+
+$("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  key = $("key").value.trim();
+  sessionStorage.setItem("deskKey", key);
+  open().catch(fail);
+});
+$("more").addEventListener("click", () => loadLoans(true).catch(fail));
+if (key) open().catch(fail);
