@@ -55,6 +55,15 @@ class RecordedPage:
     def foreign(self, origin: str) -> list[str]:
         return [url for url in self.requests if not url.startswith(origin + "/")]
 
+    def open_with_key(self, url: str, key: str) -> str:
+        """Opens a private page (dashboard, desk), types `key` and submits it; the page's
+        `data-ready` once it has loaded (`true`) or refused the key (`error`)."""
+        self.page.goto(url)
+        self.page.fill("#key", key)
+        self.page.click("#login button[type=submit]")
+        self.page.wait_for_selector("body[data-ready]")
+        return str(self.page.get_attribute("body", "data-ready"))
+
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"

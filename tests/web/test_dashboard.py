@@ -94,20 +94,14 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
         server.stop()
 
 
-def _login(page: RecordedPage, market: Market, key: str) -> None:
-    page.page.goto(f"{market.server.base}/dashboard")
-    page.page.fill("#key", key)
-    page.page.click("#login button[type=submit]")
-    page.page.wait_for_selector("body[data-ready]")
+def _login(page: RecordedPage, market: Market, key: str) -> str:
+    return page.open_with_key(f"{market.server.base}/dashboard", key)
 
 
 def test_the_regulator_reads_the_dashboard(
     page: RecordedPage, market: Market, tmp_path: Path
 ) -> None:
-    _login(page, market, market.regulator)
-    assert page.page.get_attribute("body", "data-ready") == "true", page.page.inner_text(
-        "#login-error"
-    )
+    assert _login(page, market, market.regulator) == "true", page.page.inner_text("#login-error")
     charts = page.page.query_selector_all("svg.histogram")
     assert {c.get_attribute("data-type") for c in charts} == {"bank", "consumer_finance"}
     bank = page.page.query_selector("svg.histogram[data-type=bank]")
@@ -143,11 +137,9 @@ def test_the_regulator_reads_the_dashboard(
 
 
 def test_a_wrong_key_is_refused(page: RecordedPage, market: Market) -> None:
-    _login(page, market, "lel_not-a-key")
-    assert page.page.get_attribute("body", "data-ready") == "error"
+    assert _login(page, market, "lel_not-a-key") == "error"
     assert "UNAUTHENTICATED" in page.page.inner_text("#login-error")
     assert page.page.is_hidden("#board")
     # a funder's key is not the regulator's
-    _login(page, market, market.bank["api_key"])
-    assert page.page.get_attribute("body", "data-ready") == "error"
+    assert _login(page, market, market.bank["api_key"]) == "error"
     assert page.page.is_hidden("#board")

@@ -47,13 +47,8 @@ def desks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desks]:
 
 
 def _login(page: RecordedPage, desks: Desks, key: str) -> None:
-    page.page.goto(f"{desks.server.base}/desk")
-    page.page.fill("#key", key)
-    page.page.click("#login button[type=submit]")
-    page.page.wait_for_selector("body[data-ready]")
-    assert page.page.get_attribute("body", "data-ready") == "true", page.page.inner_text(
-        "#login-error"
-    )
+    ready = page.open_with_key(f"{desks.server.base}/desk", key)
+    assert ready == "true", page.page.inner_text("#login-error")
 
 
 def test_a_funder_approves_one_loan_and_rejects_another(

@@ -32,3 +32,27 @@ export async function api(path, key, options = {}) {
   if (!response.ok) throw new Error(`${body.error.code}: ${body.error.message}`);
   return body;
 }
+
+// The key form every private page starts with: the key is kept for this browser tab only
+// (sessionStorage under `storageKey`); `open(key)` loads the page; a refusal shows in
+// #login-error. Returns `fail`, for the page's other actions.
+export function keyForm(storageKey, open) {
+  const fail = (error) => {
+    $("login-error").hidden = false;
+    $("login-error").textContent = error.message;
+    document.body.dataset.ready = "error";
+  };
+  const start = (key) => open(key).then(() => {
+    $("login-error").hidden = true;
+    document.body.dataset.ready = "true";
+  }).catch(fail);
+  $("login").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("key").value.trim();
+    sessionStorage.setItem(storageKey, key);
+    start(key);
+  });
+  const saved = sessionStorage.getItem(storageKey);
+  if (saved) start(saved);
+  return fail;
+}

@@ -1,7 +1,7 @@
 // The regulator's dashboard: every figure comes from the regulator's API (aggregated and paged
 // server-side); the key stays in this browser tab (sessionStorage).
 
-import { $, api as call, day, el, pct, yuan } from "./common.js";
+import { $, api as call, day, el, keyForm, pct, yuan } from "./common.js";
 
 const TYPES = {
   bank: ["Banks", "银行"],
@@ -12,7 +12,7 @@ const TYPES = {
 };
 const ROLES = { platform: ["platform", "平台"], credit_enhancer: ["guarantor", "增信方"] };
 const SVG = "http://www.w3.org/2000/svg";
-let key = sessionStorage.getItem("regulatorKey") || "";
+let key = "";
 let names = {};
 let cursor = null;
 
@@ -148,7 +148,8 @@ async function downloadCsv() {
   link.remove();
 }
 
-async function open() {
+async function open(given) {
+  key = given;
   const people = await api("/v1/participants");
   names = Object.fromEntries(people.map((p) => [p.id, p.name]));
   const options = (role) => people.filter((p) => p.role === role).map((p) => el("option", { value: p.id }, `${p.name} (#${p.id})`));
@@ -157,24 +158,10 @@ async function open() {
   $("f-type").replaceChildren(el("option", { value: "" }, "any · 全部"), ...Object.keys(TYPES).map((t) => el("option", { value: t }, typeName(t))));
   await Promise.all([loadStats(), loadViolations(), loadWhitelists(), search()]);
   $("board").hidden = false;
-  $("login-error").hidden = true;
-  document.body.dataset.ready = "true";
 }
 
-function fail(error) {
-  $("login-error").hidden = false;
-  $("login-error").textContent = error.message;
-  document.body.dataset.ready = "error";
-}
-
-$("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  key = $("key").value.trim();
-  sessionStorage.setItem("regulatorKey", key);
-  open().catch(fail);
-});
+const fail = keyForm("regulatorKey", open);
 $("period").addEventListener("change", () => key && loadStats().catch(fail));
 $("search").addEventListener("submit", (event) => { event.preventDefault(); search().catch(fail); });
 $("more").addEventListener("click", () => search(true).catch(fail));
 $("csv").addEventListener("click", () => downloadCsv().catch(fail));
-if (key) open().catch(fail);

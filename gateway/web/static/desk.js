@@ -2,7 +2,7 @@
 // (approve = co-sign, or reject with a reason) and its whitelist with history. The API key
 // stays in this browser tab (sessionStorage).
 
-import { $, api as call, day, el, pct, yuan } from "./common.js";
+import { $, api as call, day, el, keyForm, pct, yuan } from "./common.js";
 
 const STATUS = {
   awaiting_funder: "awaiting the funder · 待资金方审批",
@@ -10,7 +10,7 @@ const STATUS = {
   anchored: "anchored · 已上链",
   rejected: "rejected · 已拒绝",
 };
-let key = sessionStorage.getItem("deskKey") || "";
+let key = "";
 let me = null;
 let names = {};
 let cursor = null;
@@ -111,7 +111,8 @@ async function loadWhitelist() {
     el("td", {}, w.periods.map((p) => `${day(p.valid_from)} → ${p.valid_until === null ? "now · 至今" : day(p.valid_until)}`).join("; ")))));
 }
 
-async function open() {
+async function open(given) {
+  key = given;
   me = await api("/v1/me");
   names = Object.fromEntries((await api("/v1/participants")).map((p) => [p.id, p.name]));
   $("who").textContent = `${me.name} (#${me.id}) · ${me.role}${me.custodial ? " · the gateway keeps your key · 网关托管密钥" : " · you keep your own key · 自持密钥"}`;
@@ -120,21 +121,7 @@ async function open() {
   $("whitelist-section").hidden = !funder;
   await Promise.all([loadLoans(), funder ? loadAwaiting() : null, funder ? loadWhitelist() : null]);
   $("desk").hidden = false;
-  $("login-error").hidden = true;
-  document.body.dataset.ready = "true";
 }
 
-function fail(error) {
-  $("login-error").hidden = false;
-  $("login-error").textContent = error.message;
-  document.body.dataset.ready = "error";
-}
-
-$("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  key = $("key").value.trim();
-  sessionStorage.setItem("deskKey", key);
-  open().catch(fail);
-});
+const fail = keyForm("deskKey", open);
 $("more").addEventListener("click", () => loadLoans(true).catch(fail));
-if (key) open().catch(fail);
