@@ -78,7 +78,7 @@ from .conftest import (
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("_chain", ["eth-tester"], indirect=True)]
 
 #: Bounded and deterministic: about a minute and a half on one core of the CI machine.
-RUNS = 20
+RUNS = 15
 STEPS = 50
 #: No shrinking by default: a failure prints its steps and a reproduction blob at once, within
 #: the time bound; INVARIANTS_SHRINK=1 shrinks it (minutes) when debugging locally.
