@@ -747,7 +747,9 @@ class Sequencer:
         client = self.chain.client
         with self.db.session() as s:
             stored = s.execute(
-                select(*_LOAN_COLUMNS, SubmissionRow.tx_hash, SubmissionRow.block_number).where(
+                select(
+                    SubmissionRow.record_id, SubmissionRow.tx_hash, SubmissionRow.block_number
+                ).where(
                     SubmissionRow.status == SubmissionStatus.ANCHORED.value,
                     SubmissionRow.anchoring == Anchoring.PER_RECORD.value,
                     SubmissionRow.batch_root.is_(None),
@@ -776,7 +778,12 @@ class Sequencer:
             sent = client.transactions.store.get(row.tx_hash)
             if row.record_id not in seen and (sent is None or sent.account != own):
                 continue  # another gateway's anchor (one database): that gateway sends it again
-            loan = _loan(row)
+            with self.db.session() as s:
+                loan = _loan(
+                    s.execute(
+                        select(*_LOAN_COLUMNS).where(SubmissionRow.record_id == row.record_id)
+                    ).one()
+                )
             with self.chain_lock:
                 tx = self._anchored_before(loan.record_id, lowest)
                 if tx is None:
@@ -823,7 +830,8 @@ class Sequencer:
         `ChainIdMismatch` if it is another chain than the deployment's (nothing is then read
         from it or sent to it); `node_away` says how it went."""
         try:
-            self.chain.client.require_chain_id(self.chain.deployment.chain_id)
+            with self.chain_lock:  # the in-process chain is not thread-safe
+                self.chain.client.require_chain_id(self.chain.deployment.chain_id)
         except ChainUnavailable:
             self.node_away = True
             raise

@@ -147,6 +147,28 @@ def test_a_dropped_batch_the_node_will_not_take_back_gets_a_new_transaction(
 
 
 @pytest.mark.anvil
+def test_a_per_record_anchor_dropped_by_a_reorganization_is_mined_again(
+    on_anvil: tuple[AnvilNode, Env],
+) -> None:
+    """The record's `anchorLoan` is broadcast again from the log (same bytes) and mined in a
+    new block; its anchor and receipt are rebuilt and verify (before: left anchored with a
+    receipt failing the anchor check)."""
+    node, env = on_anvil
+    snapshot = node.rpc("evm_snapshot")
+    record_id = env.queued_loan(anchoring="per-record")
+    before = env.status(record_id)
+    assert before["status"] == "anchored", before
+    assert node.rpc("evm_revert", [snapshot]) is True
+    node.rpc("evm_mine")  # the new branch: a block where the anchor used to be
+    assert env.gw.service.sequencer.check_anchors() == 1
+    after = env.status(record_id)
+    assert after["transaction_hash"] == before["transaction_hash"]
+    assert after["block_number"] != before["block_number"]
+    _verifies(env, record_id)
+    assert env.gw.service.sequencer.check_anchors() == 0
+
+
+@pytest.mark.anvil
 def test_healthz_reports_the_node_and_is_degraded_when_it_stops(
     on_anvil: tuple[AnvilNode, Env],
 ) -> None:
