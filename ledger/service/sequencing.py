@@ -880,7 +880,10 @@ class Sequencer:
                 now = time.time()
                 if self.node_away or now >= next_probe:
                     next_probe = now + _PROBE_SECONDS
+                    was_away = self.node_away
                     self.probe()
+                    if was_away:  # back: what it lost (a restart, a rollback) is looked for now
+                        next_reorg_check = now
                 if now >= next_reorg_check:
                     next_reorg_check = now + _REORG_CHECK_SECONDS
                     try:
