@@ -91,8 +91,17 @@ def open_gateway(settings: GatewaySettings, client: ChainClient | None = None) -
     if client is not None:
         pass
     elif settings.chain:
+        # one request waits `rpc_timeout` at most, and is not retried by web3 (five times by
+        # default, with backoff: a hung node then held each call for a minute): the batcher
+        # retries with its own backoff, requests never wait for the node
         client = ChainClient(
-            Web3(Web3.HTTPProvider(settings.chain, request_kwargs={"timeout": 60}))
+            Web3(
+                Web3.HTTPProvider(
+                    settings.chain,
+                    request_kwargs={"timeout": settings.rpc_timeout},
+                    exception_retry_configuration=None,
+                )
+            )
         )
     else:
         from ledger.chain.embedded import open_embedded_chain

@@ -1,11 +1,14 @@
 """One JSON shape for every error: {"error": {"code": STABLE_CODE, "message": sentence}}.
 
 Status codes: 400 malformed request, 401 no/unknown API key, 403 wrong role, 404 unknown or not
-yours, 409 state conflict, 413 too large, 422 rules and signatures, 502 the chain failed.
+yours, 409 state conflict, 413 too large, 422 rules and signatures, 502 the chain failed, 503 the
+node does not answer (or is another chain). Anything else is a bug: 500 `INTERNAL_ERROR`, in the
+same shape.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,8 +17,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.bounds import input_code, input_error
+from ledger.chain.client import node_unreachable
 from ledger.errors import (
     ChainError,
+    ChainUnavailable,
     ConfigurationError,
     Conflict,
     InputError,
@@ -29,6 +34,8 @@ from ledger.errors import (
 from ledger.safejson import JsonShapeError
 
 __all__ = ["ApiError", "install_error_handlers", "status_for"]
+
+log = logging.getLogger("ledger.gateway")
 
 
 class ApiError(Exception):
@@ -52,6 +59,8 @@ def status_for(exc: LedgerError) -> int:
         return 422
     if isinstance(exc, ConfigurationError):
         return 500
+    if isinstance(exc, ChainUnavailable):
+        return 503
     if isinstance(exc, ChainError):
         return 422 if getattr(exc, "error_name", None) else 502
     return 400
@@ -99,3 +108,15 @@ def install_error_handlers(app: FastAPI, on_error: Any = None) -> None:
         )
         count(code)
         return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if node_unreachable(exc):  # the node away, seen where nothing translated it: 503
+            count(ChainUnavailable.code)
+            message = f"the chain node does not answer: {type(exc).__name__}"
+            return JSONResponse(_body(ChainUnavailable.code, message), status_code=503)
+        count("INTERNAL_ERROR")
+        log.error("unexpected error", exc_info=exc)
+        return JSONResponse(
+            _body("INTERNAL_ERROR", "internal error (a bug): it is logged"), status_code=500
+        )

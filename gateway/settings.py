@@ -63,6 +63,12 @@ class GatewaySettings(BaseSettings):
     tx_replace_after: float = Field(
         default=30.0, gt=0, description="seconds without a receipt before fees are raised"
     )
+    rpc_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds one JSON-RPC request waits for the node (a hung node fails fast;"
+        " what was acknowledged waits in the queue)",
+    )
     tx_timeout: float = Field(
         default=180.0, gt=0, description="seconds to wait for a confirmed receipt"
     )

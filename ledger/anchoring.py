@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from ledger.chain.client import ChainClient, ContractRevert
+from ledger.chain.client import ChainClient, ContractRevert, PendingTx
 from ledger.chain.deploy import Deployment
 from ledger.codes import error_for
 from ledger.eip712 import Domain, loan_record_id, retirement_digest, signatures_hash, typed_data
@@ -222,11 +222,23 @@ class EvidenceChain:
     def anchor_loan(self, sender: LocalAccount, loan: SignedLoan) -> AnchoredTx:
         """Per-record anchoring: the contract checks every rule; a broken one raises
         `RuleViolation` / `SignatureError` with its stable code."""
+        return self.settle_loan(self.send_loan(sender, loan))
+
+    def send_loan(self, sender: LocalAccount, loan: SignedLoan) -> PendingTx:
+        """`anchor_loan` without waiting (the rules are checked by the estimate); many records
+        sent first and settled after share blocks instead of waiting for one each."""
         try:
-            receipt = self.client.transact(
+            return self.client.submit(
                 sender,
                 self.ledger.functions.anchorLoan(loan.record.as_tuple(), list(loan.signatures)),
             )
+        except ContractRevert as revert:
+            raise error_for(revert) from revert
+
+    def settle_loan(self, pending: PendingTx) -> AnchoredTx:
+        """The anchor of a record sent with `send_loan`, confirmed as the policy asks."""
+        try:
+            receipt = self.client.settle(pending)
         except ContractRevert as revert:
             raise error_for(revert) from revert
         return self._anchored(receipt)

@@ -10,6 +10,8 @@ from __future__ import annotations
 __all__ = [
     "AprError",
     "ChainError",
+    "ChainIdMismatch",
+    "ChainUnavailable",
     "CompilerError",
     "ConfigurationError",
     "Conflict",
@@ -65,6 +67,20 @@ class ChainError(LedgerError):
     """The EVM node refused or failed an operation (not a rule the contract enforces)."""
 
     code = "CHAIN_ERROR"
+
+
+class ChainUnavailable(ChainError):
+    """The node did not answer (refused, reset, timed out): nothing was decided, try again
+    later. The gateway answers 503; what it acknowledged waits in its queue."""
+
+    code = "CHAIN_UNAVAILABLE"
+
+
+class ChainIdMismatch(ChainUnavailable):
+    """The node answers with another chain id than the deployment's: it is not this ledger's
+    chain, and nothing is read from it or sent to it."""
+
+    code = "CHAIN_ID_MISMATCH"
 
 
 class FeeCapExceeded(ChainError):

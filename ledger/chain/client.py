@@ -8,6 +8,7 @@ raises `ContractRevert` carrying the decoded custom error (name and arguments).
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
@@ -30,10 +31,37 @@ except (
 
 from ledger.chain import devnode
 from ledger.chain.artifacts import DecodedError, decode_custom_error, load_artifact
-from ledger.chain.transactions import TransactionManager, TransactionStore, TxPolicy
-from ledger.errors import ChainError
+from ledger.chain.transactions import (
+    SentTransaction,
+    TransactionManager,
+    TransactionStore,
+    TxPolicy,
+)
+from ledger.errors import ChainError, ChainIdMismatch, ChainUnavailable
 
-__all__ = ["ChainClient", "ContractRevert"]
+__all__ = ["ChainClient", "ContractRevert", "PendingTx", "node_unreachable"]
+
+
+def node_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the node did not answer: refused, reset or timed out (web3's HTTP
+    provider raises `requests`' errors, which are `OSError`s), or `ChainUnavailable`."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the exception and what it was raised from
+        if seen is None:
+            return False
+        if isinstance(seen, ChainUnavailable | OSError | TimeoutError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+@dataclass(frozen=True)
+class PendingTx:
+    """A contract call broadcast and not yet waited for (`ChainClient.submit`)."""
+
+    account: LocalAccount
+    sent: SentTransaction
+    tx: dict[str, Any]
 
 
 class ContractRevert(ChainError):
@@ -120,6 +148,23 @@ class ChainClient:
             self._chain_id = int(self.w3.eth.chain_id)
         return self._chain_id
 
+    def require_chain_id(self, expected: int) -> None:
+        """Asks the node its chain id again (not the cached one: the URL may now reach another
+        node) and raises `ChainIdMismatch` unless it is `expected`; `ChainUnavailable` if the
+        node does not answer."""
+        try:
+            answered = int(self.w3.eth.chain_id)
+        except Exception as exc:
+            if node_unreachable(exc):
+                raise ChainUnavailable(f"the node does not answer: {exc}"[:300]) from exc
+            raise
+        if answered != expected:
+            raise ChainIdMismatch(
+                f"the node answers chain id {answered}, not the deployment's {expected}: it is"
+                " another chain; point the gateway at a node of chain"
+                f" {expected}"
+            )
+
     @property
     def policy(self) -> TxPolicy:
         return self.transactions.policy
@@ -137,7 +182,10 @@ class ChainClient:
     # ------------------------------------------------------------------ transactions
 
     def _send(self, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
-        receipt = self.transactions.send(account, tx)
+        return self._succeeded(self.transactions.send(account, tx), tx)
+
+    @staticmethod
+    def _succeeded(receipt: TxReceipt, tx: dict[str, Any]) -> TxReceipt:
         if receipt["status"] != 1:
             raise ContractRevert(
                 None, f"transaction {receipt['transactionHash'].hex()} failed (gas {tx.get('gas')})"
@@ -162,13 +210,32 @@ class ChainClient:
         """Signs and sends a contract call; a revert raises `ContractRevert` before sending.
 
         `gas`: a known estimate for this call (skips `eth_estimateGas`; headroom is added)."""
+        return self._send(account, self._call_tx(account, fn, gas))
+
+    def _call_tx(
+        self, account: LocalAccount, fn: ContractFunction, gas: int | None
+    ) -> dict[str, Any]:
         if gas is None:
             try:
                 gas = int(fn.estimate_gas({"from": account.address}))
             except _REVERTS as exc:
                 raise _as_revert(exc) from exc
         tx = fn.build_transaction(self._build_params(account, self.policy.with_headroom(gas)))
-        return self._send(account, dict(tx))
+        return {"chainId": self.chain_id, **dict(tx)}
+
+    def submit(
+        self, account: LocalAccount, fn: ContractFunction, *, gas: int | None = None
+    ) -> PendingTx:
+        """`transact` without waiting: the call is estimated (a revert raises `ContractRevert`)
+        and broadcast; `settle` waits for it. Many sent first and settled after share blocks."""
+        tx = self._call_tx(account, fn, gas)
+        return PendingTx(account, self.transactions.submit(account, tx), tx)
+
+    def settle(self, pending: PendingTx) -> TxReceipt:
+        """The receipt of a submitted call, confirmed as the policy asks; `ContractRevert` if
+        it failed on chain."""
+        receipt = self.transactions.wait(pending.account, pending.sent, pending.tx)
+        return self._succeeded(receipt, pending.tx)
 
     def transfer(self, account: LocalAccount, to: str, wei: int) -> TxReceipt:
         """Sends `wei` from `account` to the externally owned account `to` (21,000 gas)."""

@@ -42,7 +42,13 @@ def _probe(client: ChainClient, timeout: float) -> Web3:
     if isinstance(provider, HTTPProvider) and provider.endpoint_uri:
         cached: Web3 | None = getattr(client, "_health_w3", None)
         if cached is None:
-            cached = Web3(HTTPProvider(provider.endpoint_uri, request_kwargs={"timeout": timeout}))
+            cached = Web3(
+                HTTPProvider(
+                    provider.endpoint_uri,
+                    request_kwargs={"timeout": timeout},
+                    exception_retry_configuration=None,  # one try: a hung node is "unreachable"
+                )
+            )
             client._health_w3 = cached  # type: ignore[attr-defined]
         return cached
     return client.w3

@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
+from requests.exceptions import ConnectTimeout, Timeout
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt
@@ -393,7 +394,10 @@ class TransactionManager:
         except Exception as exc:
             if _already_known(exc):
                 return sent
-            self.store.set_state(sent.tx_hash, TxState.FAILED)
+            if not (isinstance(exc, Timeout) and not isinstance(exc, ConnectTimeout)):
+                self.store.set_state(sent.tx_hash, TxState.FAILED)
+            # else the node took the request and did not answer (hung, stopped): it may hold
+            # the transaction; it stays pending in the log, to be broadcast again if it does not
             raise
         return sent
 

@@ -137,7 +137,7 @@ class LedgerService:
             self.metrics,
             Documents(boot.master_key),
             boot.commitment_key,
-            self.sequencer.anchor_records,
+            self.sequencer.anchor_records_now,
             self.sequencer.notify,
         )
         self.serving = Serving(db, self.sequencer.build_receipt)
@@ -432,8 +432,8 @@ class LedgerService:
 
     def health(self) -> dict[str, Any]:
         """The chain, the database and the queue, as `/healthz` reports them: `status` is
-        "degraded" (and `ok` false) when the node is unreachable, the database does not answer,
-        or the oldest queued record has waited longer than `anchor_deadline_seconds` (the
+        "degraded" (and `ok` false) when the node is unreachable or answers with another chain id
+        than the deployment's, the database does not answer, or the oldest queued record has waited longer than `anchor_deadline_seconds` (the
         gateway's promise is about to be, or is, broken); "ok" otherwise."""
         checks: dict[str, Any] = {}
         reasons: list[str] = []
@@ -442,12 +442,20 @@ class LedgerService:
                 node = chain_health(self.client)
         else:  # an HTTP node: no lock, so a hung node cannot hold health checks
             node = chain_health(self.client)
-        checks["chain"] = {"ok": node.reachable, **node.as_dict()}
+        expected = self.deployment.chain_id
+        other_chain = node.reachable and node.chain_id != expected
+        checks["chain"] = {
+            "ok": node.reachable and not other_chain,
+            **node.as_dict(),
+            "expected_chain_id": expected,
+        }
         if node.reachable:
             checks["chain"]["block"] = node.head_block
             checks["chain"]["registry_view_block"] = self.registry.block
         else:
             reasons.append("chain unreachable")
+        if other_chain:
+            reasons.append("chain id mismatch")
         try:
             with self.db.session() as s:
                 s.execute(text("SELECT 1"))

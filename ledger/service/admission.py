@@ -234,7 +234,8 @@ class Admission:
     def _anchor_per_record(
         self, outcomes: list[SubmissionOutcome | LedgerError], rows: list[dict[str, Any]]
     ) -> list[SubmissionOutcome | LedgerError]:
-        """Records asked to be anchored by themselves go to the chain now; their outcome says
+        """Records asked to be anchored by themselves go to the chain now if it answers (else the
+        batcher sends them: they are queued, acknowledged all the same); their outcome says
         where they ended up."""
         if any(
             r["anchoring"] == Anchoring.BATCH.value and r["status"] == SubmissionStatus.QUEUED.value

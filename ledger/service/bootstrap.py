@@ -16,17 +16,18 @@ from dataclasses import asdict, dataclass
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
 
 from ledger.access import Access
 from ledger.anchoring import EvidenceChain
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployment, deploy_contracts, load_deployment
 from ledger.enums import InstitutionType, ParticipantStatus, Role
-from ledger.errors import ConfigurationError, LedgerError
+from ledger.errors import ChainIdMismatch, ConfigurationError, LedgerError
 from ledger.keystore import load_master_key, seal, unseal
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
-from ledger.store import Database, ParticipantRow
+from ledger.store import Database, MetaRow, ParticipantRow
 from ledger.timestamps import GatewayKey
 
 __all__ = ["Bootstrap", "bootstrap"]
@@ -121,6 +122,7 @@ def _open_deployment(
     if deployment is not None:
         db.set_meta(_deployment_key(chain_id), json.dumps(asdict(deployment), sort_keys=True))
         return deployment, None
+    _refuse_other_chain(db, config, chain_id)
     deployer = config.deployer
     if deployer is None:
         if not _in_process(client):
@@ -145,6 +147,25 @@ def _open_deployment(
         )
     db.set_meta(_deployment_key(chain_id), json.dumps(asdict(deployment), sort_keys=True))
     return deployment, Access(db).issue_key(REGULATOR_ID, Role.REGULATOR)
+
+
+def _refuse_other_chain(db: Database, config: ServiceConfig, chain_id: int) -> None:
+    """`ChainIdMismatch` if this database (or data dir) holds the deployment of another chain:
+    the node is not this ledger's chain, and a new deployment on it would split the ledger in
+    two (a key for the wrong node's URL must not deploy anew)."""
+    with db.session() as s:
+        keys = s.execute(select(MetaRow.key).where(MetaRow.key.like("deployment:%"))).scalars()
+        known = {int(k.split(":", 1)[1]) for k in keys if k.split(":", 1)[1].isdigit()}
+    folder = config.data_dir / "deployments"
+    if folder.is_dir():
+        known |= {int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()}
+    known.discard(chain_id)
+    if known:
+        raise ChainIdMismatch(
+            f"the node answers chain id {chain_id}, but this gateway's deployment is on chain"
+            f" {', '.join(str(c) for c in sorted(known))}: refusing to use (or deploy on) another"
+            " chain; point --chain at a node of the deployment's chain"
+        )
 
 
 def _require_gas(client: ChainClient, address: str, who: str) -> None:

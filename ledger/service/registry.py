@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from ledger.chain.client import ChainClient
+from ledger.chain.client import ChainClient, node_unreachable
 from ledger.chain.deploy import Deployment
 from ledger.chain.rpc import Rpc
 from ledger.chain.state import RegistryState
@@ -51,9 +51,17 @@ class RegistryFollower:
 
     def facts(self) -> SnapshotChainFacts:
         """The state (loaded on first use); brought up to the head first unless a background
-        thread keeps it there."""
+        thread keeps it there. A node that does not answer leaves the last view: admission
+        does not need the chain once the view is loaded."""
         if self._facts is None or not self._background:
-            self.follow()
+            try:
+                self.follow()
+            except Exception as exc:
+                if self._facts is None or not node_unreachable(exc):
+                    raise
+                log.warning(
+                    "the node does not answer: the registry view stays at block %d", self.block
+                )
         assert self._facts is not None
         return self._facts
 
@@ -114,7 +122,7 @@ class RegistryFollower:
                     log.warning("following the chain failed (attempt %d): %s", failures, exc)
                     if on_error is not None:
                         on_error(exc)
-                stop.wait(interval if failures == 0 else min(interval * 2**failures, 30.0))
+                stop.wait(interval if failures == 0 else min(interval * 2**failures, 5.0))
         finally:
             self._background = False
 

@@ -8,8 +8,14 @@
   chain's record instead of being anchored twice, one that is not goes back to the queue.
 - When a batch is anchored, every member's proof is computed once and its whole receipt built
   and stored: serving a receipt is one read.
-- Records asked to be anchored by themselves go to `anchorLoan` at once; any left queued (a crash
-  between acceptance and the transaction) are sent by the batcher's next round.
+- Records asked to be anchored by themselves go to `anchorLoan` at once, unless the node is
+  known to be away or the chain is busy: then (and after any failure to reach the node, or a
+  crash between acceptance and the transaction) they stay queued and the batcher sends them.
+- Admission never waits for the node: while it is away the batcher retries with backoff
+  (0.25 s doubling to 4 s), and what was sent but never mined is found again — an in-flight
+  batch is kept until its root is on chain at the confirmation depth or provably nowhere
+  (nothing of this account in the node's pool, nothing lost left to broadcast again); a
+  per-record transaction is looked up on chain before anything is sent again.
 - Several gateways may share the queue: a gateway *claims* the records it anchors (one
   `UPDATE … WHERE record_id IN (SELECT … FOR UPDATE SKIP LOCKED)` on PostgreSQL; one write
   statement, hence serialized, on SQLite) for `claim_lease_seconds`. Its in-flight batch is kept
@@ -31,8 +37,10 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from ledger.analytics import index_anchored
 from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
+from ledger.chain.client import PendingTx, node_unreachable
+from ledger.chain.transactions import TxState
 from ledger.enums import Anchoring, SubmissionStatus
-from ledger.errors import LedgerError
+from ledger.errors import ChainError, ChainUnavailable, RuleViolation, SignatureError
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES
 from ledger.service.config import ServiceConfig
@@ -57,6 +65,16 @@ _STRANDED_AFTER_SECONDS = 5.0
 #: the batcher looks at the queue at least this often, and at most every `_MIN_POLL_SECONDS`
 _IDLE_POLL_SECONDS = 0.25
 _MIN_POLL_SECONDS = 0.02
+#: after a failed round the batcher waits this long, doubled per failure up to `_BACKOFF_MOST`
+_BACKOFF_FIRST = 0.25
+_BACKOFF_MOST = 4.0
+#: a request sending its per-record anchor waits at most this long for the chain (another
+#: transaction in progress); past it the record stays queued and the batcher sends it
+_INLINE_LOCK_SECONDS = 1.0
+#: per-record anchors sent (then waited for) in one round at most
+_RECORDS_PER_ROUND = 100
+#: how often the batcher asks the node its chain id (and whether it answers)
+_PROBE_SECONDS = 1.0
 
 _LOAN_COLUMNS = (
     SubmissionRow.record_id,
@@ -104,6 +122,12 @@ class Sequencer:
         self.chain_lock = chain_lock
         self._wake = threading.Event()
         self._resynced = False  # the transaction log replayed to the node (once, at start)
+        #: the node did not answer the last time it was asked (or is another chain): requests
+        #: leave their per-record anchors to the batcher instead of waiting for it
+        self.node_away = False
+        #: per-record rows a request left to the batcher (sent at its next round)
+        self._deferred: set[str] = set()
+        self._deferred_lock = threading.Lock()
 
     # ------------------------------------------------------------------ the queue
 
@@ -180,8 +204,11 @@ class Sequencer:
     # ------------------------------------------------------------------ batches
 
     def anchor_pending(self, limit: int | None = None) -> int:
-        """Anchors up to `limit` queued batch records as one Merkle root; returns how many."""
-        self.recover()
+        """Anchors up to `limit` queued batch records as one Merkle root; returns how many.
+        Nothing while this gateway's previous batch is still undecided (sent, not yet mined at
+        the confirmation depth, or the node away): one batch in flight per gateway."""
+        if not self.recover():
+            return 0
         ids = self._claim(
             SubmissionRow.anchoring == Anchoring.BATCH.value,
             limit=limit or self.config.batch_size,
@@ -210,10 +237,22 @@ class Sequencer:
                 ),
             )
 
+        sent: list[bool] = []
+
+        def before_send(tree: StandardMerkleTree) -> None:
+            remember(tree)
+            sent.append(True)
+
         with self.chain_lock:
             try:
-                batch = self.chain.anchor_batch(self.identity.account, loans, before_send=remember)
-            except BaseException:
+                batch = self.chain.anchor_batch(
+                    self.identity.account, loans, before_send=before_send
+                )
+            except BaseException as exc:
+                if sent and not isinstance(exc, RuleViolation | SignatureError):
+                    # it may have reached the node (or been mined) before the failure: the
+                    # batch stays in flight, with its claims, for `recover` to decide
+                    raise
                 self.db.set_meta(self._in_flight_key, "")
                 self._release(ids)
                 raise
@@ -223,22 +262,29 @@ class Sequencer:
     def resume(self) -> None:
         """At start: this gateway's batch in flight when it stopped is finished or released, and
         any record it still claims goes back to the queue (a new process holds nothing), so a
-        restarted gateway does not wait for its own lease to run out."""
-        self.recover()
+        restarted gateway does not wait for its own lease to run out — except the members of its
+        batch still undecided (sent, not yet found on chain at the confirmation depth)."""
+        keep: list[str] = []
+        if not self.recover():
+            raw = self.db.get_meta(self._in_flight_key)
+            keep = list(json.loads(raw)["records"]) if raw else []
         with self.db.session() as s:
             s.execute(
                 update(SubmissionRow)
                 .where(
                     SubmissionRow.claimed_by == self._gateway,
                     SubmissionRow.status == SubmissionStatus.QUEUED.value,
+                    SubmissionRow.record_id.not_in(keep),
                 )
                 .values(claimed_by=None, claimed_until=None)
                 .execution_options(synchronize_session=False)
             )
 
-    def recover(self) -> None:
-        """Finishes the batch this gateway sent before it stopped, and any of another gateway's
-        whose lease ran out, if its root is on chain; releases its records otherwise."""
+    def recover(self) -> bool:
+        """Finishes the batch this gateway sent before it stopped (or before the node went
+        away), and any of another gateway's whose lease ran out, if its root is on chain at the
+        confirmation depth; releases its records if it is provably nowhere. Returns False while
+        this gateway's own batch is still undecided."""
         if not self._resynced:
             # first, what the node lost of this account's transactions (a restart) goes back
             # and is mined: an anchoring sent before a crash is then seen on chain below
@@ -252,23 +298,32 @@ class Sequencer:
                     or_(MetaRow.key == IN_FLIGHT_KEY, MetaRow.key.like(f"{IN_FLIGHT_KEY}:%"))
                 )
             ).all()
+        decided = True
         for key, raw in stored:
             if not raw:
                 continue
             info = json.loads(raw)
             mine = key in (IN_FLIGHT_KEY, self._in_flight_key)
-            if mine or float(info.get("until", 0)) < now:
-                self._recover_batch(key, info)
+            if (mine or float(info.get("until", 0)) < now) and not self._recover_batch(
+                key, info, mine=mine
+            ):
+                decided = decided and not mine
+        return decided
 
-    def _recover_batch(self, key: str, info: dict[str, Any]) -> None:
+    def _recover_batch(self, key: str, info: dict[str, Any], *, mine: bool) -> bool:
+        """Finishes or releases one in-flight batch; False if it cannot be decided yet."""
         root = bytes.fromhex(info["root"][2:])
         with self.chain_lock:
             tx = self.chain.batch_anchor(root)
+            if tx is None and mine and self._still_in_flight(root):
+                return False  # the node holds (or was given back) this account's transactions
+            if tx is not None and not self._deep_enough(tx.block_number):
+                return False
         if tx is None:  # never reached the chain: the records are still queued
             with self.db.session() as s:
                 s.merge(MetaRow(key=key, value=""))
             self._release(info["records"], int(info.get("gateway", self._gateway)))
-            return
+            return True
         with self.db.session() as s:
             rows = {
                 r.record_id: r
@@ -279,6 +334,30 @@ class Sequencer:
         loans = [_loan(rows[rid]) for rid in info["records"] if rid in rows]
         tree = StandardMerkleTree.of([loan.leaf_values for loan in loans], list(LEAF_TYPES))
         self._finish(tree, tx, loans, {rid: r.queued_at for rid, r in rows.items()}, key)
+        return True
+
+    def _still_in_flight(self, root: bytes) -> bool:
+        """Whether a transaction anchoring `root` may still be mined: an attempt in the
+        transaction log (its calldata holds the root) at a nonce the chain has not mined yet,
+        that the node did not refuse. The node is given back what it lost first (a restart
+        emptied its pool, a rollback), so that such an attempt is mined or refused, not kept
+        waiting; an attempt the node refuses is marked dropped and the batch released next."""
+        client = self.chain.client
+        account = self.identity.account
+        mined = int(client.w3.eth.get_transaction_count(account.address, "latest"))
+        waiting = [
+            attempt
+            for attempt in client.transactions.store.attempts(account.address.lower(), mined)
+            if attempt.state not in (TxState.FAILED, TxState.DROPPED) and root in attempt.raw
+        ]
+        if waiting:
+            client.transactions.resync(account)
+        return bool(waiting)
+
+    def _deep_enough(self, block_number: int) -> bool:
+        """Whether `block_number` has the confirmation depth under the head."""
+        depth = self.chain.client.policy.confirmations
+        return depth == 0 or int(self.chain.client.w3.eth.block_number) >= block_number + depth
 
     def _finish(
         self,
@@ -376,10 +455,15 @@ class Sequencer:
         looked up (`batch(root)`); if the chain has it no more, this account's dropped
         transactions are first broadcast again (the original
         `anchorBatch` usually is one, and is mined again as it was), and only a root still
-        missing after that is anchored by a new transaction. Proofs do not change (same tree)."""
+        missing after that is anchored by a new transaction. Proofs do not change (same tree).
+        Per-record anchors are checked alike (`_check_loans`)."""
         client = self.chain.client
         with self.chain_lock:
             head = int(client.w3.eth.block_number)
+        return self._check_batches(head) + self._check_loans(head)
+
+    def _check_batches(self, head: int) -> int:
+        client = self.chain.client
         with self.db.session() as s:
             stored = s.execute(
                 select(BatchRow.root, BatchRow.tx_hash, BatchRow.block_number, BatchRow.size).where(
@@ -462,84 +546,188 @@ class Sequencer:
 
     # ------------------------------------------------------------------ records by themselves
 
+    def anchor_records_now(self, record_ids: Sequence[str]) -> None:
+        """A request's per-record anchors: sent at once if the node answers and the chain is
+        free within `_INLINE_LOCK_SECONDS`; else, or if the node fails meanwhile, the records
+        stay queued and the batcher sends them (the request never fails for the node)."""
+        if not record_ids:
+            return
+        if self.node_away or not self._lock(_INLINE_LOCK_SECONDS):
+            self._defer(record_ids)
+            return
+        try:
+            self.anchor_records(record_ids)
+        except Exception as exc:
+            if not (node_unreachable(exc) or isinstance(exc, ChainError)):
+                raise
+            self.node_away = self.node_away or node_unreachable(exc)
+            self._defer(record_ids)
+        finally:
+            self.chain_lock.__exit__(None, None, None)
+
+    def _lock(self, timeout: float) -> bool:
+        """Takes the chain lock within `timeout` seconds (released with `__exit__`)."""
+        acquire = getattr(self.chain_lock, "acquire", None)
+        if acquire is None:
+            self.chain_lock.__enter__()
+            return True
+        return bool(acquire(timeout=timeout))
+
+    def _defer(self, record_ids: Sequence[str]) -> None:
+        with self._deferred_lock:
+            self._deferred.update(record_ids)
+        self.notify()
+
+    def _take_deferred(self) -> list[str]:
+        with self._deferred_lock:
+            taken, self._deferred = sorted(self._deferred), set()
+        return taken
+
     def anchor_records(self, record_ids: Sequence[str]) -> None:
-        """`anchorLoan` for each record this gateway can claim (the contract checks every rule);
-        a refused record is rejected with the rule's code, one found anchored already (sent by a
-        gateway that died before recording it) is finished from the chain."""
+        """`anchorLoan` for each record this gateway can claim (at most
+        `_RECORDS_PER_ROUND`; the contract checks every rule): all are sent first, then waited
+        for, so they share blocks. A record the contract refuses by a rule is rejected with the
+        rule's code; one found anchored already (sent before a crash or an outage) is finished
+        from the chain. Any other failure leaves the record queued (released) for a later
+        round; a node that does not answer stops the round (`ChainUnavailable`)."""
         if not record_ids:
             return
         claimed = self._claim(
             SubmissionRow.record_id.in_(list(record_ids)),
             SubmissionRow.anchoring == Anchoring.PER_RECORD.value,
-            limit=len(record_ids),
+            limit=min(len(record_ids), _RECORDS_PER_ROUND),
         )
-        for record_id in claimed:
-            with self.db.session() as s:
-                row = s.execute(
-                    select(*_LOAN_COLUMNS).where(SubmissionRow.record_id == record_id)
-                ).one_or_none()
-            if row is None:
-                continue
-            loan = _loan(row)
+        with self.db.session() as s:
+            loans = {
+                r.record_id: _loan(r)
+                for r in s.execute(
+                    select(*_LOAN_COLUMNS).where(SubmissionRow.record_id.in_(claimed))
+                ).all()
+            }
+        sent: list[tuple[str, PendingTx]] = []
+        try:
+            for record_id, loan in loans.items():
+                try:
+                    with self.chain_lock:
+                        sent.append((record_id, self.chain.send_loan(self.identity.account, loan)))
+                except Exception as exc:
+                    self._not_anchored(record_id, loan, exc)
+            for record_id, pending in sent:
+                loan = loans[record_id]
+                try:
+                    with self.chain_lock:
+                        tx = self.chain.settle_loan(pending)
+                except Exception as exc:
+                    self._not_anchored(record_id, loan, exc)
+                    continue
+                self._anchored_alone(record_id, loan, tx, first=True)
+        finally:
+            self._release(claimed)  # those still queued (anchored ones are not claimed)
+
+    def _not_anchored(self, record_id: str, loan: SignedLoan, exc: Exception) -> None:
+        """A per-record anchor that failed: anchored after all (an earlier transaction of it
+        is on chain, at the confirmation depth), rejected (a rule), or left queued; re-raises
+        what is not the chain's (a bug) and `ChainUnavailable` for a node that does not
+        answer."""
+        if not node_unreachable(exc):
             try:
                 with self.chain_lock:
-                    tx = self._anchor_once(loan)
-            except LedgerError as exc:
-                self.metrics.count_error(exc.code)
-                with self.db.session() as s:
-                    s.execute(
-                        update(SubmissionRow)
-                        .where(SubmissionRow.record_id == record_id)
-                        .values(
-                            status=SubmissionStatus.REJECTED.value,
-                            rejection_code=exc.code,
-                            rejection_reason=exc.message,
-                            claimed_by=None,
-                            claimed_until=None,
-                        )
-                    )
-                continue
-            except BaseException:
-                self._release([record_id])
-                raise
-            receipt = self.chain.receipt(loan, tx)
+                    tx = self._anchored_earlier(loan, exc)
+            except Exception as again:
+                exc = again
+            else:
+                if tx is not None:
+                    self._anchored_alone(record_id, loan, tx, first=True)
+                    return
+        if isinstance(exc, RuleViolation | SignatureError):
+            self.metrics.count_error(exc.code)
             with self.db.session() as s:
                 s.execute(
                     update(SubmissionRow)
                     .where(SubmissionRow.record_id == record_id)
                     .values(
-                        status=SubmissionStatus.ANCHORED.value,
-                        tx_hash=_hex(tx.transaction_hash),
-                        block_number=tx.block_number,
-                        block_time=tx.block_time,
-                        anchored_at=time.time(),
+                        status=SubmissionStatus.REJECTED.value,
+                        rejection_code=exc.code,
+                        rejection_reason=exc.message,
                         claimed_by=None,
                         claimed_until=None,
                     )
                 )
-                index_anchored(s, [record_id])
-                if s.get(ReceiptRow, record_id) is None:
-                    s.add(ReceiptRow(record_id=record_id, receipt_json=receipt.model_dump_json()))
+            return
+        if node_unreachable(exc):
+            self.metrics.count_error(ChainUnavailable.code)
+            raise ChainUnavailable(f"the node does not answer: {exc}"[:300]) from exc
+        if not isinstance(exc, ChainError):
+            raise exc
+        self.metrics.count_error(exc.code)
+        log.warning(
+            "per-record anchor not done this round: it stays queued",
+            extra={"fields": {"record_id": record_id, "error": str(exc)[:300]}},
+        )
+
+    def _anchored_alone(
+        self, record_id: str, loan: SignedLoan, tx: AnchoredTx, *, first: bool
+    ) -> None:
+        """Records a per-record anchor (or, `first` false, where a reorganization moved it)."""
+        receipt = self.chain.receipt(loan, tx).model_dump_json()
+        values: dict[str, Any] = {
+            "tx_hash": _hex(tx.transaction_hash),
+            "block_number": tx.block_number,
+            "block_time": tx.block_time,
+        }
+        if first:
+            values.update(
+                status=SubmissionStatus.ANCHORED.value,
+                anchored_at=time.time(),
+                claimed_by=None,
+                claimed_until=None,
+            )
+        with self.db.session() as s:
+            s.execute(
+                update(SubmissionRow).where(SubmissionRow.record_id == record_id).values(**values)
+            )
+            index_anchored(s, [record_id])
+            if first and s.get(ReceiptRow, record_id) is not None:
+                return
+            s.merge(ReceiptRow(record_id=record_id, receipt_json=receipt))
 
     def _anchor_once(self, loan: SignedLoan) -> AnchoredTx:
         """`anchorLoan`, or the transaction that anchored the record already."""
         try:
             return self.chain.anchor_loan(self.identity.account, loan)
-        except LedgerError as exc:
-            if exc.code != "DUPLICATE_RECORD":
-                raise
-            found = self._anchored_before(loan.record_id)
+        except Exception as exc:
+            found = None if node_unreachable(exc) else self._anchored_earlier(loan, exc)
             if found is None:
                 raise
             return found
 
-    def _anchored_before(self, record_id: bytes) -> AnchoredTx | None:
+    def _anchored_earlier(self, loan: SignedLoan, failure: Exception) -> AnchoredTx | None:
+        """After `anchorLoan` failed with `failure` (refused as a duplicate, reverted on chain,
+        timed out...): the transaction that anchored the record before (sent before a crash or
+        an outage, perhaps under another nonce), if it is on chain; `ChainError` if it is not
+        yet at the confirmation depth. None for a rule the record breaks."""
+        if (
+            isinstance(failure, RuleViolation | SignatureError)
+            and failure.code != "DUPLICATE_RECORD"
+        ):
+            return None
+        found = self._anchored_before(loan.record_id)
+        if found is not None and not self._deep_enough(found.block_number):
+            raise ChainError(
+                f"record {_hex(loan.record_id)} is on chain in block {found.block_number},"
+                " not yet at the confirmation depth"
+            ) from failure
+        return found
+
+    def _anchored_before(
+        self, record_id: bytes, from_block: int | None = None
+    ) -> AnchoredTx | None:
         """The `LoanAnchored` transaction of a record already on chain, if it is."""
         state = self.chain.client.call(self.chain.ledger.functions.recordState(record_id))
         if int(state[1]) == 0:
             return None
         events = self.chain.ledger.events.LoanAnchored().get_logs(
-            from_block=self.chain.deployment.block_number,
+            from_block=self.chain.deployment.block_number if from_block is None else from_block,
             argument_filters={"recordId": record_id},
         )
         if not events:
@@ -549,6 +737,77 @@ class Sequencer:
         return AnchoredTx(
             bytes(found["transactionHash"]), int(found["blockNumber"]), int(block["timestamp"]), 0
         )
+
+    def _check_loans(self, head: int) -> int:
+        """The per-record anchors of the last `REORG_WINDOW_BLOCKS` blocks against the chain's
+        `LoanAnchored` events (one `eth_getLogs`): one that moved gets its anchor and receipt
+        rebuilt; one of this gateway's the chain has no more (a reorganization, a node rolled
+        back) is broadcast again from the transaction log, and sent anew only if still missing.
+        Returns how many changed."""
+        client = self.chain.client
+        with self.db.session() as s:
+            stored = s.execute(
+                select(
+                    SubmissionRow.record_id, SubmissionRow.tx_hash, SubmissionRow.block_number
+                ).where(
+                    SubmissionRow.status == SubmissionStatus.ANCHORED.value,
+                    SubmissionRow.anchoring == Anchoring.PER_RECORD.value,
+                    SubmissionRow.batch_root.is_(None),
+                    SubmissionRow.block_number > head - REORG_WINDOW_BLOCKS,
+                )
+            ).all()
+        if not stored:
+            return 0
+        lowest = min(min(int(r.block_number) for r in stored), head)
+        with self.chain_lock:
+            events = self.chain.ledger.events.LoanAnchored().get_logs(
+                from_block=max(0, lowest), to_block="latest"
+            )
+        seen = {
+            _hex(bytes(e["args"]["recordId"])): (
+                _hex(bytes(e["transactionHash"])),
+                int(e["blockNumber"]),
+            )
+            for e in events
+        }
+        own = self.identity.account.address.lower()
+        changed = 0
+        for row in stored:
+            if seen.get(row.record_id) == (row.tx_hash, int(row.block_number)):
+                continue
+            sent = client.transactions.store.get(row.tx_hash)
+            if row.record_id not in seen and (sent is None or sent.account != own):
+                continue  # another gateway's anchor (one database): that gateway sends it again
+            with self.db.session() as s:
+                loan = _loan(
+                    s.execute(
+                        select(*_LOAN_COLUMNS).where(SubmissionRow.record_id == row.record_id)
+                    ).one()
+                )
+            with self.chain_lock:
+                tx = self._anchored_before(loan.record_id, lowest)
+                if tx is None:
+                    client.transactions.resync(self.identity.account)
+                    tx = self._anchored_before(loan.record_id, lowest)
+                if tx is None:
+                    tx = self._anchor_once(loan)
+                    self.metrics.count_error("RECORD_REANCHORED")
+                if not self._deep_enough(tx.block_number):
+                    continue  # mined again, not yet deep enough: looked at next time
+            log.warning(
+                "per-record anchor moved by a reorganization: receipt rebuilt",
+                extra={
+                    "fields": {
+                        "record_id": row.record_id,
+                        "old_tx": row.tx_hash,
+                        "new_tx": _hex(tx.transaction_hash),
+                        "block": tx.block_number,
+                    }
+                },
+            )
+            self._anchored_alone(row.record_id, loan, tx, first=False)
+            changed += 1
+        return changed
 
     def _stranded(self) -> list[str]:
         """Per-record rows accepted but never sent and claimed by no live gateway (a crash)."""
@@ -565,6 +824,26 @@ class Sequencer:
             )
 
     # ------------------------------------------------------------------ the loop
+
+    def probe(self) -> None:
+        """Asks the node its chain id: `ChainUnavailable` if it does not answer,
+        `ChainIdMismatch` if it is another chain than the deployment's (nothing is then read
+        from it or sent to it); `node_away` says how it went."""
+        try:
+            with self.chain_lock:  # the in-process chain is not thread-safe
+                self.chain.client.require_chain_id(self.chain.deployment.chain_id)
+        except ChainUnavailable:
+            self.node_away = True
+            raise
+        self.node_away = False
+
+    def _defer_on_failure(self, record_ids: list[str], send: Callable[[list[str]], None]) -> None:
+        """`send(record_ids)`; those still queued go back to the deferred set if it fails."""
+        try:
+            send(record_ids)
+        except BaseException:
+            self._defer(record_ids)
+            raise
 
     def notify(self) -> None:
         """Records joined the queue: the batcher looks now instead of at its next poll."""
@@ -585,19 +864,38 @@ class Sequencer:
         self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
     ) -> None:
         """Anchors a batch once its oldest record has waited `batch_interval` seconds, or as soon
-        as `batch_size` records wait; sends stranded per-record rows every few seconds.
+        as `batch_size` records wait; sends the per-record rows requests left to it at once and
+        stranded ones every few seconds; checks the node's chain id every `_PROBE_SECONDS` (and
+        every round while it is away) and backs off after a failed round.
 
         Woken by `notify` when records are queued here; polls every `_IDLE_POLL_SECONDS` anyway
         (records queued by another gateway over the same database, and `stop`)."""
         next_stranded = 0.0
         next_reorg_check = time.time() + _REORG_CHECK_SECONDS
+        next_probe = 0.0
+        failures = 0
         while not stop.is_set():
             wait = _IDLE_POLL_SECONDS
             try:
                 now = time.time()
+                if self.node_away or now >= next_probe:
+                    next_probe = now + _PROBE_SECONDS
+                    was_away = self.node_away
+                    self.probe()
+                    if was_away:  # back: what it lost (a restart, a rollback) is looked for now
+                        next_reorg_check = now
                 if now >= next_reorg_check:
                     next_reorg_check = now + _REORG_CHECK_SECONDS
-                    self.check_anchors()
+                    try:
+                        self.check_anchors()
+                    except Exception as exc:  # reported; it must not hold the queue up
+                        if node_unreachable(exc):
+                            raise
+                        if on_error:
+                            on_error(exc)
+                deferred = self._take_deferred()
+                if deferred:
+                    self._defer_on_failure(deferred, self.anchor_records)
                 if now >= next_stranded:
                     next_stranded = now + _STRANDED_AFTER_SECONDS / 2
                     stranded = self._stranded()
@@ -609,11 +907,20 @@ class Sequencer:
                     if (
                         count >= self.config.batch_size or age >= self.config.batch_interval
                     ) and self.anchor_pending():
+                        failures = 0
                         continue
                     wait = min(wait, max(self.config.batch_interval - age, 0.0))
+                failures = 0
             except Exception as exc:
+                failures += 1
+                if node_unreachable(exc):
+                    self.node_away = True
+                # back off: a node away is asked again at 0.25 s, 0.5 s, ... 4 s, not at 10 Hz
+                wait = min(_BACKOFF_FIRST * 2 ** (failures - 1), _BACKOFF_MOST)
                 if on_error:
                     on_error(exc)
+                stop.wait(wait)
+                continue
             self._wake.wait(wait)
             self._wake.clear()
             stop.wait(_MIN_POLL_SECONDS)  # a burst of notifications costs one query per period

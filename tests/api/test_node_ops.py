@@ -40,8 +40,11 @@ def _gateway_on(node: AnvilNode, data_dir: Path, client: ChainClient) -> Env:
 @pytest.fixture
 def on_anvil(tmp_path: Path) -> Iterator[tuple[AnvilNode, Env]]:
     with AnvilNode(hardfork=None, balance_eth=None) as node:  # stock anvil
-        client = ChainClient(Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 10})))
-        env = _gateway_on(node, tmp_path / "gw", client)
+        # as the gateway's own provider (gateway/app.py): a bounded wait, no retries by web3
+        provider = Web3.HTTPProvider(
+            node.url, request_kwargs={"timeout": 10}, exception_retry_configuration=None
+        )
+        env = _gateway_on(node, tmp_path / "gw", ChainClient(Web3(provider)))
         try:
             yield node, env
         finally:
@@ -144,6 +147,28 @@ def test_a_dropped_batch_the_node_will_not_take_back_gets_a_new_transaction(
 
 
 @pytest.mark.anvil
+def test_a_per_record_anchor_dropped_by_a_reorganization_is_mined_again(
+    on_anvil: tuple[AnvilNode, Env],
+) -> None:
+    """The record's `anchorLoan` is broadcast again from the log (same bytes) and mined in a
+    new block; its anchor and receipt are rebuilt and verify (before: left anchored with a
+    receipt failing the anchor check)."""
+    node, env = on_anvil
+    snapshot = node.rpc("evm_snapshot")
+    record_id = env.queued_loan(anchoring="per-record")
+    before = env.status(record_id)
+    assert before["status"] == "anchored", before
+    assert node.rpc("evm_revert", [snapshot]) is True
+    node.rpc("evm_mine")  # the new branch: a block where the anchor used to be
+    assert env.gw.service.sequencer.check_anchors() == 1
+    after = env.status(record_id)
+    assert after["transaction_hash"] == before["transaction_hash"]
+    assert after["block_number"] != before["block_number"]
+    _verifies(env, record_id)
+    assert env.gw.service.sequencer.check_anchors() == 0
+
+
+@pytest.mark.anvil
 def test_healthz_reports_the_node_and_is_degraded_when_it_stops(
     on_anvil: tuple[AnvilNode, Env],
 ) -> None:
@@ -195,3 +220,43 @@ def test_healthz_is_degraded_when_the_queue_is_past_its_deadline(tmp_path: Path)
         assert r.status_code == 200 and r.json()["status"] == "ok"
     finally:
         gw.close()
+
+
+@pytest.mark.anvil
+def test_loans_are_acknowledged_while_the_node_is_down(
+    on_anvil: tuple[AnvilNode, Env],
+) -> None:
+    """The node's process is gone: a per-record loan is co-signed into the queue (200 `queued`,
+    with its entry timestamp) at once instead of failing; a batch loan too; `/healthz` says
+    `degraded` with the queue's age; what needs the chain answers 503 CHAIN_UNAVAILABLE in
+    the error shape."""
+    node, env = on_anvil
+    bodies = [
+        env.loan_json(funder=env["bank1"], anchoring=anchoring)[0]
+        for anchoring in ("per-record", "batch", "per-record")
+    ]  # dated by the chain's clock, while it answers
+    node.stop()
+    started = time.monotonic()
+    acknowledged = []
+    for body in bodies:
+        r = env.post_loan(env["p1"].key, body)
+        assert r.status_code == 202, r.text
+        c = env.confirm(env["bank1"], r.json()["record_id"])
+        assert c.status_code == 200, c.text
+        assert c.json()["status"] == "queued" and c.json()["entry_timestamp"], c.json()
+        acknowledged.append(c.json()["record_id"])
+    assert time.monotonic() - started < 15  # one failed send, then no waiting for the node
+    assert env.gw.service.sequencer.node_away
+    body = env.http.get("/healthz").json()
+    assert body["status"] == "degraded" and body["reasons"] == ["chain unreachable"], body
+    assert body["checks"]["batcher"]["queue_depth"] == 3
+    assert body["checks"]["batcher"]["oldest_pending_seconds"] > 0
+    r = env.http.post(
+        "/v1/participants",
+        json={"role": "platform", "name": "Later"},
+        headers=auth(env.regulator_key),
+    )
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "CHAIN_UNAVAILABLE", r.json()
+    for record_id in acknowledged:
+        assert env.status(record_id)["status"] == "queued"

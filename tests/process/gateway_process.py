@@ -117,20 +117,8 @@ class GatewayProcess:
         self.port = free_port()
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledger",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(self.port),
-                "--batch-interval",
-                "0.3",
-                *extra_args,
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            [*self.command(data_dir, self.port), *extra_args],
+            env=self.environment(env),
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -147,6 +135,26 @@ class GatewayProcess:
             time.sleep(0.2)
         self.kill()
         raise AssertionError("gateway did not start")
+
+    @staticmethod
+    def command(data_dir: Path, port: int) -> list[str]:
+        """`ledger serve` on `data_dir` and `port` (batches every 0.3 s); options follow."""
+        return [
+            sys.executable,
+            "-m",
+            "ledger",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--batch-interval",
+            "0.3",
+        ]
+
+    @staticmethod
+    def environment(env: dict[str, str] | None = None) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
 
     def alive(self) -> bool:
         return self.proc.poll() is None
