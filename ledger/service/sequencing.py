@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -32,7 +32,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from ledger.analytics import index_anchored
 from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
 from ledger.enums import Anchoring, SubmissionStatus
-from ledger.errors import LedgerError
+from ledger.errors import DatabaseUnavailable, LedgerError
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES
 from ledger.service.config import ServiceConfig
@@ -57,6 +57,10 @@ _STRANDED_AFTER_SECONDS = 5.0
 #: the batcher looks at the queue at least this often, and at most every `_MIN_POLL_SECONDS`
 _IDLE_POLL_SECONDS = 0.25
 _MIN_POLL_SECONDS = 0.02
+#: after a failed round the batcher waits twice as long as after the last one, up to this: an
+#: outage (node, database) costs a log line every few seconds, not a core, and the first round
+#: after it clears comes within this
+_MAX_BACKOFF_SECONDS = 2.0
 
 _LOAN_COLUMNS = (
     SubmissionRow.record_id,
@@ -104,6 +108,10 @@ class Sequencer:
         self.chain_lock = chain_lock
         self._wake = threading.Event()
         self._resynced = False  # the transaction log replayed to the node (once, at start)
+        #: claims a failed round could not give up (the database was away): given up first at
+        #: the next round, instead of holding the records until their lease runs out
+        self._unreleased: set[str] = set()
+        self._unreleased_lock = threading.Lock()
 
     # ------------------------------------------------------------------ the queue
 
@@ -164,6 +172,26 @@ class Sequencer:
             ).scalars()
             return list(claimed)
 
+    def _give_up(self, record_ids: Sequence[str]) -> None:
+        """Releases this gateway's claims after a failed attempt; if the database refuses that
+        too, they are remembered and released by the next round (`_release_given_up`)."""
+        try:
+            self._release(record_ids)
+        except DatabaseUnavailable:
+            with self._unreleased_lock:
+                self._unreleased.update(record_ids)
+
+    def _release_given_up(self) -> None:
+        with self._unreleased_lock:
+            pending, self._unreleased = sorted(self._unreleased), set()
+        if pending:
+            try:
+                self._release(pending)
+            except BaseException:
+                with self._unreleased_lock:
+                    self._unreleased.update(pending)
+                raise
+
     def _release(self, record_ids: Sequence[str], gateway: int | None = None) -> None:
         """Gives up the claim of `gateway` (this one by default) on rows still queued."""
         with self.db.session() as s:
@@ -214,8 +242,11 @@ class Sequencer:
             try:
                 batch = self.chain.anchor_batch(self.identity.account, loans, before_send=remember)
             except BaseException:
-                self.db.set_meta(self._in_flight_key, "")
-                self._release(ids)
+                # nothing was sent, or what was is found by `recover` from the in-flight batch
+                # (kept if the database refuses to clear it)
+                with suppress(DatabaseUnavailable):
+                    self.db.set_meta(self._in_flight_key, "")
+                self._give_up(ids)
                 raise
         self._finish(batch.tree, batch.tx, loans, queued_at, self._in_flight_key)
         return len(loans)
@@ -500,7 +531,7 @@ class Sequencer:
                     )
                 continue
             except BaseException:
-                self._release([record_id])
+                self._give_up([record_id])
                 raise
             receipt = self.chain.receipt(loan, tx)
             with self.db.session() as s:
@@ -588,12 +619,16 @@ class Sequencer:
         as `batch_size` records wait; sends stranded per-record rows every few seconds.
 
         Woken by `notify` when records are queued here; polls every `_IDLE_POLL_SECONDS` anyway
-        (records queued by another gateway over the same database, and `stop`)."""
+        (records queued by another gateway over the same database, and `stop`). A failed round
+        (node or database away) is reported to `on_error` and followed by a wait that doubles up
+        to `_MAX_BACKOFF_SECONDS`; the loop never ends but by `stop`."""
         next_stranded = 0.0
         next_reorg_check = time.time() + _REORG_CHECK_SECONDS
+        backoff = 0.0  # seconds to wait after a failed round (0 after a good one)
         while not stop.is_set():
             wait = _IDLE_POLL_SECONDS
             try:
+                self._release_given_up()
                 now = time.time()
                 if now >= next_reorg_check:
                     next_reorg_check = now + _REORG_CHECK_SECONDS
@@ -609,11 +644,18 @@ class Sequencer:
                     if (
                         count >= self.config.batch_size or age >= self.config.batch_interval
                     ) and self.anchor_pending():
+                        backoff = 0.0
                         continue
                     wait = min(wait, max(self.config.batch_interval - age, 0.0))
+                backoff = 0.0
             except Exception as exc:
+                backoff = min(max(2 * backoff, _IDLE_POLL_SECONDS), _MAX_BACKOFF_SECONDS)
+                wait = backoff
                 if on_error:
                     on_error(exc)
+                if stop.wait(wait):  # not woken by `notify`: a new record does not end an outage
+                    break
+                continue
             self._wake.wait(wait)
             self._wake.clear()
             stop.wait(_MIN_POLL_SECONDS)  # a burst of notifications costs one query per period
