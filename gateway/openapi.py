@@ -87,7 +87,7 @@ def _declare_errors(document: dict[str, Any]) -> None:
                 {
                     **error,
                     "description": "the database is down, read-only, full or locked "
-                    "(DATABASE_*, with Retry-After): nothing was changed, retry later",
+                    "(DATABASE_*, with Retry-After): retry later",
                 },
             )
     for unused in ("HTTPValidationError", "ValidationError"):

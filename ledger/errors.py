@@ -149,7 +149,7 @@ class DatabaseUnavailable(LedgerError):
     """The database cannot serve the request now: it is down or restarting, read-only, out of
     space, or locked by another process (`ledger.codes.DATABASE_CODES`). The request's
     transaction did not commit (if the connection dropped during the commit itself, the database
-    decides; every write of the gateway is safe to retry). Not the caller's fault: retry later
-    (the gateway answers 503)."""
+    decides: a repeated submission or confirmation then answers `duplicate`). Not the caller's
+    fault: retry later (the gateway answers 503)."""
 
     code = "DATABASE_UNAVAILABLE"

@@ -359,7 +359,7 @@ class Database:
                 else:
                     conn.execute(text("SELECT 1"))
             if self.fault is not None:
-                self.set_meta("health_probe", str(time.time()))
+                self.check_writable()
         except DatabaseUnavailable as exc:
             return {
                 "ok": False,
@@ -400,6 +400,12 @@ class Database:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def check_writable(self) -> None:
+        """Writes and commits one meta row: `DatabaseUnavailable` if the database cannot take a
+        write now (down, read-only, full, locked). Before an action that cannot be undone
+        (a chain transaction) whose outcome the database must then hold."""
+        self.set_meta("write_probe", str(time.time()))
 
     def get_meta(self, key: str) -> str | None:
         with self.session() as s:

@@ -103,3 +103,49 @@ def test_other_errors_are_not_faults(tmp_path: Path) -> None:
     assert not isinstance(caught.value, DatabaseUnavailable)
     assert classify(caught.value) is None
     assert db.fault is None
+
+
+def test_a_registration_is_refused_before_the_chain_or_taken_over_when_asked_again(
+    tmp_path: Path,
+) -> None:
+    """The general rule: a database fault leaves no half-done change. A registration writes the
+    chain, then the database: the database is checked writable first, and a participant the
+    chain has but the database lost (its write failed after the transaction) is taken over when
+    the registration is asked again."""
+    from web3 import EthereumTesterProvider, Web3
+
+    from ledger.chain.client import ChainClient
+    from ledger.enums import InstitutionType, Role
+    from ledger.service import LedgerService, ServiceConfig
+    from ledger.signing import LocalSigner
+
+    db, _ = _db(tmp_path)
+    client = ChainClient(Web3(EthereumTesterProvider()))
+    service, _ = LedgerService.open(db, client, ServiceConfig(data_dir=tmp_path))
+
+    def on_chain() -> int:
+        service.registry.follow()
+        return len(service.registry.registry().participants)
+
+    before = on_chain()
+    mode = {"query_only": 1}
+    _on_connect(db, lambda: f"PRAGMA query_only = {mode['query_only']}")
+    with pytest.raises(DatabaseUnavailable) as caught:
+        service.register_participant(Role.FUNDER, "Bank", InstitutionType.BANK)
+    assert caught.value.code == "DATABASE_READ_ONLY"
+    assert on_chain() == before  # refused before anything was sent
+    mode["query_only"] = 0
+    db.engine.dispose()
+
+    # the state a database failure after the transaction leaves: on chain, not in the database
+    own = LocalSigner.generate().address
+    regulator = service.custody.account(1, "test")
+    orphan = service.chain.register_participant(regulator, Role.PLATFORM, own, "P")
+    assert on_chain() == before + 1
+    row, key = service.register_participant(Role.PLATFORM, "P", signer_address=own)
+    assert row.id == orphan and on_chain() == before + 1  # taken over, not registered twice
+    assert service.authenticate(key).participant_id == orphan
+    # asked once more, it is a signer in use as before
+    with pytest.raises(Exception) as again:
+        service.register_participant(Role.PLATFORM, "P", signer_address=own)
+    assert getattr(again.value, "code", None) == "SIGNER_IN_USE"
