@@ -257,6 +257,8 @@ class DocumentRow(Base):
 
 
 _MEMORY_LOCK = threading.RLock()
+#: how long `Database.probe` reports a fault after the last statement that met one
+FAULT_HOLD_SECONDS = 2.0
 
 
 class Database:
@@ -275,14 +277,17 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
-        #: the last fault (`DatabaseUnavailable`) met since a transaction last committed
+        #: the last fault (`DatabaseUnavailable`) met since a transaction that wrote committed
         self.fault: DatabaseUnavailable | None = None
+        #: the last fault met at all, and when (`time.monotonic()`)
+        self.last_fault: tuple[DatabaseUnavailable, float] | None = None
 
         @event.listens_for(self.engine, "handle_error")
         def _fault(context: ExceptionContext) -> DatabaseUnavailable | None:
             error = translate(context)
             if error is not None:
                 self.fault = error
+                self.last_fault = (error, time.monotonic())
             return error
 
         # a fault is over once a transaction that wrote commits (the commit's own failure, if
@@ -337,7 +342,9 @@ class Database:
         answer, refuses writes (PostgreSQL: `transaction_read_only` of a new transaction, a
         standby in recovery), or the last write met a fault: then a probe write (one meta row,
         committed) says whether that fault has cleared — a full disk or a locked SQLite file
-        answer reads, so only a write tells."""
+        answer reads, so only a write tells. A fault met in the last `FAULT_HOLD_SECONDS`
+        keeps it not ok even when the probe's write got through (a nearly full disk takes a
+        small write and refuses the next loan): no flapping in and out of rotation."""
         try:
             with self.engine.connect() as conn:
                 if self.is_postgresql:
@@ -360,6 +367,10 @@ class Database:
                     conn.execute(text("SELECT 1"))
             if self.fault is not None:
                 self.check_writable()
+            if self.last_fault is not None:
+                error, at = self.last_fault
+                if time.monotonic() - at < FAULT_HOLD_SECONDS:
+                    raise error
         except DatabaseUnavailable as exc:
             return {
                 "ok": False,

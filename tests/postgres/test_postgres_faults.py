@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ledger import store
 from ledger.errors import DatabaseUnavailable
 from ledger.store import Database
 
@@ -22,8 +23,9 @@ def _admin(postgres_url: str, statement: str) -> None:
 
 
 def test_a_read_only_database_is_read_only_until_made_writable(
-    postgres_url: str, fresh_postgres_url: str
+    postgres_url: str, fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(store, "FAULT_HOLD_SECONDS", 0.0)  # ok as soon as it has cleared
     db = Database(fresh_postgres_url)
     db.set_meta("k", "1")
     name = make_url(fresh_postgres_url).database

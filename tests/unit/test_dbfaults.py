@@ -11,10 +11,17 @@ import pytest
 from sqlalchemy import event, text
 
 from gateway.errors import status_for
+from ledger import store
 from ledger.codes import DATABASE_CODES
 from ledger.dbfaults import classify
 from ledger.errors import DatabaseUnavailable
 from ledger.store import Database, MetaRow
+
+
+@pytest.fixture(autouse=True)
+def _no_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`probe` is ok as soon as a fault has cleared (not `FAULT_HOLD_SECONDS` later)."""
+    monkeypatch.setattr(store, "FAULT_HOLD_SECONDS", 0.0)
 
 
 def _db(tmp_path: Path, **kwargs: Any) -> tuple[Database, Path]:
@@ -94,6 +101,24 @@ def test_a_full_database_is_full_and_recovers_when_space_comes_back(tmp_path: Pa
     assert db.probe()["ok"]
     db.set_meta("after", "y")
     assert db.get_meta("after") == "y"
+
+
+def test_a_fault_is_reported_a_while_after_the_last_statement_met_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "FAULT_HOLD_SECONDS", 60.0)
+    db, path = _db(tmp_path, busy_timeout=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(DatabaseUnavailable):
+        db.set_meta("k", "1")
+    other.execute("ROLLBACK")
+    other.close()
+    probe = db.probe()  # its write got through, yet a write failed a moment ago
+    assert probe == {**probe, "ok": False, "code": "DATABASE_BUSY"}
+    assert db.fault is None
+    monkeypatch.setattr(store, "FAULT_HOLD_SECONDS", 0.0)
+    assert db.probe()["ok"]
 
 
 def test_other_errors_are_not_faults(tmp_path: Path) -> None:
