@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,9 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
+    insert,
     text,
 )
 from sqlalchemy.engine import Engine, ExceptionContext
@@ -257,6 +260,13 @@ class DocumentRow(Base):
 
 
 _MEMORY_LOCK = threading.RLock()
+
+
+def _fault_view(error: DatabaseUnavailable) -> dict[str, Any]:
+    read_only = error.code == "DATABASE_READ_ONLY"
+    return {"ok": False, "code": error.code, "read_only": read_only, "error": error.message}
+
+
 #: how long `Database.probe` reports a fault after the last statement that met one
 FAULT_HOLD_SECONDS = 2.0
 
@@ -268,7 +278,7 @@ class Database:
     from any statement (`ledger.dbfaults`); PostgreSQL's pooled connections are pinged at
     checkout and all dropped when one finds the server gone, so the first request after the
     server is back gets a fresh connection. The last fault seen is kept until a transaction
-    commits again (`fault`; `/healthz` reports it)."""
+    that wrote commits again (`fault`; `probe`, for `/healthz`, reports it)."""
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
         kwargs: dict[str, Any] = {}
@@ -356,28 +366,22 @@ class Database:
                         # (`ALTER DATABASE … SET` holds for sessions opened after it)
                         conn.invalidate()
                         self.engine.dispose(close=False)
-                        return {
-                            "ok": False,
-                            "code": "DATABASE_READ_ONLY",
-                            "read_only": True,
-                            "error": "the server refuses writes"
-                            + (" (a standby in recovery)" if recovery else ""),
-                        }
+                        why = "a standby in recovery" if recovery else "transaction_read_only"
+                        return _fault_view(
+                            DatabaseUnavailable(
+                                f"the server refuses writes ({why})", code="DATABASE_READ_ONLY"
+                            )
+                        )
                 else:
                     conn.execute(text("SELECT 1"))
             if self.fault is not None:
                 self.check_writable()
-            if self.last_fault is not None:
-                error, at = self.last_fault
-                if time.monotonic() - at < FAULT_HOLD_SECONDS:
-                    raise error
         except DatabaseUnavailable as exc:
-            return {
-                "ok": False,
-                "code": exc.code,
-                "read_only": exc.code == "DATABASE_READ_ONLY",
-                "error": exc.message,
-            }
+            return _fault_view(exc)
+        if self.last_fault is not None:
+            error, at = self.last_fault
+            if time.monotonic() - at < FAULT_HOLD_SECONDS:
+                return _fault_view(error)
         return {"ok": True, "read_only": False}
 
     @property
@@ -413,10 +417,15 @@ class Database:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def check_writable(self) -> None:
-        """Writes and commits one meta row: `DatabaseUnavailable` if the database cannot take a
-        write now (down, read-only, full, locked). Before an action that cannot be undone
-        (a chain transaction) whose outcome the database must then hold."""
-        self.set_meta("write_probe", str(time.time()))
+        """Writes a meta row of its own and deletes it, in one committed transaction:
+        `DatabaseUnavailable` if the database cannot take a write now (down, read-only, full,
+        locked). Before an action that cannot be undone (a chain transaction) whose outcome the
+        database must then hold. Leaves nothing, and gateways sharing the database never
+        write the same row."""
+        key = f"write_probe:{uuid.uuid4().hex}"
+        with self.session() as s:
+            s.execute(insert(MetaRow).values(key=key, value=str(time.time())))
+            s.execute(delete(MetaRow).where(MetaRow.key == key))
 
     def get_meta(self, key: str) -> str | None:
         with self.session() as s:

@@ -38,7 +38,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.health import chain_health
 from ledger.chain.txlog import SqlTransactionStore
 from ledger.enums import InstitutionType, ParticipantStatus, Role
-from ledger.errors import InputError, LedgerError
+from ledger.errors import DatabaseUnavailable, InputError, LedgerError
 from ledger.indexer import EventIndexer
 from ledger.limits import MAX_BATCH_SUBMISSION, MAX_VERIFY_BATCH
 from ledger.queries import LoanFilter
@@ -428,8 +428,9 @@ class LedgerService:
     def health(self) -> dict[str, Any]:
         """The chain, the database and the queue, as `/healthz` reports them: `status` is
         "degraded" (and `ok` false) when the node is unreachable, the database does not answer,
-        refuses writes or is full (`Database.probe`), or the oldest queued record has waited longer than `anchor_deadline_seconds` (the
-        gateway's promise is about to be, or is, broken); "ok" otherwise."""
+        refuses writes or is full (`Database.probe`), or the oldest queued record has waited
+        longer than `anchor_deadline_seconds` (the gateway's promise is about to be, or is,
+        broken); "ok" otherwise."""
         checks: dict[str, Any] = {}
         reasons: list[str] = []
         if self.client.transactions.in_process:  # eth-tester is not thread-safe
@@ -453,8 +454,8 @@ class LedgerService:
         try:
             oldest = self.oldest_pending_age()
             depth = self.pending_count()
-        except LedgerError as exc:  # a read-only (or full) database still answers these
-            if database["ok"]:
+        except DatabaseUnavailable as exc:  # a read-only (or full) database answers these
+            if database["ok"]:  # it failed since the probe
                 checks["database"] = {"ok": False, "read_only": False, "code": exc.code}
                 checks["database"]["error"] = exc.message
                 reasons.append("database unavailable")
