@@ -225,6 +225,8 @@ class Sequencer:
         loans = [_loan(r) for r in rows]
         queued_at = {r.record_id: r.queued_at for r in rows}
 
+        remembered = []  # the batch was recorded as in flight: its transaction may be sent
+
         def remember(tree: StandardMerkleTree) -> None:
             self.db.set_meta(
                 self._in_flight_key,
@@ -237,16 +239,22 @@ class Sequencer:
                     }
                 ),
             )
+            remembered.append(True)
 
         with self.chain_lock:
             try:
                 batch = self.chain.anchor_batch(self.identity.account, loans, before_send=remember)
             except BaseException:
-                # nothing was sent, or what was is found by `recover` from the in-flight batch
-                # (kept if the database refuses to clear it)
-                with suppress(DatabaseUnavailable):
-                    self.db.set_meta(self._in_flight_key, "")
-                self._give_up(ids)
+                # Nothing was sent unless the batch was recorded in flight. If it was and the
+                # database now refuses to clear it, its records stay claimed: `recover` looks
+                # for its root on chain first, and finishes or releases them.
+                cleared = not remembered
+                if remembered:
+                    with suppress(DatabaseUnavailable):
+                        self.db.set_meta(self._in_flight_key, "")
+                        cleared = True
+                if cleared:
+                    self._give_up(ids)
                 raise
         self._finish(batch.tree, batch.tx, loans, queued_at, self._in_flight_key)
         return len(loans)
