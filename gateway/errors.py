@@ -2,8 +2,9 @@
 
 Status codes: 400 malformed request, 401 no/unknown API key, 403 wrong role, 404 unknown or not
 yours, 409 state conflict, 413 too large, 422 rules and signatures, 502 the chain failed, 503 the
-node does not answer (or is another chain). Anything else is a bug: 500 `INTERNAL_ERROR`, in the
-same shape.
+node does not answer (or is another chain), or the database is down, read-only, full or locked
+(`DATABASE_*`, with `Retry-After`). Anything else is a bug: 500 `INTERNAL_ERROR`, in the same
+shape.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ledger.errors import (
     ChainUnavailable,
     ConfigurationError,
     Conflict,
+    DatabaseUnavailable,
     InputError,
     LedgerError,
     NotFound,
@@ -33,7 +35,10 @@ from ledger.errors import (
 )
 from ledger.safejson import JsonShapeError
 
-__all__ = ["ApiError", "install_error_handlers", "status_for"]
+__all__ = ["RETRY_AFTER_SECONDS", "ApiError", "install_error_handlers", "status_for"]
+
+#: what a 503 tells the client to wait before it retries
+RETRY_AFTER_SECONDS = 1
 
 log = logging.getLogger("ledger.gateway")
 
@@ -49,6 +54,8 @@ class ApiError(Exception):
 def status_for(exc: LedgerError) -> int:
     if isinstance(exc, JsonShapeError):
         return exc.status
+    if isinstance(exc, DatabaseUnavailable):
+        return 503
     if isinstance(exc, PermissionDenied):
         return 401 if exc.code == "UNAUTHENTICATED" else 403
     if isinstance(exc, NotFound):
@@ -79,7 +86,11 @@ def install_error_handlers(app: FastAPI, on_error: Any = None) -> None:
     async def ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
         count(exc.code)
         extra = {"check": exc.check} if isinstance(exc, VerificationError) else {}
-        return JSONResponse(_body(exc.code, exc.message, **extra), status_code=status_for(exc))
+        status = status_for(exc)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+        return JSONResponse(
+            _body(exc.code, exc.message, **extra), status_code=status, headers=headers
+        )
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

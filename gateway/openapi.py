@@ -69,7 +69,8 @@ _ERROR = {
 
 def _declare_errors(document: dict[str, Any]) -> None:
     """Every error is `ErrorResponse` (gateway/errors.py): declared for 422 (in place of
-    FastAPI's `HTTPValidationError`, which the gateway never sends) and for any other 4xx."""
+    FastAPI's `HTTPValidationError`, which the gateway never sends), for any other 4xx, and for
+    503 (a database fault; `/healthz` declares its own 503)."""
     schemas = document["components"]["schemas"]
     schemas["ErrorResponse"] = _ERROR
     error = {
@@ -81,6 +82,14 @@ def _declare_errors(document: dict[str, Any]) -> None:
             responses = operation.setdefault("responses", {})
             responses["422"] = {**error, "description": "invalid input, or a rule refused it"}
             responses.setdefault("4XX", error)
+            responses.setdefault(
+                "503",
+                {
+                    **error,
+                    "description": "the database is down, read-only, full or locked "
+                    "(DATABASE_*, with Retry-After): retry later",
+                },
+            )
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
 

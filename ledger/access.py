@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, or_, select, true
+from sqlalchemy.orm import Session
 
 from ledger.enums import Role
 from ledger.errors import PermissionDenied
@@ -93,17 +94,20 @@ class Access:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def issue_key(self, participant_id: int, role: Role) -> str:
+    def issue_key(self, participant_id: int, role: Role, session: Session | None = None) -> str:
+        """A new API key for the participant, stored (in `session`'s transaction if given)."""
         key = new_api_key()
+        row = ApiKeyRow(
+            key_hash=hash_api_key(key),
+            participant_id=participant_id,
+            role=role.label,
+            created_at=time.time(),
+        )
+        if session is not None:
+            session.add(row)
+            return key
         with self.db.session() as s:
-            s.add(
-                ApiKeyRow(
-                    key_hash=hash_api_key(key),
-                    participant_id=participant_id,
-                    role=role.label,
-                    created_at=time.time(),
-                )
-            )
+            s.add(row)
         return key
 
     def authenticate(self, api_key: str) -> Caller:

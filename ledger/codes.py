@@ -13,6 +13,7 @@ from ledger.chain.client import ContractRevert
 from ledger.errors import ChainError, RuleViolation, SignatureError
 
 __all__ = [
+    "DATABASE_CODES",
     "ERROR_CODES",
     "INPUT_CODES",
     "LOAN_RULES",
@@ -33,6 +34,15 @@ INPUT_CODES: dict[str, str] = {
     "JSON_TOO_DEEP": "JSON nested deeper than 32 levels",
     "JSON_TOO_MANY_ELEMENTS": "JSON with more than 2,000,000 values",
     "JSON_NUMBER_TOO_LONG": "a JSON number with more than 80 digits",
+}
+
+#: the stable codes of a database fault (`ledger.errors.DatabaseUnavailable`, HTTP 503): raised by
+#: the database layer (`ledger.dbfaults`) in place of the driver's error, for any statement
+DATABASE_CODES: dict[str, str] = {
+    "DATABASE_UNAVAILABLE": "the database does not answer: down, restarting, connection lost",
+    "DATABASE_READ_ONLY": "the database refuses writes: read-only server, file or transaction",
+    "DATABASE_FULL": "the database's disk (or its size limit) is full",
+    "DATABASE_BUSY": "the database is locked by another process for longer than the timeout",
 }
 
 #: the loan rules (EvidenceLedger._checkLoan), in the order the contract checks them: what a

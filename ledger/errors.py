@@ -15,6 +15,7 @@ __all__ = [
     "CompilerError",
     "ConfigurationError",
     "Conflict",
+    "DatabaseUnavailable",
     "DisclosureMismatchError",
     "FeeCapExceeded",
     "InputError",
@@ -158,3 +159,13 @@ class Conflict(LedgerError):
     """The request does not fit the state of what it names (not anchored yet, already retired)."""
 
     code = "CONFLICT"
+
+
+class DatabaseUnavailable(LedgerError):
+    """The database cannot serve the request now: it is down or restarting, read-only, out of
+    space, or locked by another process (`ledger.codes.DATABASE_CODES`). The request's
+    transaction did not commit (if the connection dropped during the commit itself, the database
+    decides: a repeated submission or confirmation then answers `duplicate`). Not the caller's
+    fault: retry later (the gateway answers 503)."""
+
+    code = "DATABASE_UNAVAILABLE"

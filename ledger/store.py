@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,12 +30,16 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
+    insert,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from ledger.dbfaults import translate
+from ledger.errors import DatabaseUnavailable
 from ledger.records import FLAG_LEGACY, Participant
 from ledger.schema import upgrade
 
@@ -256,14 +262,61 @@ class DocumentRow(Base):
 _MEMORY_LOCK = threading.RLock()
 
 
-class Database:
-    """An engine and a session factory; SQLite gets WAL and a busy timeout."""
+def _fault_view(error: DatabaseUnavailable) -> dict[str, Any]:
+    read_only = error.code == "DATABASE_READ_ONLY"
+    return {"ok": False, "code": error.code, "read_only": read_only, "error": error.message}
 
-    def __init__(self, url: str) -> None:
+
+#: how long `Database.probe` reports a fault after the last statement that met one
+FAULT_HOLD_SECONDS = 2.0
+
+
+class Database:
+    """An engine and a session factory; SQLite gets WAL and a busy timeout.
+
+    A database fault (down, restarting, read-only, full, locked) raises `DatabaseUnavailable`
+    from any statement (`ledger.dbfaults`); PostgreSQL's pooled connections are pinged at
+    checkout and all dropped when one finds the server gone, so the first request after the
+    server is back gets a fresh connection. The last fault seen is kept until a transaction
+    that wrote commits again (`fault`; `probe`, for `/healthz`, reports it)."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
+        else:
+            kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
+        #: the last fault (`DatabaseUnavailable`) met since a transaction that wrote committed
+        self.fault: DatabaseUnavailable | None = None
+        #: the last fault met at all, and when (`time.monotonic()`)
+        self.last_fault: tuple[DatabaseUnavailable, float] | None = None
+
+        @event.listens_for(self.engine, "handle_error")
+        def _fault(context: ExceptionContext) -> DatabaseUnavailable | None:
+            error = translate(context)
+            if error is not None:
+                self.fault = error
+                self.last_fault = (error, time.monotonic())
+            return error
+
+        # a fault is over once a transaction that wrote commits (the commit's own failure, if
+        # any, comes after this and sets it again); reads prove nothing (a full disk reads)
+        @event.listens_for(self.engine, "after_cursor_execute")
+        def _wrote(conn: Any, _c: Any, _s: Any, _p: Any, context: Any, _m: Any) -> None:
+            if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+                conn.info["wrote"] = True
+
+        @event.listens_for(self.engine, "commit")
+        def _committing(conn: Any) -> None:
+            if conn.info.pop("wrote", False):
+                self.fault = None
+
+        @event.listens_for(self.engine, "rollback")
+        def _rolled_back(conn: Any) -> None:
+            if not conn.invalidated:  # an invalidated one is dropped, its `info` with it
+                conn.info.pop("wrote", None)
+
         if url.startswith("sqlite"):
 
             @event.listens_for(self.engine, "connect")
@@ -282,7 +335,8 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session committed on success, rolled back on error."""
+        """A session committed on success, rolled back on error (a fault:
+        `DatabaseUnavailable`)."""
         session = self._sessions()
         try:
             yield session
@@ -292,6 +346,43 @@ class Database:
             raise
         finally:
             session.close()
+
+    def probe(self) -> dict[str, Any]:
+        """The database's state for `/healthz`; never raises. `ok` is false when it does not
+        answer, refuses writes (PostgreSQL: `transaction_read_only` of a new transaction, a
+        standby in recovery), or the last write met a fault: then a probe write (one meta row,
+        committed) says whether that fault has cleared — a full disk or a locked SQLite file
+        answer reads, so only a write tells. A fault met in the last `FAULT_HOLD_SECONDS`
+        keeps it not ok even when the probe's write got through (a nearly full disk takes a
+        small write and refuses the next loan): no flapping in and out of rotation."""
+        try:
+            with self.engine.connect() as conn:
+                if self.is_postgresql:
+                    read_only, recovery = conn.execute(
+                        text("SELECT current_setting('transaction_read_only'), pg_is_in_recovery()")
+                    ).one()
+                    if read_only == "on" or recovery:
+                        # the pool's sessions are dropped: new ones see the server anew
+                        # (`ALTER DATABASE … SET` holds for sessions opened after it)
+                        conn.invalidate()
+                        self.engine.dispose(close=False)
+                        why = "a standby in recovery" if recovery else "transaction_read_only"
+                        return _fault_view(
+                            DatabaseUnavailable(
+                                f"the server refuses writes ({why})", code="DATABASE_READ_ONLY"
+                            )
+                        )
+                else:
+                    conn.execute(text("SELECT 1"))
+            if self.fault is not None:
+                self.check_writable()
+        except DatabaseUnavailable as exc:
+            return _fault_view(exc)
+        if self.last_fault is not None:
+            error, at = self.last_fault
+            if time.monotonic() - at < FAULT_HOLD_SECONDS:
+                return _fault_view(error)
+        return {"ok": True, "read_only": False}
 
     @property
     def is_postgresql(self) -> bool:
@@ -324,6 +415,17 @@ class Database:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def check_writable(self) -> None:
+        """Writes a meta row of its own and deletes it, in one committed transaction:
+        `DatabaseUnavailable` if the database cannot take a write now (down, read-only, full,
+        locked). Before an action that cannot be undone (a chain transaction) whose outcome the
+        database must then hold. Leaves nothing, and gateways sharing the database never
+        write the same row."""
+        key = f"write_probe:{uuid.uuid4().hex}"
+        with self.session() as s:
+            s.execute(insert(MetaRow).values(key=key, value=str(time.time())))
+            s.execute(delete(MetaRow).where(MetaRow.key == key))
 
     def get_meta(self, key: str) -> str | None:
         with self.session() as s:

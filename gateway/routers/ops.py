@@ -22,14 +22,16 @@ class Health(BaseModel):
     ok: bool
     status: Literal["ok", "degraded"] = Field(
         description="degraded: the node is unreachable or answers another chain id than the "
-        "deployment's, the database does not answer, or the queue's oldest record has waited "
-        "past the anchoring deadline (HTTP 503)"
+        "deployment's, the database does not answer, refuses writes or is full, or the queue's "
+        "oldest record has waited past the anchoring deadline (HTTP 503)"
     )
     reasons: list[str] = Field(description="why degraded (empty when ok)")
     checks: dict[str, dict[str, Any]] = Field(
         description="chain (reachable, chain_id, expected_chain_id, head_block, head_time, "
-        "lag_seconds behind the wall clock, registry_view_block), database, batcher (queue_depth, "
-        "oldest_pending_seconds, deadline_seconds)"
+        "lag_seconds behind the wall clock, registry_view_block), database (ok, read_only; when "
+        "not ok its code, DATABASE_UNAVAILABLE, DATABASE_READ_ONLY, DATABASE_FULL or "
+        "DATABASE_BUSY, and the error), batcher (queue_depth, oldest_pending_seconds, "
+        "deadline_seconds)"
     )
     time: int = Field(description="the gateway's clock, unix seconds: date loans by it")
 

@@ -31,8 +31,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import text
-
 from ledger.access import Access, Caller, Scope
 from ledger.anchoring import EvidenceChain
 from ledger.bounds import ReasonCode, RecordId, check, check_text
@@ -40,7 +38,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.health import chain_health
 from ledger.chain.txlog import SqlTransactionStore
 from ledger.enums import InstitutionType, ParticipantStatus, Role
-from ledger.errors import InputError, LedgerError
+from ledger.errors import DatabaseUnavailable, InputError, LedgerError
 from ledger.indexer import EventIndexer
 from ledger.limits import MAX_BATCH_SUBMISSION, MAX_VERIFY_BATCH
 from ledger.queries import LoanFilter
@@ -433,8 +431,10 @@ class LedgerService:
     def health(self) -> dict[str, Any]:
         """The chain, the database and the queue, as `/healthz` reports them: `status` is
         "degraded" (and `ok` false) when the node is unreachable or answers with another chain id
-        than the deployment's, the database does not answer, or the oldest queued record has waited longer than `anchor_deadline_seconds` (the
-        gateway's promise is about to be, or is, broken); "ok" otherwise."""
+        than the deployment's, the database does not answer, refuses writes or is full
+        (`Database.probe`), or the oldest queued record has waited longer than
+        `anchor_deadline_seconds` (the gateway's promise is about to be, or is, broken); "ok"
+        otherwise."""
         checks: dict[str, Any] = {}
         reasons: list[str] = []
         if self.client.transactions.in_process:  # eth-tester is not thread-safe
@@ -456,16 +456,21 @@ class LedgerService:
             reasons.append("chain unreachable")
         if other_chain:
             reasons.append("chain id mismatch")
+        database = self.db.probe()
+        checks["database"] = database
+        oldest, depth = 0.0, 0
+        if not database["ok"]:
+            reasons.append(
+                "database read-only" if database["read_only"] else "database unavailable"
+            )
         try:
-            with self.db.session() as s:
-                s.execute(text("SELECT 1"))
-            checks["database"] = {"ok": True}
             oldest = self.oldest_pending_age()
             depth = self.pending_count()
-        except Exception as exc:
-            checks["database"] = {"ok": False, "error": str(exc)}
-            reasons.append("database unreachable")
-            oldest, depth = 0.0, 0
+        except DatabaseUnavailable as exc:  # a read-only (or full) database answers these
+            if database["ok"]:  # it failed since the probe
+                checks["database"] = {"ok": False, "read_only": False, "code": exc.code}
+                checks["database"]["error"] = exc.message
+                reasons.append("database unavailable")
         deadline = self.config.anchor_deadline_seconds
         batcher_ok = oldest <= deadline
         if not batcher_ok:

@@ -13,6 +13,7 @@ on chain that the database could not store).
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import AbstractContextManager
 from typing import Any
@@ -32,7 +33,7 @@ from ledger.bounds import (
 from ledger.chain.client import ChainClient, ContractRevert
 from ledger.codes import error_code
 from ledger.enums import InstitutionType, ParticipantStatus, Role
-from ledger.errors import InputError, NotFound, RuleViolation
+from ledger.errors import DatabaseUnavailable, InputError, NotFound, RuleViolation
 from ledger.service.custody import Custody
 from ledger.service.registry import RegistryFollower
 from ledger.signing import LocalSigner
@@ -44,6 +45,10 @@ __all__ = ["Administration"]
 #: own whitelist transactions (0.1 ether: ~30 whitelist changes at 30 gwei)
 _FUNDER_GAS_WEI = 10**17
 REGULATOR_ID = 1
+#: how long a registration already on chain waits for the database to store it
+_STORE_PATIENCE_SECONDS = 10.0
+
+log = logging.getLogger("ledger.service.administration")
 
 
 class Administration:
@@ -89,7 +94,14 @@ class Administration:
     ) -> tuple[ParticipantRow, str]:
         """Registers on chain (regulator's key) and returns the row and a new API key.
 
-        Without `signer_address` the gateway generates and keeps the key (custodial)."""
+        Without `signer_address` the gateway generates and keeps the key (custodial).
+
+        The chain assigns the id, so it goes first, and the database is checked writable just
+        before (a fault refuses the request with nothing sent); the row and its API key are then
+        one transaction, retried through a short fault. If the database is still away after that
+        the request fails with `DatabaseUnavailable` naming the participant: asked again with
+        the same signer, name, role and institution type, the registration takes that
+        participant over instead of registering it twice."""
         check_text(name, "name", 200, 1)
         if signer_address is not None:
             check(signer_address, Address, "signer_address")
@@ -102,20 +114,26 @@ class Administration:
             )
         signer = LocalSigner.generate() if signer_address is None else None
         address = signer.address if signer else to_checksum_address(str(signer_address))
-        regulator = self.custody.account(REGULATOR_ID, "the regulator registers participants")
-        with self.chain_lock:
-            try:
-                pid = self.chain.register_participant(
-                    regulator, role, address, name, institution_type, ed25519_public_key
-                )
-            except ContractRevert as exc:
-                raise RuleViolation(
-                    f"refused by the registry: {exc.error_name}{exc.error_args}",
-                    code=error_code(exc.error_name),
-                ) from exc
-            if signer is not None and role is Role.FUNDER:
-                self.client.transfer(regulator, address, _FUNDER_GAS_WEI)
-            block = int(self.client.w3.eth.block_number)
+        pid = self._unstored(address, role, name, institution_type) if signer is None else None
+        if pid is None:
+            # the chain first (it assigns the id), so the database must be able to take the
+            # row now: a fault refuses the registration before anything is sent
+            self.db.check_writable()
+            regulator = self.custody.account(REGULATOR_ID, "the regulator registers participants")
+            with self.chain_lock:
+                try:
+                    pid = self.chain.register_participant(
+                        regulator, role, address, name, institution_type, ed25519_public_key
+                    )
+                except ContractRevert as exc:
+                    raise RuleViolation(
+                        f"refused by the registry: {exc.error_name}{exc.error_args}",
+                        code=error_code(exc.error_name),
+                    ) from exc
+                if signer is not None and role is Role.FUNDER:
+                    self.client.transfer(regulator, address, _FUNDER_GAS_WEI)
+                block = int(self.client.w3.eth.block_number)
+            self.registry.wait_for(block)
         row = ParticipantRow(
             id=pid,
             role=role.label,
@@ -127,10 +145,56 @@ class Administration:
             encrypted_key=self.custody.seal_key(pid, signer.private_key) if signer else None,
             registered_at=int(time.time()),
         )
-        with self.db.session() as s:
-            s.merge(row)
-        self.registry.wait_for(block)
-        return row, self.access.issue_key(pid, role)
+        return row, self._store(row, role)
+
+    def _store(self, row: ParticipantRow, role: Role) -> str:
+        """Stores the registered participant and its first API key in one transaction; a
+        database fault is waited out for `_STORE_PATIENCE_SECONDS` (the chain has it already).
+        Past that, `DatabaseUnavailable` says what is left (see `register_participant`)."""
+        deadline = time.monotonic() + _STORE_PATIENCE_SECONDS
+        wait = 0.1
+        while True:
+            try:
+                with self.db.session() as s:
+                    s.merge(row)
+                    s.flush()  # the row before its key (no ORM relationship orders them)
+                    return self.access.issue_key(row.id, role, s)
+            except DatabaseUnavailable as exc:
+                if time.monotonic() + wait > deadline:
+                    again = (
+                        "register it again with the same signer_address once the database "
+                        "is back (it is taken over, not registered twice)"
+                        if not row.custodial
+                        else "its generated key is lost: the regulator should suspend it"
+                    )
+                    log.error(
+                        "participant registered on chain but not stored",
+                        extra={"fields": {"participant_id": row.id, "error": exc.message}},
+                    )
+                    raise DatabaseUnavailable(
+                        f"participant {row.id} is registered on chain but the database could "
+                        f"not store it ({exc.message}); {again}",
+                        code=exc.code,
+                    ) from exc
+                time.sleep(wait)
+                wait = min(2 * wait, 1.0)
+
+    def _unstored(
+        self, address: str, role: Role, name: str, institution_type: InstitutionType
+    ) -> int | None:
+        """The id of a participant the chain has with this signer, role, name and institution
+        type and the database does not: a registration whose database write failed, asked
+        again. None otherwise (the contract then refuses a signer in use)."""
+        self.registry.follow()
+        for pid, p in self.registry.registry().participants.items():
+            if (
+                p.epochs
+                and p.epochs[-1].signer.lower() == address.lower()
+                and (p.role, p.institution_type, p.name) == (int(role), int(institution_type), name)
+            ):
+                with self.db.session() as s:
+                    return None if s.get(ParticipantRow, pid) is not None else pid
+        return None
 
     def set_participant_status(self, participant_id: int, status: ParticipantStatus) -> None:
         check(participant_id, ParticipantId, "participant_id")

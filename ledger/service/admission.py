@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from ledger.access import Caller, require_role
 from ledger.eip712 import Domain, loan_record_id
 from ledger.enums import Anchoring, Role, SubmissionStatus
-from ledger.errors import Conflict, InputError, LedgerError, NotFound
+from ledger.errors import Conflict, DatabaseUnavailable, InputError, LedgerError, NotFound
 from ledger.records import LoanRecord
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
@@ -250,8 +250,13 @@ class Admission:
         ]
         if not ids:
             return outcomes
-        self._anchor_now(ids)
-        statuses = self._known_ids(ids)
+        try:
+            self._anchor_now(ids)
+            statuses = self._known_ids(ids)
+        except DatabaseUnavailable:
+            # they are committed `queued` already: the answer is that acknowledgement, and the
+            # batcher sends the stranded rows once the database is back
+            return outcomes
         return [
             SubmissionOutcome(o.record_id, statuses[o.record_id], o.entry_timestamp, o.duplicate)
             if isinstance(o, SubmissionOutcome) and o.record_id in statuses

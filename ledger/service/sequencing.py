@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -40,7 +40,13 @@ from ledger.anchoring import AnchoredTx, EvidenceChain, SignedLoan
 from ledger.chain.client import PendingTx, node_unreachable
 from ledger.chain.transactions import TxState
 from ledger.enums import Anchoring, SubmissionStatus
-from ledger.errors import ChainError, ChainUnavailable, RuleViolation, SignatureError
+from ledger.errors import (
+    ChainError,
+    ChainUnavailable,
+    DatabaseUnavailable,
+    RuleViolation,
+    SignatureError,
+)
 from ledger.merkle import StandardMerkleTree
 from ledger.receipts import LEAF_TYPES
 from ledger.service.config import ServiceConfig
@@ -128,6 +134,10 @@ class Sequencer:
         #: per-record rows a request left to the batcher (sent at its next round)
         self._deferred: set[str] = set()
         self._deferred_lock = threading.Lock()
+        #: claims a failed round could not give up (the database was away): given up first at
+        #: the next round, instead of holding the records until their lease runs out
+        self._unreleased: set[str] = set()
+        self._unreleased_lock = threading.Lock()
 
     # ------------------------------------------------------------------ the queue
 
@@ -188,6 +198,26 @@ class Sequencer:
             ).scalars()
             return list(claimed)
 
+    def _give_up(self, record_ids: Sequence[str]) -> None:
+        """Releases this gateway's claims after a failed attempt; if the database refuses that
+        too, they are remembered and released by the next round (`_release_given_up`)."""
+        try:
+            self._release(record_ids)
+        except DatabaseUnavailable:
+            with self._unreleased_lock:
+                self._unreleased.update(record_ids)
+
+    def _release_given_up(self) -> None:
+        with self._unreleased_lock:
+            pending, self._unreleased = sorted(self._unreleased), set()
+        if pending:
+            try:
+                self._release(pending)
+            except BaseException:
+                with self._unreleased_lock:
+                    self._unreleased.update(pending)
+                raise
+
     def _release(self, record_ids: Sequence[str], gateway: int | None = None) -> None:
         """Gives up the claim of `gateway` (this one by default) on rows still queued."""
         with self.db.session() as s:
@@ -224,6 +254,8 @@ class Sequencer:
         loans = [_loan(r) for r in rows]
         queued_at = {r.record_id: r.queued_at for r in rows}
 
+        remembered = []  # the batch was recorded as in flight: its transaction may be sent
+
         def remember(tree: StandardMerkleTree) -> None:
             self.db.set_meta(
                 self._in_flight_key,
@@ -236,6 +268,7 @@ class Sequencer:
                     }
                 ),
             )
+            remembered.append(True)
 
         sent: list[bool] = []
 
@@ -253,8 +286,16 @@ class Sequencer:
                     # it may have reached the node (or been mined) before the failure: the
                     # batch stays in flight, with its claims, for `recover` to decide
                     raise
-                self.db.set_meta(self._in_flight_key, "")
-                self._release(ids)
+                # Nothing was sent. If the batch was recorded in flight and the database now
+                # refuses to clear it, its records stay claimed: `recover` looks for its root
+                # on chain first, and finishes or releases them.
+                cleared = not remembered
+                if remembered:
+                    with suppress(DatabaseUnavailable):
+                        self.db.set_meta(self._in_flight_key, "")
+                        cleared = True
+                if cleared:
+                    self._give_up(ids)
                 raise
         self._finish(batch.tree, batch.tx, loans, queued_at, self._in_flight_key)
         return len(loans)
@@ -622,7 +663,7 @@ class Sequencer:
                     continue
                 self._anchored_alone(record_id, loan, tx, first=True)
         finally:
-            self._release(claimed)  # those still queued (anchored ones are not claimed)
+            self._give_up(claimed)  # those still queued (anchored ones are not claimed)
 
     def _not_anchored(self, record_id: str, loan: SignedLoan, exc: Exception) -> None:
         """A per-record anchor that failed: anchored after all (an earlier transaction of it
@@ -869,7 +910,9 @@ class Sequencer:
         every round while it is away) and backs off after a failed round.
 
         Woken by `notify` when records are queued here; polls every `_IDLE_POLL_SECONDS` anyway
-        (records queued by another gateway over the same database, and `stop`)."""
+        (records queued by another gateway over the same database, and `stop`). A failed round
+        (node or database away) is reported to `on_error` and followed by a wait that doubles up
+        to `_BACKOFF_MOST`; the loop never ends but by `stop`."""
         next_stranded = 0.0
         next_reorg_check = time.time() + _REORG_CHECK_SECONDS
         next_probe = 0.0
@@ -877,6 +920,7 @@ class Sequencer:
         while not stop.is_set():
             wait = _IDLE_POLL_SECONDS
             try:
+                self._release_given_up()
                 now = time.time()
                 if self.node_away or now >= next_probe:
                     next_probe = now + _PROBE_SECONDS
@@ -915,11 +959,13 @@ class Sequencer:
                 failures += 1
                 if node_unreachable(exc):
                     self.node_away = True
-                # back off: a node away is asked again at 0.25 s, 0.5 s, ... 4 s, not at 10 Hz
+                # back off: a node or database away is asked again at 0.25 s, 0.5 s, ... 4 s,
+                # not at 10 Hz
                 wait = min(_BACKOFF_FIRST * 2 ** (failures - 1), _BACKOFF_MOST)
                 if on_error:
                     on_error(exc)
-                stop.wait(wait)
+                if stop.wait(wait):  # not woken by `notify`: a new record does not end an outage
+                    break
                 continue
             self._wake.wait(wait)
             self._wake.clear()

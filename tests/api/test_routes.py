@@ -471,7 +471,7 @@ def test_healthz(env: Env) -> None:
     assert body["ok"] is True
     assert body["checks"]["chain"]["ok"] is True
     assert body["checks"]["chain"]["chain_id"] == env.gw.service.client.chain_id
-    assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["database"] == {"ok": True, "read_only": False}
     assert body["checks"]["batcher"]["ok"] is True
     assert body["checks"]["batcher"]["queue_depth"] == 0
     assert isinstance(body["time"], int)
