@@ -53,3 +53,5 @@ def require(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
 RegulatorCaller = Annotated[Caller, Depends(require(Role.REGULATOR))]
 FunderCaller = Annotated[Caller, Depends(require(Role.FUNDER))]
 PlatformCaller = Annotated[Caller, Depends(require(Role.PLATFORM))]
+#: the roles that sign loan records: platform, funder (or co-funder), credit enhancer (guarantor)
+PartyCaller = Annotated[Caller, Depends(require(Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER))]

@@ -121,12 +121,7 @@ class BatchAnchor:
 
 
 def _roles(record: LoanRecord) -> list[str]:
-    roles = ["platform", "funder"]
-    if record.guarantor_id:
-        roles.append("guarantor")
-    if record.co_funder_id:
-        roles.append("co_funder")
-    return roles
+    return [slot for _, slot in record.signer_slots()]
 
 
 class EvidenceChain:

@@ -87,11 +87,14 @@ class RecordStatus(_Labelled):
 class SubmissionStatus(StrEnum):
     """Where a record is in the gateway's pipeline.
 
-    `awaiting_funder` (the platform signed, the funder has not) → `queued` (every party signed,
-    the rules passed, the entry timestamp issued) → `anchored`; or `rejected` (by the funder, or
-    by a rule when the last signature came in)."""
+    `awaiting_funder` (the platform signed, the funder has not approved, i.e. co-signed) →
+    `awaiting_signatures` (the funder approved; a guarantor's or co-funder's signature is still
+    missing; skipped when none is) → `queued` (every party signed, the rules passed, the entry
+    timestamp issued) → `anchored`; or `rejected` (by the funder, or by a rule when the last
+    signature came in). The other parties may sign in any order, before the funder or after."""
 
     AWAITING_FUNDER = "awaiting_funder"
+    AWAITING_SIGNATURES = "awaiting_signatures"
     QUEUED = "queued"
     ANCHORED = "anchored"
     REJECTED = "rejected"

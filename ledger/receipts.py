@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from ledger.canonical import canonical_digest, matches_digest
 from ledger.errors import LedgerError, VerificationError
-from ledger.records import Bytes32Hex, LoanRecord
+from ledger.records import Bytes32Hex, LoanRecord, Slot
 from ledger.timestamps import SignedEntryTimestamp
 
 __all__ = [
@@ -69,7 +69,7 @@ HASH_ALGORITHMS: dict[str, str] = {
 }
 
 Address = str
-Role = Literal["platform", "funder", "guarantor", "co_funder"]
+Role = Slot
 
 
 class _Part(BaseModel):

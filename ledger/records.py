@@ -7,7 +7,7 @@ the borrower appears only as a keyed, salted commitment.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,11 @@ __all__ = [
     "LoanRecord",
     "Participant",
     "Retirement",
+    "Slot",
 ]
+
+#: A place of a loan record that a party signs for (the receipts' signature roles).
+Slot = Literal["platform", "funder", "guarantor", "co_funder"]
 
 #: Bit 0 of `LoanRecord.flags`: a legacy (stock) loan above today's cap (R8).
 FLAG_LEGACY = 1
@@ -81,14 +85,19 @@ class LoanRecord(_Struct):
     def is_legacy(self) -> bool:
         return bool(self.flags & FLAG_LEGACY)
 
+    def signer_slots(self) -> list[tuple[int, Slot]]:
+        """(participant id, slot) of every party whose signature the record needs, in the
+        contract's order: platform, funder, then guarantor and co-funder when present."""
+        slots: list[tuple[int, Slot]] = [(self.platform_id, "platform"), (self.funder_id, "funder")]
+        if self.guarantor_id:
+            slots.append((self.guarantor_id, "guarantor"))
+        if self.co_funder_id:
+            slots.append((self.co_funder_id, "co_funder"))
+        return slots
+
     def signer_ids(self) -> list[int]:
         """Participants whose signatures the record needs, in the contract's order."""
-        ids = [self.platform_id, self.funder_id]
-        if self.guarantor_id:
-            ids.append(self.guarantor_id)
-        if self.co_funder_id:
-            ids.append(self.co_funder_id)
-        return ids
+        return [pid for pid, _ in self.signer_slots()]
 
 
 class Retirement(_Struct):

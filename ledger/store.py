@@ -114,7 +114,8 @@ class ApiKeyRow(Base):
 class SubmissionRow(Base):
     """One loan record the gateway accepted: the durable queue and the regulator's index.
 
-    status: `awaiting_funder` (platform signed, funder has not) → `queued` (all signed, rules
+    status: `awaiting_funder` (platform signed, funder has not) → `awaiting_signatures` (funder
+    approved, a guarantor's or co-funder's signature missing) → `queued` (all signed, rules
     passed, waiting for the batcher) → `anchored`; or `rejected` (by the funder or a rule).
     """
 

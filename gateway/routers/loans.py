@@ -1,4 +1,5 @@
-"""Loans: submission (platform), co-signing or rejection (funder), status and receipts."""
+"""Loans: submission (platform), approval or rejection (funder), every party's signature (own
+key or custodial) and what it signs, status and receipts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.deps import CurrentCaller, FunderCaller, PlatformCaller, Service
+from gateway.deps import CurrentCaller, FunderCaller, PartyCaller, PlatformCaller, Service
 from gateway.errors import ApiError
 from gateway.forms import read_form
 from gateway.openapi import request_body
@@ -22,9 +23,9 @@ from ledger.errors import InputError
 from ledger.limits import MAX_BATCH_SUBMISSION, MAX_RECEIPT_BATCH
 from ledger.queries import MAX_PAGE, LoanFilter
 from ledger.receipts import Receipt
-from ledger.records import LoanRecord
+from ledger.records import LoanRecord, Slot
 from ledger.safejson import check_json_shape
-from ledger.service import LoanSubmission, SubmissionOutcome
+from ledger.service import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.timestamps import SignedEntryTimestamp
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
@@ -39,7 +40,11 @@ class LoanBatch(BaseModel):
 class Confirmation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     signature: str | None = Field(
-        default=None, pattern=r"^0x[0-9a-fA-F]{130}$", description="non-custodial funders"
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{130}$",
+        description="own-key parties: the 65-byte signature r‖s‖v over the record id, as a"
+        " wallet's signTypedData of the record's typed data makes it; omitted: the gateway"
+        " signs with the party's custodial key",
     )
 
 
@@ -124,6 +129,68 @@ class Prepared(BaseModel):
     record_id: str = Field(description="the EIP-712 digest to sign")
     typed_data: dict[str, Any] = Field(
         description="EIP-712 typed data, for wallets (eth_signTypedData_v4)"
+    )
+
+
+class SlotOut(BaseModel):
+    """One place of the record a party signs for."""
+
+    participant_id: int
+    slot: Slot
+    custodial: bool = Field(description="the gateway holds the party's key and signs for it")
+    signed: bool
+    signer: str | None = Field(description="the address the signature recovers to, once in")
+    signature: str | None
+
+
+class Signing(BaseModel):
+    """What the parties of a record sign, and where the signing stands."""
+
+    record_id: str = Field(description="the EIP-712 digest every party signs")
+    status: SubmissionStatus
+    record: LoanRecord
+    typed_data: dict[str, Any] = Field(
+        description="EIP-712 typed data (eth_signTypedData_v4); for ethers' signTypedData pass"
+        " domain, message and the types without EIP712Domain"
+    )
+    disclosure: dict[str, Any] | None = Field(
+        description="the fee disclosure form as the borrower saw it; the SHA-256 of its RFC 8785"
+        " canonical JSON is the record's disclosure_digest"
+    )
+    signatures: list[SlotOut] = Field(description="every place, in the contract's order")
+    missing: list[SlotOut] = Field(
+        description="the places whose signature the record still waits for"
+    )
+    your_slots: list[Slot] = Field(description="the caller's places in the record")
+    entry_timestamp: SignedEntryTimestamp | None
+    rejection: Rejected | None
+
+
+def _slot_view(slot: SlotSignature) -> SlotOut:
+    return SlotOut(
+        participant_id=slot.participant_id,
+        slot=slot.slot,
+        custodial=slot.custodial,
+        signed=slot.signature is not None,
+        signer=slot.signer,
+        signature=slot.signature,
+    )
+
+
+def signing_view(view: SigningView) -> Signing:
+    return Signing(
+        record_id=view.record_id,
+        status=SubmissionStatus(view.status),
+        record=view.record,
+        typed_data=view.typed_data,
+        disclosure=view.disclosure,
+        signatures=[_slot_view(s) for s in view.slots],
+        missing=[_slot_view(s) for s in view.missing],
+        your_slots=list(view.your_slots),
+        entry_timestamp=view.entry_timestamp,
+        rejection=Rejected(code=view.rejection_code, reason=view.rejection_reason)
+        if view.rejection_code
+        else None,
     )
 
 
@@ -302,7 +369,36 @@ async def receipts(body: ReceiptQuery, service: Service, caller: CurrentCaller) 
     return Response(text, media_type="application/json")
 
 
-@router.post("/{record_id}/confirm", summary="Co-sign a loan (funder, R7)", response_model=Outcome)
+@router.get(
+    "/{record_id}/signing",
+    summary="What a loan's parties sign: the full record, its id and EIP-712 typed data, the fee"
+    " disclosure, and whose signatures are in and missing (anyone who may see the loan)",
+    response_model=Signing,
+)
+def signing(record_id: RecordId, service: Service, caller: CurrentCaller) -> Signing:
+    return signing_view(service.signing(caller, record_id))
+
+
+@router.post(
+    "/{record_id}/sign",
+    summary="Sign a loan for one's place in it (platform, funder, guarantor, co-funder): own key"
+    " (signature given, verified against the registered key) or custodial; the last signature"
+    " settles it, in any order",
+    response_model=Signing,
+)
+def sign(
+    record_id: RecordId, service: Service, caller: PartyCaller, body: Confirmation | None = None
+) -> Signing:
+    service.sign_loan(caller, record_id, body.signature if body else None)
+    return signing_view(service.signing(caller, record_id))
+
+
+@router.post(
+    "/{record_id}/confirm",
+    summary="Approve a loan by co-signing it (funder, R7); with other parties' signatures"
+    " missing it waits for them (awaiting_signatures, see /signing)",
+    response_model=Outcome,
+)
 def confirm(
     record_id: RecordId, service: Service, caller: FunderCaller, body: Confirmation | None = None
 ) -> Outcome:

@@ -25,7 +25,7 @@ from ledger.store import SubmissionRow
 #: Largest page of `list_loans` / `chain_only_loans`.
 MAX_PAGE = 1_000
 
-Status = Literal["awaiting_funder", "queued", "anchored", "rejected"]
+Status = Literal["awaiting_funder", "awaiting_signatures", "queued", "anchored", "rejected"]
 InstitutionName = Literal["bank", "trust", "consumer_finance", "small_loan", "other"]
 
 

@@ -23,7 +23,7 @@ from ledger.queries.filters import (
 from ledger.records import FLAG_LEGACY
 from ledger.store import SUMMARY_COLUMNS, Database, SubmissionRow, submission_summary
 
-_NOT_ANCHORED = ("awaiting_funder", "queued", "rejected")
+_NOT_ANCHORED = ("awaiting_funder", "awaiting_signatures", "queued", "rejected")
 
 #: the index rows as `submission_summary` reads them (status, rejection: an anchored loan's)
 _INDEX_SUMMARY = (

@@ -12,7 +12,8 @@
 - `access`: API keys, callers, who may see which loans (`Scope`)
 - `registry`: the registry view, rebuilt from events, following the chain
 - `administration`: participants, statuses, rate policy, whitelists (chain transactions)
-- `admission`: submit, prepare, co-sign, reject, idempotency, acceptance into the queue; the
+- `admission`: submit, prepare, sign (every party, any order; the funder's signature is its
+  approval), reject, what is signed, idempotency, acceptance into the queue; the
   per-record work it does in bulk is `intake` (build, rules, signatures, entry timestamp)
 - `sequencing`: the durable queue, the batcher, crash recovery, per-record anchoring
 - `serving`: status and stored receipts; `retirement`: revocation and amendment
@@ -51,7 +52,7 @@ from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody
 from ledger.service.documents import Documents
 from ledger.service.metrics import Metrics
-from ledger.service.models import LoanSubmission, SubmissionOutcome
+from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.service.registry import RegistryFollower
 from ledger.service.reporting import Reporting
 from ledger.service.retirement import Retirements
@@ -68,6 +69,8 @@ __all__ = [
     "LoanSubmission",
     "Scope",
     "ServiceConfig",
+    "SigningView",
+    "SlotSignature",
     "SubmissionOutcome",
     "submission_summary",
 ]
@@ -262,6 +265,21 @@ class LedgerService:
         outcome = self.admission.confirm(caller, [(record_id, signature)], raise_errors=True)[0]
         assert isinstance(outcome, SubmissionOutcome)
         return outcome
+
+    def sign_loan(
+        self, caller: Caller, record_id: str, signature: str | None = None
+    ) -> SubmissionOutcome:
+        """A party (platform, funder, guarantor, co-funder) signs for its place in a record:
+        its own signature, verified, or the custodial key's; the last signature settles it."""
+        record_id = _record_id(record_id)
+        outcome = self.admission.sign(caller, [(record_id, signature)], raise_errors=True)[0]
+        assert isinstance(outcome, SubmissionOutcome)
+        return outcome
+
+    def signing(self, caller: Caller, record_id: str) -> SigningView:
+        """What a record's parties sign (record, id, typed data, disclosure) and whose
+        signatures are in and missing, for whoever may see the record."""
+        return self.admission.signing(caller, _record_id(record_id))
 
     def confirm_batch(self, caller: Caller, record_ids: Sequence[str]) -> list[dict[str, Any]]:
         _check_batch_size(len(record_ids))

@@ -1,6 +1,8 @@
 """Admission: a platform's submission becomes a signed record; the funder approves it by
-co-signing (R7) or rejects it; once every party has signed and every rule holds, the gateway
-signs its entry timestamp (its promise to anchor) and the record joins the durable queue.
+co-signing (R7) or rejects it; the guarantor and the co-funder sign too (the gateway signs for
+custodial parties at submission; own-key parties send their signatures, before the funder's or
+after); once every party has signed and every rule holds, the gateway signs its entry timestamp
+(its promise to anchor) and the record joins the durable queue.
 
 - The borrower's identity becomes a keyed, salted commitment at once and is never stored.
 - The fee disclosure is checked against its own numbers (Appendix J), and the cap binds the cost
@@ -15,8 +17,12 @@ signs its entry timestamp (its promise to anchor) and the record joins the durab
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -24,23 +30,85 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ledger.access import Caller, require_role
-from ledger.eip712 import Domain, loan_record_id
+from ledger.access import Caller, Scope, require_role
+from ledger.eip712 import Domain, loan_record_id, typed_data
 from ledger.enums import Anchoring, Role, SubmissionStatus
-from ledger.errors import Conflict, DatabaseUnavailable, InputError, LedgerError, NotFound
-from ledger.records import LoanRecord
+from ledger.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InputError,
+    LedgerError,
+    NotFound,
+    PermissionDenied,
+)
+from ledger.records import LoanRecord, Slot
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
 from ledger.service.documents import Documents
 from ledger.service.intake import Intake, StoredRecord, entry_of
 from ledger.service.metrics import Metrics
-from ledger.service.models import LoanSubmission, SubmissionOutcome
+from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.service.registry import RegistryFollower
-from ledger.store import Database, SubmissionRow
+from ledger.service.stored import signatures_of
+from ledger.store import Database, ParticipantRow, SubmissionRow
 
 __all__ = ["Admission"]
 
 _QUERY_CHUNK = 500  # ids per IN (...) list
+
+#: the statuses of a record that still takes signatures
+_WAITING = (SubmissionStatus.AWAITING_FUNDER.value, SubmissionStatus.AWAITING_SIGNATURES.value)
+
+
+def _slots_of(caller: Caller, row: SubmissionRow) -> list[Slot]:
+    """The places of a record the caller signs for (by its role: a funder may be the funder or
+    the co-funder)."""
+    pid = caller.participant_id
+    if caller.role is Role.PLATFORM:
+        return ["platform"] if row.platform_id == pid else []
+    if caller.role is Role.CREDIT_ENHANCER:
+        return ["guarantor"] if row.guarantor_id == pid else []
+    if caller.role is Role.FUNDER:
+        funder: list[Slot] = ["funder"] if row.funder_id == pid else []
+        return funder + (["co_funder"] if row.co_funder_id == pid else [])
+    return []
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What a signing operation lets a party do: sign for which places, and how it says no."""
+
+    slots: frozenset[str]
+    awaiting: str
+    done: str
+    rejected_code: str
+
+    def slot_of(self, caller: Caller, row: SubmissionRow | None, record_id: str) -> str:
+        """The caller's place in the record that this operation signs for; RECORD_NOT_FOUND if
+        it has none (or the record does not exist: the two are not told apart), NOT_THE_FUNDER
+        if its place is not one this operation is for."""
+        places = _slots_of(caller, row) if row is not None else []
+        for place in places:
+            if place in self.slots:
+                return place
+        if places:
+            raise PermissionDenied(
+                f"participant {caller.participant_id} is the {places[0]} of record {record_id};"
+                " confirming is the funder's approval: the other parties sign with"
+                f" POST /v1/loans/{record_id}/sign",
+                code="NOT_THE_FUNDER",
+            )
+        who = caller.role.label.replace("_", " ")
+        raise NotFound(f"no record {record_id} for this {who}", code="RECORD_NOT_FOUND")
+
+
+_CONFIRM = _Route(frozenset({"funder"}), "approval", "confirmed", "NOT_AWAITING_FUNDER")
+_SIGN = _Route(
+    frozenset({"platform", "funder", "guarantor", "co_funder"}),
+    "signatures",
+    "signed",
+    "NOT_AWAITING_SIGNATURE",
+)
 
 
 def _chunks(items: Sequence[Any], size: int = _QUERY_CHUNK) -> list[Sequence[Any]]:
@@ -70,6 +138,11 @@ class Admission:
         self.intake = Intake(custody, identity, domain, config, commitment_key)
         self._anchor_now = anchor_now
         self._queued = queued
+        # Adding a signature reads a row's signatures and writes them back. PostgreSQL locks
+        # the rows (FOR UPDATE); SQLite ignores that, and is one gateway's: a lock does it.
+        self._signing_lock: AbstractContextManager[Any] = (
+            nullcontext() if db.is_postgresql else threading.Lock()
+        )
 
     def now(self) -> int:
         """The time rules are checked at: the wall clock, never behind the chain's last block
@@ -264,43 +337,67 @@ class Admission:
             for o in outcomes
         ]
 
-    # ------------------------------------------------------------------ confirm, reject
+    # ------------------------------------------------------------------ sign, confirm, reject
 
     def confirm(
         self, caller: Caller, items: Sequence[tuple[str, str | None]], *, raise_errors: bool
     ) -> list[SubmissionOutcome | LedgerError]:
-        """The funder co-signs (custodial key, or its own signature verified); a record with
-        every signature is accepted or rejected by the rules, in one transaction."""
+        """The funder approves (R7) by co-signing: custodial key, or its own signature verified;
+        the record is settled once every party has signed (`sign`)."""
         require_role(caller, Role.FUNDER)
+        return self._sign(caller, items, _CONFIRM, raise_errors=raise_errors)
+
+    def sign(
+        self, caller: Caller, items: Sequence[tuple[str, str | None]], *, raise_errors: bool
+    ) -> list[SubmissionOutcome | LedgerError]:
+        """A party signs for its place in each record: the platform, the funder (its approval,
+        as `confirm`), the guarantor, the co-funder. An own-key party gives its signature over
+        the record id (verified against its registered key now); for a custodial one the
+        gateway signs. Signatures come in any order; the last one in settles the record (every
+        rule, then the entry timestamp), all in one transaction. A repeat changes nothing."""
+        require_role(caller, Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER)
+        return self._sign(caller, items, _SIGN, raise_errors=raise_errors)
+
+    def _sign(
+        self,
+        caller: Caller,
+        items: Sequence[tuple[str, str | None]],
+        route: _Route,
+        *,
+        raise_errors: bool,
+    ) -> list[SubmissionOutcome | LedgerError]:
         now = self.now()
         state, block = self.registry.registry(), self.registry.block
         ids = [record_id.lower() for record_id, _ in items]
         outcomes: list[SubmissionOutcome | LedgerError] = []
         updates: list[dict[str, Any]] = []
-        with self.db.session() as s:
+        with self._signing_lock, self.db.session() as s:
             rows: dict[str, SubmissionRow] = {}
             for chunk in _chunks(sorted(set(ids))):
+                # rows locked (PostgreSQL), in id order: two gateways adding signatures to one
+                # record at once cannot lose either
                 for found in s.execute(
-                    select(SubmissionRow).where(SubmissionRow.record_id.in_(chunk))
+                    select(SubmissionRow)
+                    .where(SubmissionRow.record_id.in_(chunk))
+                    .order_by(SubmissionRow.record_id)
+                    .with_for_update()
                 ).scalars():
                     rows[found.record_id] = found
             done: set[str] = set()
             for record_id, (_, given) in zip(ids, items, strict=True):
                 row = rows.get(record_id)
                 try:
-                    if row is None or row.funder_id != caller.participant_id:
-                        raise NotFound(
-                            f"no record {record_id} for this funder", code="RECORD_NOT_FOUND"
-                        )
+                    slot = route.slot_of(caller, row, record_id)
+                    assert row is not None
                     if row.status == SubmissionStatus.REJECTED.value:
-                        # a refusal is final: confirming it again accepts nothing (and a
-                        # batch counts it among the rejected)
+                        # a refusal is final: signing it again accepts nothing (and a batch
+                        # counts it among the rejected)
                         raise Conflict(
-                            f"record {record_id} was rejected ({row.rejection_code}); only loans"
-                            " awaiting approval can be confirmed",
-                            code="NOT_AWAITING_FUNDER",
+                            f"record {record_id} was rejected ({row.rejection_code}); only"
+                            f" records awaiting {route.awaiting} can be {route.done}",
+                            code=route.rejected_code,
                         )
-                    if row.status != SubmissionStatus.AWAITING_FUNDER.value or record_id in done:
+                    if row.status not in _WAITING or record_id in done:
                         outcomes.append(_outcome_of(row, duplicate=True))
                         continue
                     stored = StoredRecord(
@@ -310,8 +407,8 @@ class Admission:
                         row.document_json,
                         row.provenance_json,
                     )
-                    change, outcome = self.intake.cosign(
-                        stored, caller.participant_id, given, state, block, now
+                    added = self.intake.add_signature(
+                        stored, caller.participant_id, slot, given, state, block, now
                     )
                 except LedgerError as exc:
                     self.metrics.count_error(exc.code)
@@ -319,6 +416,10 @@ class Admission:
                         raise
                     outcomes.append(exc)
                     continue
+                if added is None:  # its signature was in already
+                    outcomes.append(_outcome_of(row, duplicate=True))
+                    continue
+                change, outcome = added
                 outcome = self._counted(outcome)
                 change["anchoring"] = row.anchoring
                 updates.append(change)
@@ -336,22 +437,67 @@ class Admission:
         return self._anchor_per_record(outcomes, updates)
 
     def reject(self, caller: Caller, record_id: str, reason: str) -> SubmissionOutcome:
-        """The funder refuses a loan awaiting its approval."""
+        """The funder refuses a loan it has not approved, or approved while other parties'
+        signatures are still missing."""
         require_role(caller, Role.FUNDER)
         with self.db.session() as s:
             row = s.get(SubmissionRow, record_id)
             if row is None or row.funder_id != caller.participant_id:
                 raise NotFound(f"no record {record_id} for this funder", code="RECORD_NOT_FOUND")
-            if row.status != SubmissionStatus.AWAITING_FUNDER.value:
+            if row.status not in _WAITING:
                 raise Conflict(
-                    f"record {record_id} is {row.status}; only loans awaiting approval can be"
-                    " rejected",
+                    f"record {record_id} is {row.status}; only loans awaiting approval or"
+                    " signatures can be rejected",
                     code="NOT_AWAITING_FUNDER",
                 )
             row.status = SubmissionStatus.REJECTED.value
             row.rejection_code = "FUNDER_REJECTED"
             row.rejection_reason = reason
         return SubmissionOutcome(record_id, SubmissionStatus.REJECTED.value, None)
+
+    # ------------------------------------------------------------------ what is signed
+
+    def signing(self, caller: Caller, record_id: str) -> SigningView:
+        """What the parties of a record sign and where the signing stands, for whoever may see
+        the record (`Scope`): the full record, its id, its EIP-712 typed data, the fee
+        disclosure form, each place's signature or its absence, and the caller's places."""
+        with self.db.session() as s:
+            row = s.get(SubmissionRow, record_id)
+            if row is None or not Scope.of(caller).allows(row):
+                raise NotFound(f"no record {record_id}", code="RECORD_NOT_FOUND")
+            record = LoanRecord.model_validate_json(row.record_json)
+            places = record.signer_slots()
+            custodial = {
+                pid: bool(held)
+                for pid, held in s.execute(
+                    select(ParticipantRow.id, ParticipantRow.custodial).where(
+                        ParticipantRow.id.in_([pid for pid, _ in places])
+                    )
+                ).all()
+            }
+        signatures = signatures_of(row.signatures_json, row.record_id)
+        slots = tuple(
+            SlotSignature(
+                participant_id=pid,
+                slot=slot,
+                custodial=bool(custodial.get(pid, False)),
+                signer=signatures[pid][1] if pid in signatures else None,
+                signature=signatures[pid][0] if pid in signatures else None,
+            )
+            for pid, slot in places
+        )
+        return SigningView(
+            record_id=row.record_id,
+            status=row.status,
+            record=record,
+            typed_data=typed_data(record, self.domain),
+            disclosure=json.loads(row.disclosure_json) if row.disclosure_json else None,
+            slots=slots,
+            your_slots=tuple(_slots_of(caller, row)),
+            entry_timestamp=entry_of(row.entry_timestamp_json),
+            rejection_code=row.rejection_code,
+            rejection_reason=row.rejection_reason,
+        )
 
 
 def _insert_new(s: Session, rows: list[dict[str, Any]]) -> set[str]:

@@ -4,8 +4,9 @@
   salted commitment at once; the fee disclosure is checked against its own numbers and the cap
   binds the cost the form's numbers give), checked against every rule but the signatures, signed
   by the parties whose keys the gateway holds; settled at once if every party has signed.
-- `cosign`: a funder's signature (custodial, or its own verified against its registered key) is
-  added to a stored record, which is then settled.
+- `add_signature`: a party's signature (custodial, or its own verified against its registered
+  key) is added to a stored record, which is settled once every party has signed, in any order
+  (the funder's signature is its approval).
 - `settle`: every rule with the signatures; accepted into the queue with the gateway's signed
   entry timestamp, or rejected with the rule it breaks.
 
@@ -39,7 +40,7 @@ from ledger.service.stored import Signatures, provenance_of, signatures_json, si
 from ledger.signing import recover_address
 from ledger.timestamps import SignedEntryTimestamp
 
-__all__ = ["Intake", "StoredRecord"]
+__all__ = ["Intake", "StoredRecord", "waiting_status"]
 
 
 def _hex(data: bytes) -> str:
@@ -221,7 +222,7 @@ class Intake:
         _, institution = state.role_of(record.funder_id)
         row: dict[str, Any] = {
             "record_id": _hex(record_id),
-            "status": SubmissionStatus.AWAITING_FUNDER.value,
+            "status": waiting_status(record, signatures),
             "anchoring": sub.anchoring.value,
             "agreement_digest": record.agreement_digest,
             "platform_id": record.platform_id,
@@ -253,45 +254,59 @@ class Intake:
             )
         return row, outcome
 
-    def cosign(
+    def add_signature(
         self,
         stored: StoredRecord,
-        funder_id: int,
+        participant_id: int,
+        slot: str,
         given: str | None,
         state: RegistryState,
         block: int,
         now: int,
-    ) -> tuple[dict[str, Any], SubmissionOutcome | LedgerError]:
-        """The columns that change when the funder co-signs, and the outcome; raises what
-        refuses the signature itself.
+    ) -> tuple[dict[str, Any], SubmissionOutcome | LedgerError] | None:
+        """The columns that change when a party signs a stored record, and the outcome; None
+        if its signature is in already (a given one is still verified); raises what refuses
+        the signature itself. The funder's signature is its approval (R7). The last signature
+        in, whoever's, settles the record; until then it waits (`waiting_status`).
 
         The gateway that settles the record (checks every rule against its view of `block` and
         signs the promise) is the one its provenance names: with several gateways on one
         database, a loan submitted at one may be confirmed at another."""
         record_id = bytes.fromhex(stored.record_id[2:])
-        signature = self.signature(funder_id, record_id, given, "funder", state, now)
+        signatures = signatures_of(stored.signatures_json, stored.record_id)
+        if participant_id in signatures:
+            if given is not None:  # a repeat: nothing changes, but a bad signature is refused
+                self.signature(participant_id, record_id, given, slot, state, now)
+            return None
+        signature = self.signature(participant_id, record_id, given, slot, state, now)
         if signature is None:
             raise SignatureError(
-                "this funder keeps its own key: include its signature", code="SIGNATURE_MISSING"
+                f"the {slot} (participant {participant_id}) keeps its own key: sign the"
+                f" record's EIP-712 typed data (record id {stored.record_id}) and send the"
+                " signature",
+                code="SIGNATURE_MISSING",
             )
-        signatures = signatures_of(stored.signatures_json, stored.record_id)
-        signatures[funder_id] = signature
-        provenance = provenance_of(stored.provenance_json).model_copy(
-            update={"gateway_id": self.identity.participant_id, "registry_block": max(block, 0)}
-        )
+        signatures[participant_id] = signature
+        record = LoanRecord.model_validate_json(stored.record_json)
         change: dict[str, Any] = {
             "record_id": stored.record_id,
-            "status": SubmissionStatus.AWAITING_FUNDER.value,
+            "status": waiting_status(record, signatures),
             "signatures_json": signatures_json(signatures),
-            "provenance_json": provenance.model_dump_json(),
+            "provenance_json": stored.provenance_json,
             "entry_timestamp_json": None,
             "queued_at": None,
             "rejection_code": None,
             "rejection_reason": None,
         }
+        if not all(pid in signatures for pid in record.signer_ids()):
+            return change, SubmissionOutcome(stored.record_id, change["status"], None)
+        provenance = provenance_of(stored.provenance_json).model_copy(
+            update={"gateway_id": self.identity.participant_id, "registry_block": max(block, 0)}
+        )
+        change["provenance_json"] = provenance.model_dump_json()
         outcome = self.settle(
             change,
-            LoanRecord.model_validate_json(stored.record_json),
+            record,
             record_id,
             signatures,
             DocumentRefV1.model_validate_json(stored.document_json),
@@ -346,6 +361,14 @@ class Intake:
             queued_at=time.time(),
         )
         return SubmissionOutcome(row["record_id"], SubmissionStatus.QUEUED.value, entry)
+
+
+def waiting_status(record: LoanRecord, signatures: Signatures) -> str:
+    """Where a record with some signatures missing stands: awaiting its funder's approval (its
+    co-signature), or, approved, awaiting the other parties'."""
+    if record.funder_id in signatures:
+        return SubmissionStatus.AWAITING_SIGNATURES.value
+    return SubmissionStatus.AWAITING_FUNDER.value
 
 
 def entry_of(raw: str | None) -> SignedEntryTimestamp | None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ledger.bounds import CleanText, OptionalParticipantId, ParticipantId, UnixTime
 from ledger.disclosure import FeeDisclosure
-from ledger.enums import Anchoring
+from ledger.enums import Anchoring, SubmissionStatus
+from ledger.records import LoanRecord, Slot
 from ledger.timestamps import SignedEntryTimestamp
 
-__all__ = ["LoanSubmission", "SubmissionOutcome"]
+__all__ = ["LoanSubmission", "SigningView", "SlotSignature", "SubmissionOutcome"]
 
 
 class LoanSubmission(BaseModel):
@@ -80,3 +82,43 @@ class SubmissionOutcome:
     status: str
     entry_timestamp: SignedEntryTimestamp | None
     duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class SlotSignature:
+    """One place of a record that a party signs for, and whether its signature is in."""
+
+    participant_id: int
+    slot: Slot
+    custodial: bool  # the gateway holds the party's key (and signs for it when asked)
+    signer: str | None = None  # the address the signature recovers to, once in
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class SigningView:
+    """What a party signs, and where the signing stands: the full record, its id (the EIP-712
+    digest), the typed data for wallets, the fee disclosure form the borrower saw, each party's
+    signature or its absence."""
+
+    record_id: str
+    status: str
+    record: LoanRecord
+    typed_data: dict[str, Any]
+    disclosure: dict[str, Any] | None
+    slots: tuple[SlotSignature, ...]
+    your_slots: tuple[Slot, ...]  # the caller's places in the record (none: it only reads)
+    entry_timestamp: SignedEntryTimestamp | None
+    rejection_code: str | None
+    rejection_reason: str | None
+
+    @property
+    def missing(self) -> tuple[SlotSignature, ...]:
+        """The places whose signature the record waits for (none unless it awaits the funder
+        or signatures: a queued or anchored record has them all, a rejected one waits no more)."""
+        if self.status not in (
+            SubmissionStatus.AWAITING_FUNDER.value,
+            SubmissionStatus.AWAITING_SIGNATURES.value,
+        ):
+            return ()
+        return tuple(s for s in self.slots if s.signature is None)

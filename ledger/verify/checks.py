@@ -35,7 +35,7 @@ In order (each named in the report and in the error):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -89,15 +89,9 @@ def _b32(hex_text: str) -> bytes:
     return bytes.fromhex(hex_text[2:])
 
 
-def slots(receipt: AnyReceipt) -> list[tuple[int, str]]:
+def slots(receipt: AnyReceipt) -> Sequence[tuple[int, str]]:
     """(participant id, slot) of every party that must sign, in the contract's order."""
-    record = receipt.record
-    out = [(record.platform_id, "platform"), (record.funder_id, "funder")]
-    if record.guarantor_id:
-        out.append((record.guarantor_id, "guarantor"))
-    if record.co_funder_id:
-        out.append((record.co_funder_id, "co_funder"))
-    return out
+    return receipt.record.signer_slots()
 
 
 class ReceiptChecks:

@@ -32,12 +32,14 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from gateway.app import Gateway, create_app, open_gateway
 from gateway.settings import GatewaySettings
 from ledger.chain.client import ChainClient
+from ledger.signing import LocalSigner
 from ledger.store import BatchRow, DocumentRow, ParticipantRow, SubmissionRow
 from ledger.testing import GATEWAY_CAST, GATEWAY_WHITELISTS, funded_key_file, loan_submission
 from tests import backends
@@ -53,6 +55,12 @@ def error_code(response: httpx.Response) -> str:
     assert {"code", "message"} <= set(body["error"]), body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     return str(body["error"]["code"])
+
+
+def refused(r: httpx.Response, code: str, status: int = 422) -> None:
+    """The request was refused with this status and stable code."""
+    assert r.status_code == status, r.text
+    assert error_code(r) == code, r.text
 
 
 @dataclass
@@ -102,6 +110,34 @@ class Env:
     def whitelist(self, funder: Party, partner: Party) -> None:
         r = self.http.put(f"/v1/whitelist/{partner.id}", headers=auth(funder.key))
         assert r.status_code == 200, r.text
+
+    def set_status(self, party: Party, status: str) -> None:
+        """The regulator suspends or reinstates a participant."""
+        r = self.http.put(
+            f"/v1/participants/{party.id}/status",
+            json={"status": status},
+            headers=auth(self.regulator_key),
+        )
+        assert r.status_code == 200, r.text
+
+    def register_own_key(
+        self, role: str, name: str, institution_type: str = "none"
+    ) -> tuple[Party, LocalSigner]:
+        """A participant that keeps its own key (the gateway never sees it), and that key."""
+        own = LocalSigner.generate()
+        return self.register(role, name, institution_type, signer_address=own.address), own
+
+    def whitelist_own_key(self, own: LocalSigner, *partners: Party) -> None:
+        """An own-key funder lists partners itself: its own transactions to the registry, from
+        its key (funded here with gas money)."""
+        service = self.gw.service
+        account = Account.from_key(own.private_key)
+        with service.chain_lock:
+            service.client.fund(account.address, 10**20)
+            for partner in partners:
+                service.client.transact(
+                    account, service.chain.registry.functions.addToWhitelist(partner.id, 0)
+                )
 
     # ------------------------------------------------------------------ loans
 

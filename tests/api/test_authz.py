@@ -119,6 +119,14 @@ ROUTES: dict[str, tuple[Call, frozenset[str]]] = {
         lambda m: ("POST", f"/v1/loans/{m.anchored_id}/confirm", {}),
         frozenset({"funder"}),
     ),
+    "GET /v1/loans/{id}/signing": (
+        lambda m: ("GET", f"/v1/loans/{m.anchored_id}/signing", {}),
+        AUTHENTICATED,
+    ),
+    "POST /v1/loans/{id}/sign": (  # the matrix's parties each signed it: a repeat
+        lambda m: ("POST", f"/v1/loans/{m.anchored_id}/sign", {}),
+        frozenset({"funder", "platform", "credit_enhancer"}),
+    ),
     "POST /v1/loans/{id}/reject": (
         lambda m: ("POST", f"/v1/loans/{m.record_id}/reject", {"json": {"reason": "matrix"}}),
         frozenset({"funder"}),

@@ -379,6 +379,8 @@ def _cases() -> list[Case]:
     # ---- co-signing, rejection, retirement, status, receipts
     for tail, method, body, role in (
         ("/confirm", "POST", None, "bank1"),
+        ("/sign", "POST", None, "bank1"),
+        ("/signing", "GET", None, "p1"),
         ("/reject", "POST", {"reason": "no"}, "bank1"),
         ("/revoke", "POST", {"reason_code": 1}, "regulator"),
         ("", "GET", None, "p1"),
@@ -398,6 +400,15 @@ def _cases() -> list[Case]:
                 )
             )
     add(Case("reject-reason-nul", "bank1", _record("POST", "/reject", {"reason": NUL}), "TEXT_NUL"))
+    for tail in ("/sign", "/confirm"):
+        add(
+            Case(
+                f"record{tail.replace('/', '-')}-signature-nul",
+                "bank1",
+                _record("POST", tail, {"signature": "0x" + NUL * 130}),
+                "INVALID_INPUT",
+            )
+        )
     add(
         Case(
             "reject-reason-long",
@@ -566,6 +577,8 @@ def test_every_route_with_parameters_is_in_the_table(
         "/v1/loans/confirm-batch": "confirm-batch",
         "/v1/loans/receipts": "/v1/loans/receipts",
         "/v1/loans/{record_id}/confirm": "record-confirm",
+        "/v1/loans/{record_id}/sign": "record-sign-",
+        "/v1/loans/{record_id}/signing": "record-signing-",
         "/v1/loans/{record_id}/reject": "reject-reason",
         "/v1/loans/{record_id}/revoke": "revoke-reason",
         "/v1/loans/{record_id}/amend": "amend-",

@@ -522,6 +522,8 @@ EXPECTED_ROUTES = {
     ("post", "/v1/loans/confirm-batch"),
     ("post", "/v1/loans/{record_id}/confirm"),
     ("post", "/v1/loans/{record_id}/reject"),
+    ("get", "/v1/loans/{record_id}/signing"),
+    ("post", "/v1/loans/{record_id}/sign"),
     ("get", "/v1/loans/{record_id}"),
     ("get", "/v1/loans/{record_id}/receipt"),
     ("post", "/v1/verify"),

@@ -9,15 +9,8 @@ from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
-import httpx
-
 from ledger.store import SubmissionRow
-from tests.api.conftest import Env, Party, auth, error_code
-
-
-def refused(r: httpx.Response, code: str, status: int = 422) -> None:
-    assert r.status_code == status, r.text
-    assert error_code(r) == code, r.text
+from tests.api.conftest import Env, Party, auth, refused
 
 
 def with_fee(

@@ -10,19 +10,11 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
-import httpx
 import pytest
-from eth_account import Account
 
 from ledger.chain.deploy import GenesisPolicy
 from ledger.signing import LocalSigner
-from tests.api.conftest import Env, Party, auth, error_code
-
-
-def refused(r: httpx.Response, code: str, status: int = 422) -> None:
-    assert r.status_code == status, r.text
-    assert error_code(r) == code, r.text
-
+from tests.api.conftest import Env, auth, error_code, refused
 
 # ---------------------------------------------------------------------- rules (R1-R8)
 
@@ -87,15 +79,7 @@ def test_suspended_funder_and_platform(env: Env) -> None:
     funder = env.register("funder", "Suspended Bank", "bank")
     platform = env.register("platform", "Suspended Platform")
     env.whitelist(funder, platform)
-    reg = auth(env.regulator_key)
-
-    def set_status(party: Party, status: str) -> None:
-        r = env.http.put(
-            f"/v1/participants/{party.id}/status", json={"status": status}, headers=reg
-        )
-        assert r.status_code == 200, r.text
-
-    set_status(funder, "suspended")
+    env.set_status(funder, "suspended")
     with env.nothing_changes():
         refused(env.submit(platform, funder=funder), "PARTICIPANT_NOT_ACTIVE")
         # a suspended funder cannot change its whitelist either
@@ -103,13 +87,13 @@ def test_suspended_funder_and_platform(env: Env) -> None:
             env.http.put(f"/v1/whitelist/{env['p2'].id}", headers=auth(funder.key)),
             "FUNDER_NOT_ACTIVE",
         )
-    set_status(funder, "active")
+    env.set_status(funder, "active")
     assert env.submit(platform, funder=funder).status_code == 202
 
-    set_status(platform, "suspended")
+    env.set_status(platform, "suspended")
     with env.nothing_changes():
         refused(env.submit(platform, funder=funder), "PARTICIPANT_NOT_ACTIVE")
-    set_status(platform, "active")
+    env.set_status(platform, "active")
     assert env.submit(platform, funder=funder).status_code == 202
 
 
@@ -121,15 +105,8 @@ def test_funder_suspended_between_submission_and_confirmation(env: Env) -> None:
     env.whitelist(funder, env["p1"])
     record_id = env.submit(env["p1"], funder=funder).json()["record_id"]
 
-    def set_status(status: str) -> None:
-        r = env.http.put(
-            f"/v1/participants/{funder.id}/status",
-            json={"status": status},
-            headers=auth(env.regulator_key),
-        )
-        assert r.status_code == 200, r.text
-
-    set_status("suspended")
+    env.set_status(funder, "suspended")
+    env.gw.service.anchor_pending()  # start from an empty queue (other tests leave theirs)
     batches = env.batch_count()
     with env.nothing_changes():
         refused(env.confirm(funder, record_id), "PARTICIPANT_NOT_ACTIVE")
@@ -142,7 +119,7 @@ def test_funder_suspended_between_submission_and_confirmation(env: Env) -> None:
     assert env.batch_count() == batches
     assert env.status(record_id)["status"] == "awaiting_funder"
 
-    set_status("active")
+    env.set_status(funder, "active")
     confirmed = env.confirm(funder, record_id)
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "queued"
@@ -342,12 +319,7 @@ def test_non_custodial_funder_signs_and_forgeries_are_refused(env: Env) -> None:
             403,
         )
     service = env.gw.service
-    account = Account.from_key(own.private_key)
-    with service.chain_lock:
-        service.client.fund(account.address, 10**20)
-        service.client.transact(
-            account, service.chain.registry.functions.addToWhitelist(env["p1"].id, 0)
-        )
+    env.whitelist_own_key(own, env["p1"])
     r = env.submit(env["p1"], funder=funder)
     assert r.status_code == 202, r.text
     record_id = r.json()["record_id"]
