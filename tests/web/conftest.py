@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,12 +45,17 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 class RecordedPage:
-    """A page that remembers every URL it requested."""
+    """A page that remembers every URL it requested, and every request body it sent."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.requests: list[str] = []
-        page.on("request", lambda request: self.requests.append(request.url))
+        self.bodies: list[str] = []
+        page.on("request", self._record)
+
+    def _record(self, request: Request) -> None:
+        self.requests.append(request.url)
+        self.bodies.append(request.post_data or "")
 
     def foreign(self, origin: str) -> list[str]:
         return [url for url in self.requests if not url.startswith(origin + "/")]

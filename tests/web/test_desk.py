@@ -1,6 +1,7 @@
 """Participant desks in a real browser against a real gateway: a funder sees the loans awaiting
 its approval with their terms, approves one and rejects another with a reason; the platform sees
-both outcomes and downloads the approved loan's receipt, which verifies."""
+both outcomes and downloads the approved loan's receipt, which verifies. An own-key guarantor
+signs in the page with its keystore file."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
 
 from ledger.testing import loan_submission
 from tests.process.gateway_process import GatewayProcess, auth, bank_and_platform
 from tests.web.conftest import RecordedPage
 
 pytestmark = pytest.mark.slow
+
+PASSWORD = "correct horse battery staple"  # a throwaway test keystore's
 
 
 class Desks:
@@ -93,3 +97,64 @@ def test_a_funder_approves_one_loan_and_rejects_another(
     report = desks.http.post("/v1/verify", json={"receipt": receipt}).json()
     assert report["ok"], report
     page.screenshot("desk-platform")
+
+
+def test_an_own_key_guarantor_signs_in_the_page_with_a_keystore_file(
+    page: RecordedPage, desks: Desks, tmp_path: Path
+) -> None:
+    """The guarantor keeps its own key: the gateway never sees it. The page unlocks the
+    keystore file with ethers, signs the record's EIP-712 data, and sends only the signature;
+    the record, approved by the funder first, is then anchored and verifies."""
+    regulator = desks.server.regulator_key()
+    own = Account.create()
+    keystore = tmp_path / "guarantor-keystore.json"
+    keystore.write_text(json.dumps(Account.encrypt(own.key, PASSWORD, iterations=2**12)))
+    guarantor = desks.http.post(
+        "/v1/participants",
+        json={"role": "credit_enhancer", "name": "Guarantor G", "signer_address": own.address},
+        headers=auth(regulator),
+    ).json()
+    gid = guarantor["participant"]["id"]
+    listed = desks.http.put(f"/v1/whitelist/{gid}", headers=auth(desks.bank["api_key"]))
+    assert listed.status_code == 200, listed.text
+    now = int(desks.http.get("/healthz").json()["time"])
+    body, _ = loan_submission(desks.bank["participant"]["id"], now, guarantor_id=gid)
+    r = desks.http.post("/v1/loans", json=body, headers=auth(desks.platform["api_key"]))
+    assert r.status_code == 202, r.text
+    record_id = r.json()["record_id"]
+    c = desks.http.post(f"/v1/loans/{record_id}/confirm", headers=auth(desks.bank["api_key"]))
+    assert c.status_code == 200, c.text
+    assert desks.status(record_id)["status"] == "awaiting_signatures"
+
+    _login(page, desks, guarantor["api_key"])
+    card = page.page.locator(f"#to-sign article[data-record='{record_id}']")
+    assert "Guarantor" in card.inner_text()
+    assert card.locator("button.sign-custodial").count() == 0  # its key is not the gateway's
+    card.locator("input.keystore").set_input_files(str(keystore))
+    card.locator("input.password").fill("wrong password")
+    card.locator("button.sign-keystore").click()
+    page.page.wait_for_selector(f"#to-sign article[data-record='{record_id}'][data-outcome=error]")
+    assert desks.status(record_id)["status"] == "awaiting_signatures"  # nothing was sent
+    card.locator("input.password").fill(PASSWORD)
+    card.locator("button.sign-keystore").click()
+    page.page.wait_for_selector(
+        f"#to-sign article[data-record='{record_id}'][data-outcome]:not([data-outcome=error])",
+        timeout=60_000,
+    )
+    assert card.get_attribute("data-outcome") in ("queued", "anchored"), card.inner_text()
+    page.screenshot("desk-guarantor-signed")
+    assert not page.foreign(desks.server.base), page.requests
+    # the key never left the browser: no request carried it, nor the keystore
+    ciphertext = json.loads(keystore.read_text())["crypto"]["ciphertext"]
+    assert not any(own.key.hex().removeprefix("0x") in b or ciphertext in b for b in page.bodies)
+    assert any('"signature"' in b for b in page.bodies)
+    deadline = time.time() + 60
+    while desks.status(record_id)["status"] != "anchored" and time.time() < deadline:
+        time.sleep(0.3)
+    receipt = desks.http.get(
+        f"/v1/loans/{record_id}/receipt", headers=auth(desks.platform["api_key"])
+    ).json()
+    signed = {s["role"]: s["signer"] for s in receipt["signatures"]}
+    assert signed["guarantor"].lower() == own.address.lower()
+    report = desks.http.post("/v1/verify", json={"receipt": receipt}).json()
+    assert report["ok"], report
