@@ -1227,7 +1227,7 @@ def epoch_tuple(epoch: Any) -> tuple[Any, ...]:
 # ------------------------------------------------------------------------------------ the test
 
 
-def test_contract_invariants(_chain: _Chain) -> None:
+def test_contract_invariants(_chain: _Chain, figures: Callable[[str], None]) -> None:
     FIGURES.clear()
     REVERTS.clear()
     LedgerMachine.chain = _chain
@@ -1237,7 +1237,7 @@ def test_contract_invariants(_chain: _Chain) -> None:
 
     summary = ", ".join(f"{k}={v}" for k, v in sorted(FIGURES.items()))
     reverts = ", ".join(f"{k}={v}" for k, v in sorted(REVERTS.items()))
-    print(f"\ncontract invariants: {summary}\nreverts by custom error: {reverts}")
+    figures(f"contract invariants: {summary}; reverts by custom error: {reverts}")
     # Bounded, but it must have exercised what the invariants are about.
     assert FIGURES["runs"] >= RUNS
     assert FIGURES["steps"] > RUNS * STEPS // 2

@@ -159,6 +159,7 @@ def _run(
     db_url: str,
     faults: list[tuple[str, Callable[[], None], Callable[[], None]]],
     label: str,
+    figures: Callable[[str], None],
 ) -> None:
     regulator = server.regulator_key()
     http = httpx.Client(base_url=server.base, timeout=60)
@@ -233,8 +234,8 @@ def _run(
     # /healthz is itself again (a fault is reported for `FAULT_HOLD_SECONDS` after the last)
     assert http.get("/healthz").json()["checks"]["database"]["ok"]
     recovery = drill.recovery_seconds()
-    print(
-        f"\ndatabase faults ({label}): faults {len(drill.faults)}"
+    figures(
+        f"database faults ({label}): faults {len(drill.faults)}"
         f" ({', '.join(f[0] for f in drill.faults)}), requests {len(drill.answers)},"
         f" during faults {len(during)}, 503 {len(refused)},"
         f" 500 {sum(a.status == 500 for a in drill.answers)},"
@@ -245,7 +246,9 @@ def _run(
     assert lost == 0, f"{lost} acknowledged records never anchored"
 
 
-def test_postgresql_stopped_restarted_and_read_only_under_load(tmp_path: Path) -> None:
+def test_postgresql_stopped_restarted_and_read_only_under_load(
+    tmp_path: Path, figures: Callable[[str], None]
+) -> None:
     if devpostgres.binaries() is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL binaries are missing under CI")
@@ -272,11 +275,12 @@ def test_postgresql_stopped_restarted_and_read_only_under_load(tmp_path: Path) -
                 ("read-only", read_only(True), read_only(False)),
             ],
             "PostgreSQL",
+            figures,
         )
         server.stop()
 
 
-def test_sqlite_disk_full_under_load(tmp_path: Path) -> None:
+def test_sqlite_disk_full_under_load(tmp_path: Path, figures: Callable[[str], None]) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(
@@ -300,7 +304,7 @@ def test_sqlite_disk_full_under_load(tmp_path: Path) -> None:
             finally:
                 os.close(fd)
 
-        _run(server, url, [("disk full", fill, ballast.unlink)], "SQLite")
+        _run(server, url, [("disk full", fill, ballast.unlink)], "SQLite", figures)
         server.stop()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)

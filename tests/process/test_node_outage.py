@@ -44,6 +44,7 @@ from ledger.store import Database, SubmissionRow
 from ledger.testing import funded_key_file, loan_submission
 from ledger.trust import TRUST_ROOT_FILE, load_trust_root
 from ledger.verify import SnapshotChainFacts, Verifier
+from tests import backends
 from tests.process.gateway_process import GatewayProcess, auth, bank_and_platform, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
@@ -307,7 +308,7 @@ def _healthz(base: str) -> tuple[float, httpx.Response]:
 
 
 def test_the_gateway_accepts_while_the_node_is_down_and_anchors_everything_after(
-    node: StatefulAnvil, tmp_path: Path
+    node: StatefulAnvil, tmp_path: Path, figures: Callable[[str], None]
 ) -> None:
     started = time.monotonic()
     data, keys, server = _first_start(node, tmp_path)
@@ -425,8 +426,8 @@ def test_the_gateway_accepts_while_the_node_is_down_and_anchors_everything_after
     print(f"load stopped at {stopped - started:.1f} s, verified at {checked_at - started:.1f} s")
     lost = len(pending) + len(failing)
     fivexx = sum(count for status, count in load.statuses.items() if status >= 500)
-    print(
-        "\nnode outage drill:"
+    figures(
+        f"node outage drill [{backends.DATABASE}]:"
         f" submissions during outage {load.during_outage},"
         f" acknowledged during outage {load.acknowledged_during_outage},"
         f" acknowledged {len(records)}"
