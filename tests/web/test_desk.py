@@ -158,3 +158,66 @@ def test_an_own_key_guarantor_signs_in_the_page_with_a_keystore_file(
     assert signed["guarantor"].lower() == own.address.lower()
     report = desks.http.post("/v1/verify", json={"receipt": receipt}).json()
     assert report["ok"], report
+
+
+def test_an_own_key_guarantor_signs_with_an_injected_browser_wallet(
+    page: RecordedPage, desks: Desks
+) -> None:
+    """A browser wallet (EIP-1193 `window.ethereum`, as MetaMask injects it) holds the key: the
+    page asks it for `eth_signTypedData_v4` through ethers' BrowserProvider. The wallet here is
+    the smallest EIP-1193 provider, an ethers Wallet in the page answering the calls a dapp
+    makes, with a throwaway key."""
+    own = Account.create()
+    guarantor = desks.http.post(
+        "/v1/participants",
+        json={"role": "credit_enhancer", "name": "Guarantor W", "signer_address": own.address},
+        headers=auth(desks.server.regulator_key()),
+    ).json()
+    gid = guarantor["participant"]["id"]
+    listed = desks.http.put(f"/v1/whitelist/{gid}", headers=auth(desks.bank["api_key"]))
+    assert listed.status_code == 200, listed.text
+    now = int(desks.http.get("/healthz").json()["time"])
+    body, _ = loan_submission(desks.bank["participant"]["id"], now, guarantor_id=gid)
+    r = desks.http.post("/v1/loans", json=body, headers=auth(desks.platform["api_key"]))
+    assert r.status_code == 202, r.text
+    record_id = r.json()["record_id"]
+    c = desks.http.post(f"/v1/loans/{record_id}/confirm", headers=auth(desks.bank["api_key"]))
+    assert c.status_code == 200, c.text
+
+    page.page.add_init_script(WALLET_JS.replace("__KEY__", own.key.hex()))
+    _login(page, desks, guarantor["api_key"])
+    card = page.page.locator(f"#to-sign article[data-record='{record_id}']")
+    card.locator("button.sign-wallet").click()
+    page.page.wait_for_selector(
+        f"#to-sign article[data-record='{record_id}'][data-outcome]", timeout=60_000
+    )
+    assert card.get_attribute("data-outcome") in ("queued", "anchored"), card.inner_text()
+    deadline = time.time() + 60
+    while desks.status(record_id)["status"] != "anchored" and time.time() < deadline:
+        time.sleep(0.3)
+    receipt = desks.http.get(
+        f"/v1/loans/{record_id}/receipt", headers=auth(desks.platform["api_key"])
+    ).json()
+    signed = {s["role"]: s["signer"] for s in receipt["signatures"]}
+    assert signed["guarantor"].lower() == own.address.lower()
+    assert desks.http.post("/v1/verify", json={"receipt": receipt}).json()["ok"]
+
+
+WALLET_JS = """
+window.ethereum = {
+  async request({ method, params }) {
+    const { Wallet } = await import("/static/vendor/ethers.js");
+    const wallet = new Wallet("__KEY__");
+    if (method === "eth_requestAccounts" || method === "eth_accounts") return [wallet.address];
+    if (method === "eth_chainId") return "0x1";
+    if (method === "eth_signTypedData_v4") {
+      const data = JSON.parse(params[1]);
+      const { EIP712Domain, ...types } = data.types;
+      return wallet.signTypedData(data.domain, types, data.message);
+    }
+    throw Object.assign(new Error(`unsupported: ${method}`), { code: 4200 });
+  },
+  on() {},
+  removeListener() {},
+};
+"""
