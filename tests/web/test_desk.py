@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +36,26 @@ class Desks:
             r = self.http.post("/v1/loans", json=body, headers=auth(self.platform["api_key"]))
             assert r.status_code == 202, r.text
             self.records.append(r.json()["record_id"])
+
+    def guaranteed_loan(self, name: str, signer: str) -> tuple[dict[str, Any], str]:
+        """A guarantor keeping its own key (`signer`), listed by the bank, and a loan it
+        guarantees that the bank has approved: it awaits the guarantor's signature alone."""
+        guarantor = self.http.post(
+            "/v1/participants",
+            json={"role": "credit_enhancer", "name": name, "signer_address": signer},
+            headers=auth(self.server.regulator_key()),
+        ).json()
+        gid = guarantor["participant"]["id"]
+        listed = self.http.put(f"/v1/whitelist/{gid}", headers=auth(self.bank["api_key"]))
+        assert listed.status_code == 200, listed.text
+        now = int(self.http.get("/healthz").json()["time"])
+        body, _ = loan_submission(self.bank["participant"]["id"], now, guarantor_id=gid)
+        r = self.http.post("/v1/loans", json=body, headers=auth(self.platform["api_key"]))
+        assert r.status_code == 202, r.text
+        record_id = str(r.json()["record_id"])
+        c = self.http.post(f"/v1/loans/{record_id}/confirm", headers=auth(self.bank["api_key"]))
+        assert c.status_code == 200, c.text
+        return guarantor, record_id
 
     def status(self, record_id: str) -> dict[str, object]:
         r = self.http.get(f"/v1/loans/{record_id}", headers=auth(self.bank["api_key"]))
@@ -105,25 +126,10 @@ def test_an_own_key_guarantor_signs_in_the_page_with_a_keystore_file(
     """The guarantor keeps its own key: the gateway never sees it. The page unlocks the
     keystore file with ethers, signs the record's EIP-712 data, and sends only the signature;
     the record, approved by the funder first, is then anchored and verifies."""
-    regulator = desks.server.regulator_key()
     own = Account.create()
     keystore = tmp_path / "guarantor-keystore.json"
     keystore.write_text(json.dumps(Account.encrypt(own.key, PASSWORD, iterations=2**12)))
-    guarantor = desks.http.post(
-        "/v1/participants",
-        json={"role": "credit_enhancer", "name": "Guarantor G", "signer_address": own.address},
-        headers=auth(regulator),
-    ).json()
-    gid = guarantor["participant"]["id"]
-    listed = desks.http.put(f"/v1/whitelist/{gid}", headers=auth(desks.bank["api_key"]))
-    assert listed.status_code == 200, listed.text
-    now = int(desks.http.get("/healthz").json()["time"])
-    body, _ = loan_submission(desks.bank["participant"]["id"], now, guarantor_id=gid)
-    r = desks.http.post("/v1/loans", json=body, headers=auth(desks.platform["api_key"]))
-    assert r.status_code == 202, r.text
-    record_id = r.json()["record_id"]
-    c = desks.http.post(f"/v1/loans/{record_id}/confirm", headers=auth(desks.bank["api_key"]))
-    assert c.status_code == 200, c.text
+    guarantor, record_id = desks.guaranteed_loan("Guarantor G", own.address)
     assert desks.status(record_id)["status"] == "awaiting_signatures"
 
     _login(page, desks, guarantor["api_key"])
@@ -168,21 +174,7 @@ def test_an_own_key_guarantor_signs_with_an_injected_browser_wallet(
     the smallest EIP-1193 provider, an ethers Wallet in the page answering the calls a dapp
     makes, with a throwaway key."""
     own = Account.create()
-    guarantor = desks.http.post(
-        "/v1/participants",
-        json={"role": "credit_enhancer", "name": "Guarantor W", "signer_address": own.address},
-        headers=auth(desks.server.regulator_key()),
-    ).json()
-    gid = guarantor["participant"]["id"]
-    listed = desks.http.put(f"/v1/whitelist/{gid}", headers=auth(desks.bank["api_key"]))
-    assert listed.status_code == 200, listed.text
-    now = int(desks.http.get("/healthz").json()["time"])
-    body, _ = loan_submission(desks.bank["participant"]["id"], now, guarantor_id=gid)
-    r = desks.http.post("/v1/loans", json=body, headers=auth(desks.platform["api_key"]))
-    assert r.status_code == 202, r.text
-    record_id = r.json()["record_id"]
-    c = desks.http.post(f"/v1/loans/{record_id}/confirm", headers=auth(desks.bank["api_key"]))
-    assert c.status_code == 200, c.text
+    guarantor, record_id = desks.guaranteed_loan("Guarantor W", own.address)
 
     page.page.add_init_script(WALLET_JS.replace("__KEY__", own.key.hex()))
     _login(page, desks, guarantor["api_key"])
