@@ -57,6 +57,14 @@ class Desks:
         assert c.status_code == 200, c.text
         return guarantor, record_id
 
+    def anchored_receipt(self, record_id: str) -> dict[str, Any]:
+        """The record's receipt, once anchored (waited for up to 60 s)."""
+        deadline = time.time() + 60
+        while self.status(record_id)["status"] != "anchored" and time.time() < deadline:
+            time.sleep(0.3)
+        r = self.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(self.platform["api_key"]))
+        return dict(r.json())
+
     def status(self, record_id: str) -> dict[str, object]:
         r = self.http.get(f"/v1/loans/{record_id}", headers=auth(self.bank["api_key"]))
         return dict(r.json())
@@ -154,12 +162,7 @@ def test_an_own_key_guarantor_signs_in_the_page_with_a_keystore_file(
     ciphertext = json.loads(keystore.read_text())["crypto"]["ciphertext"]
     assert not any(own.key.hex().removeprefix("0x") in b or ciphertext in b for b in page.bodies)
     assert any('"signature"' in b for b in page.bodies)
-    deadline = time.time() + 60
-    while desks.status(record_id)["status"] != "anchored" and time.time() < deadline:
-        time.sleep(0.3)
-    receipt = desks.http.get(
-        f"/v1/loans/{record_id}/receipt", headers=auth(desks.platform["api_key"])
-    ).json()
+    receipt = desks.anchored_receipt(record_id)
     signed = {s["role"]: s["signer"] for s in receipt["signatures"]}
     assert signed["guarantor"].lower() == own.address.lower()
     report = desks.http.post("/v1/verify", json={"receipt": receipt}).json()
@@ -184,12 +187,7 @@ def test_an_own_key_guarantor_signs_with_an_injected_browser_wallet(
         f"#to-sign article[data-record='{record_id}'][data-outcome]", timeout=60_000
     )
     assert card.get_attribute("data-outcome") in ("queued", "anchored"), card.inner_text()
-    deadline = time.time() + 60
-    while desks.status(record_id)["status"] != "anchored" and time.time() < deadline:
-        time.sleep(0.3)
-    receipt = desks.http.get(
-        f"/v1/loans/{record_id}/receipt", headers=auth(desks.platform["api_key"])
-    ).json()
+    receipt = desks.anchored_receipt(record_id)
     signed = {s["role"]: s["signer"] for s in receipt["signatures"]}
     assert signed["guarantor"].lower() == own.address.lower()
     assert desks.http.post("/v1/verify", json={"receipt": receipt}).json()["ok"]
