@@ -54,6 +54,7 @@ __all__ = [
     "MetaRow",
     "ParticipantRow",
     "ReceiptRow",
+    "RecordSecretRow",
     "SubmissionRow",
     "submission_summary",
 ]
@@ -256,6 +257,19 @@ class DocumentRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    shredded_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class RecordSecretRow(Base):
+    """A record's secrets, each sealed under the master key (AES-256-GCM, the record id as
+    associated data): the salt of a borrower commitment the gateway computed, the seed of its fee
+    form's salted leaves. Erasure sets both to NULL and stamps `shredded_at`."""
+
+    __tablename__ = "record_secrets"
+    record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    borrower_salt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    disclosure_seed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     shredded_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
