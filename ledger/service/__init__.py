@@ -56,6 +56,7 @@ from ledger.service.models import LoanSubmission, SigningView, SlotSignature, Su
 from ledger.service.registry import RegistryFollower
 from ledger.service.reporting import Reporting
 from ledger.service.retirement import Retirements
+from ledger.service.secrets import RecordSecrets
 from ledger.service.sequencing import Sequencer
 from ledger.service.serving import Serving
 from ledger.store import Database, ParticipantRow, SubmissionRow, submission_summary
@@ -119,6 +120,7 @@ class LedgerService:
         self.chain = EvidenceChain(client, boot.deployment)
         self.metrics = Metrics()
         self.custody = Custody(db, boot.master_key)
+        self.secrets = RecordSecrets(boot.master_key)
         self.access = Access(db)
         self.registry = RegistryFollower(client, boot.deployment, self.chain_lock)
         self.administration = Administration(
@@ -137,7 +139,7 @@ class LedgerService:
             config,
             self.metrics,
             Documents(boot.master_key),
-            boot.commitment_key,
+            self.secrets,
             self.sequencer.anchor_records_now,
             self.sequencer.notify,
         )
