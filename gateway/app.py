@@ -21,6 +21,7 @@ from gateway.errors import install_error_handlers
 from gateway.guard import RequestGuard
 from gateway.routers import (
     batches,
+    commitments,
     deployment,
     loans,
     ops,
@@ -204,6 +205,7 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         loans.router,
         batches.router,
         verify.router,
+        commitments.router,
         regulator.router,
         ops.router,
         pages.router,

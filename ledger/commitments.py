@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,13 +29,14 @@ from ledger.errors import VerificationError
 __all__ = [
     "COMMITMENT_SCHEME",
     "Opening",
+    "OpeningSecret",
     "check_opening",
     "new_commitment",
     "pack_secret",
     "unpack_secret",
 ]
 
-COMMITMENT_SCHEME = "hmac-sha256/v1"
+COMMITMENT_SCHEME: Final = "hmac-sha256/v1"
 _KEY_BYTES = 32
 _SALT_BYTES = 16
 
@@ -50,6 +51,18 @@ class Opening(BaseModel):
     id_number: str = Field(min_length=1, max_length=64)
     key: str = Field(pattern=r"^0x[0-9a-fA-F]{64,256}$", description="the record's HMAC key")
     salt: str = Field(pattern=r"^0x[0-9a-fA-F]{32,256}$")
+
+
+class OpeningSecret(BaseModel):
+    """What the vault holds to open one record's commitment (the identity is not stored)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record_id: str
+    commitment: str
+    scheme: Literal["hmac-sha256/v1"]
+    key: str = Field(description="the record's own HMAC key (0x hex, 32 bytes)")
+    salt: str = Field(description="the record's salt (0x hex, 16 bytes)")
 
 
 def new_commitment(id_type: str, id_number: str) -> tuple[bytes, bytes, bytes]:
