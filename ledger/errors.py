@@ -17,7 +17,9 @@ __all__ = [
     "Conflict",
     "DatabaseUnavailable",
     "DisclosureMismatchError",
+    "DocumentErased",
     "FeeCapExceeded",
+    "Gone",
     "InputError",
     "LedgerError",
     "MerkleError",
@@ -159,6 +161,18 @@ class Conflict(LedgerError):
     """The request does not fit the state of what it names (not anchored yet, already retired)."""
 
     code = "CONFLICT"
+
+
+class Gone(LedgerError):
+    """What was asked for existed and was destroyed on purpose (an erased document)."""
+
+    code = "GONE"
+
+
+class DocumentErased(Gone):
+    """The document was crypto-shredded (erasure): its data key and ciphertext are gone."""
+
+    code = "DOCUMENT_ERASED"
 
 
 class DatabaseUnavailable(LedgerError):

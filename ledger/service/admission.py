@@ -51,6 +51,7 @@ from ledger.service.models import LoanSubmission, SigningView, SlotSignature, Su
 from ledger.service.registry import RegistryFollower
 from ledger.service.stored import signatures_of
 from ledger.store import Database, ParticipantRow, SubmissionRow
+from ledger.vault import StagedDocument
 
 __all__ = ["Admission"]
 
@@ -178,7 +179,7 @@ class Admission:
         self,
         caller: Caller,
         subs: Sequence[LoanSubmission],
-        document: bytes | None,
+        document: bytes | StagedDocument | None,
         media_type: str,
         *,
         raise_errors: bool,
