@@ -27,7 +27,7 @@ from ledger.records import LoanRecord, Slot
 from ledger.safejson import check_json_shape
 from ledger.service import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.timestamps import SignedEntryTimestamp
-from ledger.vault import StagedDocument, stage
+from ledger.vault import Erasure, StagedDocument, stage
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 _SETTLED = (SubmissionStatus.ANCHORED.value, SubmissionStatus.REJECTED.value)
@@ -229,6 +229,11 @@ class LoanStatus(BaseModel):
     rejection: Rejected | None
     retired: RetiredAs | None
     entry_timestamp: SignedEntryTimestamp | None
+    erasure: Erasure | None = Field(
+        default=None,
+        description="the loan's erasure (PIPL), requested or executed; the anchored record and"
+        " its receipt are unchanged by it",
+    )
 
 
 def outcome_view(outcome: SubmissionOutcome) -> Outcome:
@@ -494,8 +499,9 @@ async def status(
         await asyncio.sleep(min(_WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         view = service.status(caller, record_id)
     entry = view.pop("entry_timestamp_json")
+    erasure = service.vault.recorded_erasure(record_id)
     return LoanStatus.model_validate(
-        {**view, "entry_timestamp": json.loads(entry) if entry else None}
+        {**view, "entry_timestamp": json.loads(entry) if entry else None, "erasure": erasure}
     )
 
 

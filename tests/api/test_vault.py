@@ -237,6 +237,8 @@ def test_erasure_requested_approved_and_shredded(env: Env) -> None:
     )
     shown = env.http.get(f"/v1/loans/{record_id}/erasure", headers=auth(env["bank1"].key))
     assert shown.json()["erasure"] == erasure
+    assert env.status(record_id)["erasure"] == erasure
+    assert env.status(record_id)["status"] == "anchored"
     with env.gw.service.db.session() as s:
         row = s.get(DocumentRow, digest)
         assert row is not None and row.wrapped_key is None and row.shredded_at is not None
