@@ -259,6 +259,23 @@ class EvidenceChain:
         )
         return BatchAnchor(tree, self._anchored(receipt), tuple(loans))
 
+    def anchor_evidence_log(self, gateway: LocalAccount, root: bytes, count: int) -> AnchoredTx:
+        """Anchors the root of `count` evidence log entries (`ledger.vault.log`)."""
+        try:
+            receipt = self.client.transact(
+                gateway, self.ledger.functions.anchorEvidenceLog(root, count), gas=_BATCH_GAS
+            )
+        except ContractRevert as revert:
+            raise error_for(revert) from revert
+        return self._anchored(receipt)
+
+    def evidence_log_anchor(self, root: bytes) -> tuple[int, int, int] | None:
+        """(gateway id, anchored at, block number) of an evidence log root, or None."""
+        entry = self.client.call(self.ledger.functions.evidenceLog(root))
+        if int(entry[1]) == 0:
+            return None
+        return int(entry[0]), int(entry[1]), int(entry[2])
+
     def batch_anchor(self, root: bytes) -> AnchoredTx | None:
         """Where the batch of `root` is on chain (its transaction, block and time), or None if
         the chain has no such batch."""

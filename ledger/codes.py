@@ -126,6 +126,10 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "EvidenceLedgerNotGateway": ("NOT_GATEWAY", "only an active gateway anchors batches"),
     "EvidenceLedgerEmptyBatch": ("BATCH_EMPTY", "a batch needs a root and a record count"),
     "EvidenceLedgerDuplicateBatch": ("BATCH_DUPLICATE", "this root is already anchored"),
+    "EvidenceLedgerDuplicateEvidenceLog": (
+        "EVIDENCE_LOG_DUPLICATE",
+        "this evidence log root is already anchored",
+    ),
     "EvidenceLedgerUnknownBatch": ("BATCH_UNKNOWN", "no batch has this root"),
     "EvidenceLedgerInvalidProof": ("PROOF_INVALID", "the proof does not lead to the root"),
     "MerkleProofInvalidMultiproof": ("PROOF_INVALID", "the multiproof is malformed"),

@@ -54,6 +54,7 @@ __all__ = [
     "DocumentChunkRow",
     "DocumentRow",
     "ErasureRow",
+    "EvidenceLogBatchRow",
     "EvidenceLogRow",
     "MetaRow",
     "ParticipantRow",
@@ -302,6 +303,22 @@ class EvidenceLogRow(Base):
     entry_json: Mapped[str] = mapped_column(Text)
     entry_digest: Mapped[str] = mapped_column(String(66))
     at: Mapped[int] = mapped_column(BigInteger)
+    #: the root of the batch that anchors it (`EvidenceLogBatchRow`), once claimed
+    batch_root: Mapped[str | None] = mapped_column(String(66), index=True, nullable=True)
+
+
+class EvidenceLogBatchRow(Base):
+    """A batch of evidence log entries, anchored with `anchorEvidenceLog` (the transaction is
+    None until mined: claimed, sent, or to be sent again)."""
+
+    __tablename__ = "evidence_log_batches"
+    root: Mapped[str] = mapped_column(String(66), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    gateway_id: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 class ErasureRow(Base):

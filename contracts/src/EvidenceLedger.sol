@@ -26,6 +26,7 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
     mapping(bytes32 recordId => RecordState) private _records;
     mapping(bytes32 root => Batch) private _batches;
     mapping(bytes32 recordId => bytes4 code) private _violations;
+    mapping(bytes32 root => Batch) private _evidenceLogs;
     uint64 private _batchCount;
 
     /// @param participantRegistry The registry of participants, whitelists and rate policy.
@@ -63,6 +64,16 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
         _batches[root] = Batch(gatewayId, uint64(block.timestamp), uint64(block.number), recordCount);
         ++_batchCount;
         emit BatchAnchored(root, gatewayId, recordCount);
+    }
+
+    /// @inheritdoc IEvidenceLedger
+    function anchorEvidenceLog(bytes32 root, uint32 entryCount) external {
+        (uint64 gatewayId, IParticipantRegistry.Role role) = _registry.activeParticipantOf(msg.sender);
+        if (role != IParticipantRegistry.Role.Gateway) revert EvidenceLedgerNotGateway(msg.sender);
+        if (root == bytes32(0) || entryCount == 0) revert EvidenceLedgerEmptyBatch();
+        if (_evidenceLogs[root].anchoredAt != 0) revert EvidenceLedgerDuplicateEvidenceLog(root);
+        _evidenceLogs[root] = Batch(gatewayId, uint64(block.timestamp), uint64(block.number), entryCount);
+        emit EvidenceLogAnchored(root, gatewayId, entryCount);
     }
 
     /// @inheritdoc IEvidenceLedger
@@ -170,6 +181,11 @@ contract EvidenceLedger is IEvidenceLedger, EIP712 {
     /// @inheritdoc IEvidenceLedger
     function batch(bytes32 root) external view returns (Batch memory) {
         return _batches[root];
+    }
+
+    /// @inheritdoc IEvidenceLedger
+    function evidenceLog(bytes32 root) external view returns (Batch memory) {
+        return _evidenceLogs[root];
     }
 
     /// @inheritdoc IEvidenceLedger

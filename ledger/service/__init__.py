@@ -66,6 +66,7 @@ from ledger.service.serving import Serving
 from ledger.store import Database, ParticipantRow, SubmissionRow, submission_summary
 from ledger.trust import TRUST_ROOT_FILE, TrustRoot
 from ledger.vault import MasterKeyWrapper, StagedDocument, Vault
+from ledger.vault.anchoring import LogAnchoring
 from ledger.verify import VerificationReport, Verifier
 
 __all__ = [
@@ -152,6 +153,10 @@ class LedgerService:
         self.serving = Serving(db, self.sequencer.build_receipt)
         #: reads of documents, auditors' grants, the evidence log, erasure (`ledger.vault`)
         self.vault = Vault(db, MasterKeyWrapper(boot.master_key))
+        self.log_anchoring = LogAnchoring(
+            db, self.chain, boot.identity.account, boot.identity.participant_id, self.chain_lock
+        )
+        self.sequencer.log_anchoring = self.log_anchoring
         self.retirements = Retirements(
             db, self.chain, self.custody, boot.identity, self.serving, self.chain_lock
         )
@@ -307,6 +312,11 @@ class LedgerService:
         return self.admission.reject(caller, _record_id(record_id), reason)
 
     # ------------------------------------------------------------------ sequencing
+
+    def anchor_evidence_log(self) -> int:
+        """Anchors the evidence log's unanchored entries now (the background loop does it every
+        `batch_interval`); returns how many."""
+        return self.log_anchoring.anchor()
 
     def pending_count(self) -> int:
         return self.sequencer.pending_count()

@@ -1,5 +1,5 @@
 """Opening a borrower commitment (`ledger.commitments`): the vault hands the record's HMAC key
-and salt to the loan's platform (which acts for the borrower) and to the regulator, never the
+and salt to the loan's platform (which acts for the borrower) and to the regulator (each time logged in the evidence log), never the
 identity, which the gateway does not store. Whoever then shows a court the identity, key and
 salt proves the record is that borrower's; nobody can derive them from the record or another
 record's opening.
@@ -16,6 +16,7 @@ from ledger.errors import Gone, NotFound, PermissionDenied
 from ledger.records import LoanRecord
 from ledger.service.secrets import RecordSecrets
 from ledger.store import Database, SubmissionRow
+from ledger.vault import log_access
 
 __all__ = ["Openings"]
 
@@ -59,6 +60,14 @@ class Openings:
                 code="OPENING_NOT_HELD",
             )
         key, salt = unpack_secret(kept.borrower_salt)
+        log_access(  # committed with the read: who opened which record's commitment, when
+            s,
+            kind="commitment_opening",
+            record_id=record_id,
+            actor_id=caller.participant_id,
+            actor_role=caller.role.label,
+            details={},
+        )
         commitment = LoanRecord.model_validate_json(row.record_json).borrower_commitment
         return OpeningSecret(
             record_id=record_id,

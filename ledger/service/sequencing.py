@@ -54,6 +54,7 @@ from ledger.service.custody import GatewayIdentity
 from ledger.service.metrics import Metrics
 from ledger.service.stored import signatures_of, signed_loan
 from ledger.store import BatchRow, Database, MetaRow, ReceiptRow, SubmissionRow
+from ledger.vault.anchoring import LogAnchoring
 
 __all__ = ["Sequencer"]
 
@@ -138,6 +139,8 @@ class Sequencer:
         #: the next round, instead of holding the records until their lease runs out
         self._unreleased: set[str] = set()
         self._unreleased_lock = threading.Lock()
+        #: anchors the evidence log in the same loop, every `batch_interval` (set by the Service)
+        self.log_anchoring: LogAnchoring | None = None
 
     # ------------------------------------------------------------------ the queue
 
@@ -914,6 +917,7 @@ class Sequencer:
         (node or database away) is reported to `on_error` and followed by a wait that doubles up
         to `_BACKOFF_MOST`; the loop never ends but by `stop`."""
         next_stranded = 0.0
+        next_log = 0.0
         next_reorg_check = time.time() + _REORG_CHECK_SECONDS
         next_probe = 0.0
         failures = 0
@@ -945,6 +949,9 @@ class Sequencer:
                     stranded = self._stranded()
                     if stranded:
                         self.anchor_records(stranded)
+                if self.log_anchoring is not None and now >= next_log:
+                    next_log = now + self.config.batch_interval
+                    self.log_anchoring.anchor()
                 count, oldest = self._batch_queue()
                 if count and oldest is not None:
                     age = now - oldest

@@ -1,10 +1,12 @@
 """The document vault (issue 14): agreements encrypted at rest as a STREAM of AES-256-GCM chunks
 under a per-document data key wrapped by a `KeyWrapper` (the master key today); who may read
 them (parties, regulator, auditors with a live grant); the evidence log of reads, grants and
-erasures (hashed; on-chain anchoring not built yet); crypto-shredding (erasure).
+erasures (hashed, anchored on chain in Merkle batches by `anchoring`); crypto-shredding
+(erasure).
 
 Modules: `crypto` (keys, chunk sealing), `documents` (store, stream, shred), `log` (entries,
-hashing), `grants`, `erasure`, `vault` (`Vault`: the operations with their access rules).
+hashing, proofs), `anchoring` (the log's batches on chain), `grants`, `erasure`, `vault`
+(`Vault`: the operations with their access rules).
 
 The library interface others build on: `evidence_log_of`, `erasure_of`, `log_access`,
 `document_stream` (clear text of a stored document by digest, `DocumentErased` if shredded).

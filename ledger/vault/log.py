@@ -5,14 +5,15 @@ clear personal data (no names, no id numbers, no document content).
 
 An entry is hashed as RFC 8785 canonical JSON (`ledger.canonical.canonical_json`), keccak-256,
 so it can be committed to in a Merkle batch (an OpenZeppelin standard leaf of
-`(bytes32 entry_digest)`). Anchoring those batches on chain is NOT built yet: every entry's
-`anchor` is None until it is (the field and `LogAnchor` are the interface it will fill).
+`(uint256 entry id, bytes32 entry_digest)`), anchored on chain by `ledger.vault.anchoring`; an
+entry's `anchor` is None until its batch is mined.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,16 +22,19 @@ from sqlalchemy.orm import Session
 
 from ledger.canonical import canonical_json
 from ledger.errors import InputError
-from ledger.merkle import to_hex
+from ledger.merkle import StandardMerkleTree, to_hex
 from ledger.merkle.keccak import keccak256
-from ledger.store import EvidenceLogRow
+from ledger.store import EvidenceLogBatchRow, EvidenceLogRow
 
 __all__ = [
     "KINDS",
+    "LEAF_ENCODING",
     "LogAnchor",
     "LogEntry",
+    "batch_entries",
     "evidence_log_of",
     "log_access",
+    "log_tree",
 ]
 
 #: the kinds of entries this library writes; others (evidence exports, commitment openings)
@@ -56,6 +60,7 @@ class LogAnchor(BaseModel):
     tx_hash: str | None
     block_number: int | None
     block_time: int | None
+    entry_id: int = Field(description="the entry's id in the log: the leaf's first value")
     proof: list[str] = Field(description="OpenZeppelin MerkleProof of the entry's leaf")
 
 
@@ -127,6 +132,30 @@ def log_access(
     )
 
 
+#: the leaf of one entry: its id in the log and the keccak-256 of its RFC 8785 JSON
+LEAF_ENCODING = ("uint256", "bytes32")
+
+
+def log_tree(entries: Sequence[tuple[int, str]]) -> StandardMerkleTree:
+    """The tree of a batch's (entry id, 0x digest) pairs."""
+    return StandardMerkleTree.of(
+        [[entry_id, bytes.fromhex(digest[2:])] for entry_id, digest in entries],
+        list(LEAF_ENCODING),
+    )
+
+
+def batch_entries(s: Session, root: str) -> list[tuple[int, str]]:
+    """The (id, digest) of the entries of the batch `root`, in log order."""
+    return [
+        (int(entry_id), str(digest))
+        for entry_id, digest in s.execute(
+            select(EvidenceLogRow.id, EvidenceLogRow.entry_digest)
+            .where(EvidenceLogRow.batch_root == root)
+            .order_by(EvidenceLogRow.id)
+        ).all()
+    ]
+
+
 def _entry(row: EvidenceLogRow, anchor: LogAnchor | None) -> LogEntry:
     import json
 
@@ -144,11 +173,41 @@ def _entry(row: EvidenceLogRow, anchor: LogAnchor | None) -> LogEntry:
 
 
 def evidence_log_of(session: Session, record_id: str) -> list[LogEntry]:
-    """Every entry about `record_id`, oldest first. `anchor` is None: anchoring the log on
-    chain is not built yet (docs/decisions.md, "Document vault")."""
+    """Every entry about `record_id`, oldest first, each with its anchor (batch root,
+    transaction, block, and the OpenZeppelin proof of its leaf `(uint256 id, bytes32 digest)`)
+    once its batch is mined; None before (`ledger.vault.anchoring`)."""
     rows = session.scalars(
         select(EvidenceLogRow)
         .where(EvidenceLogRow.record_id == record_id.lower())
         .order_by(EvidenceLogRow.id)
     ).all()
-    return [_entry(row, None) for row in rows]
+    roots = {row.batch_root for row in rows if row.batch_root}
+    batches = {
+        b.root: b
+        for b in session.scalars(
+            select(EvidenceLogBatchRow).where(
+                EvidenceLogBatchRow.root.in_(roots), EvidenceLogBatchRow.tx_hash.is_not(None)
+            )
+        ).all()
+    }
+    trees = {}
+    for root in batches:
+        listed = batch_entries(session, root)
+        trees[root] = (log_tree(listed), {entry_id: n for n, (entry_id, _) in enumerate(listed)})
+    entries = []
+    for row in rows:
+        batch = batches.get(row.batch_root or "")
+        anchor = None
+        if batch is not None:
+            tree, position = trees[batch.root]
+            proof = tree.get_proof(position[row.id])
+            anchor = LogAnchor(
+                root=batch.root,
+                tx_hash=batch.tx_hash,
+                block_number=batch.block_number,
+                block_time=batch.block_time,
+                entry_id=row.id,
+                proof=[to_hex(node) for node in proof],
+            )
+        entries.append(_entry(row, anchor))
+    return entries

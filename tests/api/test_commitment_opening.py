@@ -37,6 +37,10 @@ def test_the_right_identity_key_and_salt_open_the_commitment(env: Env) -> None:
     record_id = env.anchored_loan(borrower_id=ID_NUMBER)
     secret = opening_of(env, record_id, env["p1"].key)
     assert secret == opening_of(env, record_id, env.regulator_key)  # the regulator too
+    log = env.http.get(f"/v1/loans/{record_id}/evidence-log", headers=auth(env.regulator_key))
+    openings = [e for e in log.json()["entries"] if e["kind"] == "commitment_opening"]
+    assert [e["actor_role"] for e in openings] == ["platform", "regulator"]
+    assert openings[0]["actor_id"] == env["p1"].id
     receipt = env.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(env["p1"].key)).json()
     commitment = receipt["record"]["borrower_commitment"]
     assert secret["commitment"] == commitment and secret["scheme"] == "hmac-sha256/v1"

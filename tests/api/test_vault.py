@@ -313,4 +313,43 @@ def test_an_entry_digest_is_keccak_of_its_rfc8785_json(
             "details": e.details,
         }
         assert e.entry_digest == to_hex(keccak256(canonical_json(body)))
-        assert e.anchor is None
+
+
+def test_the_evidence_log_is_anchored_on_chain_with_proofs(
+    env: Env, doc_loan: tuple[str, bytes]
+) -> None:
+    """Every entry ends up in a batch anchored with anchorEvidenceLog; its leaf (entry id,
+    digest) proves against the root the contract holds, with OpenZeppelin's processProof."""
+    from ledger.merkle import StandardMerkleTree, process_proof
+
+    record_id, _ = doc_loan
+    service = env.gw.service
+    assert (
+        env.http.get(f"/v1/loans/{record_id}/document", headers=auth(env["p1"].key)).status_code
+        == 200
+    )
+    assert service.anchor_evidence_log() > 0
+    assert service.anchor_evidence_log() == 0  # nothing left, nothing sent twice
+    log = env.http.get(f"/v1/loans/{record_id}/evidence-log", headers=auth(env.regulator_key))
+    entries = log.json()["entries"]
+    assert entries and all(e["anchor"] is not None for e in entries), log.text
+    encoding = ["uint256", "bytes32"]
+    for e in entries:
+        anchor = e["anchor"]
+        leaf = StandardMerkleTree.of(
+            [[anchor["entry_id"], bytes.fromhex(e["entry_digest"][2:])]], encoding
+        ).leaf_hash([anchor["entry_id"], bytes.fromhex(e["entry_digest"][2:])])
+        root = bytes.fromhex(anchor["root"][2:])
+        assert process_proof(leaf, [bytes.fromhex(p[2:]) for p in anchor["proof"]]) == root
+        with service.chain_lock:
+            on_chain = service.chain.ledger.functions.evidenceLog(root).call()
+        assert on_chain[0] == service.identity.participant_id
+        assert (on_chain[2], on_chain[1]) == (anchor["block_number"], anchor["block_time"])
+    # a tampered entry does not prove
+    first = entries[0]
+    forged = bytes.fromhex(first["entry_digest"][2:])[::-1]
+    leaf = StandardMerkleTree.of([[first["anchor"]["entry_id"], forged]], encoding).leaf_hash(
+        [first["anchor"]["entry_id"], forged]
+    )
+    proof = [bytes.fromhex(p[2:]) for p in first["anchor"]["proof"]]
+    assert process_proof(leaf, proof) != bytes.fromhex(first["anchor"]["root"][2:])

@@ -121,6 +121,9 @@ interface IEvidenceLedger {
     error EvidenceLedgerDuplicateBatch(bytes32 root);
     /// @notice No batch was anchored with this root.
     error EvidenceLedgerUnknownBatch(bytes32 root);
+    /// @notice An evidence log batch with this root was anchored before.
+    /// @param root The Merkle root of the evidence log entries.
+    error EvidenceLedgerDuplicateEvidenceLog(bytes32 root);
     /// @notice The Merkle proof does not lead from the record's leaf to the root.
     error EvidenceLedgerInvalidProof(bytes32 root, bytes32 leaf);
     /// @notice The record was never anchored per record (and no batch inclusion was given).
@@ -157,6 +160,9 @@ interface IEvidenceLedger {
     );
     /// @notice A gateway anchored the Merkle root of a batch of records.
     event BatchAnchored(bytes32 indexed root, uint64 indexed gatewayId, uint32 recordCount);
+    /// @notice A gateway anchored the Merkle root of a batch of evidence log entries (who read
+    /// which document, granted which auditor, erased what).
+    event EvidenceLogAnchored(bytes32 indexed root, uint64 indexed gatewayId, uint32 entryCount);
     /// @notice A batched record was shown to break rule `code` (the selector of the custom error
     /// the re-check raised; `reason` is the whole error).
     event ViolationProven(
@@ -182,6 +188,12 @@ interface IEvidenceLedger {
     /// @param root The OpenZeppelin StandardMerkleTree root over the batch's leaves.
     /// @param recordCount How many records the batch holds.
     function anchorBatch(bytes32 root, uint32 recordCount) external;
+
+    /// @notice Anchors the Merkle root of a batch of evidence log entries (document reads,
+    /// auditor grants, erasures), so that who looked at what is itself evidence. Gateways only.
+    /// @param root The OpenZeppelin StandardMerkleTree root over the entries' digests (bytes32).
+    /// @param entryCount How many entries the batch holds.
+    function anchorEvidenceLog(bytes32 root, uint32 entryCount) external;
 
     /// @notice Re-checks a batched record and records a proven violation if it breaks a rule.
     /// @dev Reverts with `EvidenceLedgerNoViolation` if every rule was kept. The rules are those
@@ -284,6 +296,11 @@ interface IEvidenceLedger {
     /// @param root The batch root.
     /// @return The batch (all zero if unknown).
     function batch(bytes32 root) external view returns (Batch memory);
+
+    /// @notice An evidence log batch by its root (`recordCount` holds its entry count).
+    /// @param root The root of the evidence log batch.
+    /// @return The batch (all zero if unknown).
+    function evidenceLog(bytes32 root) external view returns (Batch memory);
 
     /// @notice The proven violation of a record, if any.
     /// @param recordId The record id.
