@@ -35,6 +35,8 @@ from ledger.errors import AprError, InputError, RuleViolation
 
 __all__ = [
     "APR_METHOD",
+    "FORMAT_V1",
+    "FORMAT_V2",
     "BorrowerConfirmation",
     "DefaultCost",
     "DisclosurePolicy",
@@ -51,6 +53,11 @@ __all__ = [
 #: The rate every disclosure and record states: nominal annual IRR (periodic rate x periods per
 #: year), actuarial method of Regulation Z Appendix J, every fee folded in (PBoC 〔2021〕第3号).
 APR_METHOD = METHOD
+
+#: hashed whole: the record's digest is SHA-256 of the canonical form
+FORMAT_V1 = "fee-disclosure/v1"
+#: committed field by field: the digest is a Merkle root of salted leaves (ledger.disclosure_proofs)
+FORMAT_V2 = "fee-disclosure/v2"
 
 Money = Annotated[int, Field(ge=0, lt=2**128, description="minor units (fen)")]
 PositiveMoney = Annotated[int, Field(gt=0, lt=2**128, description="minor units (fen)")]
@@ -125,7 +132,11 @@ class BorrowerConfirmation(_Form):
 class FeeDisclosure(_Form):
     """综合融资成本明示表: the form as shown to and confirmed by the borrower."""
 
-    format: Literal["fee-disclosure/v1"] = "fee-disclosure/v1"
+    format: Literal["fee-disclosure/v1", "fee-disclosure/v2"] = Field(
+        default="fee-disclosure/v1",
+        description="v1: the digest is SHA-256 of the canonical form; v2: the Merkle root of its"
+        " salted fields, so each can be disclosed alone (the gateway's default)",
+    )
     lender: CleanText = Field(min_length=1, max_length=200)
     currency: Literal["CNY"] = "CNY"
     principal: PositiveMoney
@@ -159,9 +170,14 @@ class FeeDisclosure(_Form):
         """RFC 8785 bytes of the form (what is hashed)."""
         return canonical_model_json(self)
 
-    def digest(self) -> bytes:
-        """SHA-256 of the canonical form: the record's `disclosure_digest`."""
-        return hashlib.sha256(canonical_model_json(self)).digest()
+    def digest(self, seed: bytes | None = None) -> bytes:
+        """The record's `disclosure_digest`: SHA-256 of the canonical form (v1), or the Merkle
+        root of its salted leaves under `seed` (v2, `ledger.disclosure_proofs.form_digest`)."""
+        if self.format == FORMAT_V1:
+            return hashlib.sha256(canonical_model_json(self)).digest()
+        from ledger.disclosure_proofs import form_digest
+
+        return form_digest(self, seed)
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -18,7 +18,7 @@ from ledger.errors import LedgerError
 from ledger.limits import MAX_VERIFY_BATCH
 from ledger.verify import VerificationReport
 from ledger.verify.bulk import BulkSummary, Outcome
-from ledger.verify.checks import CHECK_NAMES
+from ledger.verify.checks import CHECKS_WITH_FIELDS
 from ledger.verify.explanations import CHECK_EXPLANATIONS
 
 router = APIRouter(prefix="/v1", tags=["verification"])
@@ -112,13 +112,14 @@ def _out(report: VerificationReport) -> ReportOut:
 
 @router.get(
     "/verify/checks",
-    summary="Every verification check, in order, with what it establishes (English, Chinese)",
+    summary="Every verification check, in order, with what it establishes (English, Chinese);"
+    " disclosure_fields is in a report only when a field disclosure is verified",
     response_model=list[ExplanationOut],
 )
 def checks() -> list[ExplanationOut]:
     return [
         ExplanationOut(name=name, en=CHECK_EXPLANATIONS[name].en, zh=CHECK_EXPLANATIONS[name].zh)
-        for name in CHECK_NAMES
+        for name, _ in CHECKS_WITH_FIELDS
     ]
 
 

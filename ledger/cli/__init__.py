@@ -10,6 +10,7 @@ from ledger.cli import (
     chain_cmd,
     commitment_cmd,
     demo_cmd,
+    disclosure_cmd,
     migrate_cmd,
     serve_cmd,
     verify_cmd,
@@ -31,6 +32,7 @@ app.command("deploy")(chain_cmd.deploy)
 app.command("compile")(chain_cmd.compile_)
 app.add_typer(chain_cmd.chain_app, name="chain")
 app.add_typer(commitment_cmd.commitment_app, name="commitment")
+app.add_typer(disclosure_cmd.disclosure_app, name="disclosure")
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)
 app.command("migrate")(migrate_cmd.migrate)

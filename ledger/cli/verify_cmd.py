@@ -38,6 +38,17 @@ _UNPINNED = (
 )
 
 
+def connect_or_exit(rpc: str) -> ChainClient:
+    """A client of the node at `rpc`, asked its chain id at once: exit 2, plainly, without one."""
+    try:
+        client = connect(rpc)
+        client.chain_id  # noqa: B018
+    except Exception as exc:
+        typer.echo(f"cannot reach the node at {rpc}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return client
+
+
 def _trust(trust_file: Path | None, chain_id: int | None, ledger: str | None) -> TrustRoot | None:
     if trust_file is not None:
         if chain_id is not None or ledger is not None:
@@ -100,12 +111,7 @@ def verify(
         except (OSError, InputError) as exc:
             typer.echo(f"cannot read receipt: {exc}", err=True)
             raise typer.Exit(2) from exc
-    try:
-        client = connect(rpc)
-        client.chain_id  # noqa: B018  (fail early, and plainly, without a node)
-    except Exception as exc:
-        typer.echo(f"cannot reach the node at {rpc}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    client = connect_or_exit(rpc)
     if single:
         ok = _verify_one(data, client, trust, document, digest, as_json)
     else:

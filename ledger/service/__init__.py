@@ -41,6 +41,7 @@ from ledger.chain.client import ChainClient
 from ledger.chain.health import chain_health
 from ledger.chain.txlog import SqlTransactionStore
 from ledger.commitments import OpeningSecret
+from ledger.disclosure_proofs import Disclosure, verify_disclosure
 from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.errors import DatabaseUnavailable, InputError, LedgerError
 from ledger.indexer import EventIndexer
@@ -53,6 +54,7 @@ from ledger.service.admission import Admission
 from ledger.service.bootstrap import bootstrap
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody
+from ledger.service.disclosing import Disclosing
 from ledger.service.documents import Documents
 from ledger.service.metrics import Metrics
 from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
@@ -68,6 +70,7 @@ from ledger.trust import TRUST_ROOT_FILE, TrustRoot
 from ledger.vault import MasterKeyWrapper, StagedDocument, Vault
 from ledger.vault.anchoring import LogAnchoring
 from ledger.verify import VerificationReport, Verifier
+from ledger.verify.checks import FIELDS_CHECK
 
 __all__ = [
     "MAX_BATCH_SUBMISSION",
@@ -146,6 +149,7 @@ class LedgerService:
             self.metrics,
             Documents(boot.master_key),
             self.secrets,
+            boot.derivation_key,
             self.sequencer.anchor_records_now,
             self.sequencer.notify,
         )
@@ -157,6 +161,7 @@ class LedgerService:
             db, self.chain, boot.identity.account, boot.identity.participant_id, self.chain_lock
         )
         self.sequencer.log_anchoring = self.log_anchoring
+        self.disclosing = Disclosing(db, self.secrets)
         self.retirements = Retirements(
             db, self.chain, self.custody, boot.identity, self.serving, self.chain_lock
         )
@@ -417,7 +422,26 @@ class LedgerService:
     def violations(self, caller: Caller) -> dict[str, Any]:
         return self.reporting.violations(caller)
 
+    def disclose(self, caller: Caller, record_id: str, paths: Sequence[str]) -> Disclosure:
+        """Fields of a loan's v2 fee form with their multiproof (`Disclosing.disclose`)."""
+        return self.disclosing.disclose(caller, _record_id(record_id), paths)
+
     # ------------------------------------------------------------------ verification
+
+    def verify_fields(
+        self, disclosure: Disclosure, receipt: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, VerificationReport | None]:
+        """A selective disclosure's fields (path -> value) if its multiproof leads to its digest
+        (`VerificationError`, check `disclosure_fields`, if not). With a receipt (given, or the
+        disclosure's own) the receipt is verified too, `disclosure_fields` among its checks,
+        which ties the digest to the anchored record: the fields then come back only if that
+        check passed."""
+        receipt = receipt if receipt is not None else disclosure.receipt
+        if receipt is None:
+            return verify_disclosure(disclosure, disclosure.disclosure_digest), None
+        report = self._verifier().verify(receipt, raise_on_failure=False, fields=disclosure)
+        passed = any(c.name == FIELDS_CHECK[0] and c.status == "pass" for c in report.checks)
+        return (disclosure.values() if passed else None), report
 
     def _verifier(self) -> Verifier:
         """Pinned to this gateway's deployment, over the registry view brought to the head now:

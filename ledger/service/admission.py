@@ -129,6 +129,7 @@ class Admission:
         metrics: Metrics,
         documents: Documents,
         secrets: RecordSecrets,
+        derivation_key: bytes,
         anchor_now: Callable[[list[str]], None],
         queued: Callable[[], None],
     ) -> None:
@@ -138,7 +139,7 @@ class Admission:
         self.metrics = metrics
         self.documents = documents
         self.secrets = secrets
-        self.intake = Intake(custody, identity, domain, config)
+        self.intake = Intake(custody, identity, domain, config, derivation_key)
         self._anchor_now = anchor_now
         self._queued = queued
         # Adding a signature reads a row's signatures and writes them back. PostgreSQL locks

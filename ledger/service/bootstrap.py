@@ -1,6 +1,7 @@
 """Bootstrap: what a gateway needs before it serves — the master key, the deployment (deployed on
 first start if the database knows none for the chain), the regulator participant and its API key,
-this gateway's own identity registered on chain, the borrower-commitment key, and the trust root
+this gateway's own identity registered on chain, the derivation key (the seeds of v2 fee
+forms' salted leaves derive from it), and the trust root
 written for auditors.
 
 Accounts: on a node the gateway does not run itself, the deployer and the gateway's account come
@@ -41,7 +42,10 @@ class Bootstrap:
     master_key: bytes
     deployment: Deployment
     identity: GatewayIdentity
-    commitment_key: bytes
+    #: a gateway secret (sealed in meta, shared by the gateways of one database) that v2 fee
+    #: forms' seeds derive from (`ledger.disclosure_proofs.derive_seed`); kept under the meta
+    #: name `commitment_key` it had when borrower commitments used it
+    derivation_key: bytes
     regulator_api_key: str | None  # shown once, on first start
 
 
@@ -78,7 +82,7 @@ def _identity_key(chain_id: int, address: str | None) -> str:
 def bootstrap(db: Database, client: ChainClient, config: ServiceConfig) -> Bootstrap:
     """Opens (or, the first time, sets up) the gateway of `config.data_dir` on `client`'s chain.
 
-    Several gateways may share one database: the deployment, the regulator and the commitment
+    Several gateways may share one database: the deployment, the regulator and the derivation
     key are set up once (under a database-wide lock) and found by the others; each gateway has
     its own chain account (`config.account`) and Ed25519 key. They must share the master key."""
     master = load_master_key(config.data_dir)
@@ -89,12 +93,12 @@ def bootstrap(db: Database, client: ChainClient, config: ServiceConfig) -> Boots
         identity = _open_identity(db, client, config, deployment, custody)
         raw = db.get_meta("commitment_key")
         if raw is None:
-            commitment_key = secrets.token_bytes(32)
-            db.set_meta("commitment_key", seal(master, commitment_key, b"commitment-key").hex())
+            derivation_key = secrets.token_bytes(32)
+            db.set_meta("commitment_key", seal(master, derivation_key, b"commitment-key").hex())
         else:
-            commitment_key = unseal(master, bytes.fromhex(raw), b"commitment-key")
+            derivation_key = unseal(master, bytes.fromhex(raw), b"commitment-key")
     deployment.save(config.data_dir / "deployments")
-    return Bootstrap(master, deployment, identity, commitment_key, regulator_key)
+    return Bootstrap(master, deployment, identity, derivation_key, regulator_key)
 
 
 def _check_master_key(custody: Custody) -> None:

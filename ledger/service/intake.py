@@ -15,7 +15,6 @@ Each returns a plain row (or the columns that change) for admission to write.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,8 @@ from ledger.anchoring import SignedLoan
 from ledger.chain.state import RegistryState
 from ledger.codes import PASSING_RULE_CODES
 from ledger.commitments import new_commitment, pack_secret
-from ledger.disclosure import FeeDisclosure, check_disclosure
+from ledger.disclosure import FORMAT_V2, FeeDisclosure, check_disclosure
+from ledger.disclosure_proofs import derive_seed, form_digest
 from ledger.eip712 import Domain, loan_record_id
 from ledger.enums import InstitutionType, SubmissionStatus
 from ledger.errors import InputError, LedgerError, SignatureError
@@ -73,11 +73,15 @@ class Intake:
         identity: GatewayIdentity,
         domain: Domain,
         config: ServiceConfig,
+        derivation_key: bytes,
     ) -> None:
         self.custody = custody
         self.identity = identity
         self.domain = domain
         self.config = config
+        #: the gateway secret v2 forms' seeds derive from (`derive_seed`), so that a prepared
+        #: record and the same record submitted later have the same disclosure digest
+        self.derivation_key = derivation_key
 
     # ------------------------------------------------------------------ the record
 
@@ -85,7 +89,8 @@ class Intake:
         self, platform_id: int, sub: LoanSubmission, now: int
     ) -> tuple[LoanRecord, bytes, Secrets]:
         """The record of a submission, its form's canonical JSON and the secrets the vault keeps
-        for it (the key and salt of a borrower commitment made here). The record carries the rate
+        for it (the key and salt of a borrower commitment made here, the seed of a v2 form's
+        salted leaves, derived from the form: the same form gives the same digest). The record carries the rate
         computed from the form (R4, to the nearest basis point): the fact the cap binds and
         the statistics average; the stated rate, what the borrower was told, is in the form."""
         issued_at = sub.issued_at if sub.issued_at is not None else now
@@ -98,14 +103,20 @@ class Intake:
             self.config.disclosure_policy,
             signed_at=datetime.fromtimestamp(issued_at, UTC),
         )
-        secrets = Secrets()
+        borrower_salt: bytes | None = None
         if sub.borrower_commitment is not None:
             commitment = sub.borrower_commitment.lower()
         else:  # a fresh key and salt for this record alone: the vault keeps them to open it
             assert sub.borrower_id is not None
             made, key, salt = new_commitment(sub.borrower_id_type, sub.borrower_id)
             commitment = _hex(made)
-            secrets = Secrets(borrower_salt=pack_secret(key, salt))
+            borrower_salt = pack_secret(key, salt)
+        seed = (
+            derive_seed(self.derivation_key, sub.disclosure)
+            if sub.disclosure.format == FORMAT_V2
+            else None
+        )
+        secrets = Secrets(borrower_salt=borrower_salt, disclosure_seed=seed)
         term_days = (sub.disclosure.schedule[-1].due - sub.disclosure.disbursed_on).days
         if sub.term_days is not None and sub.term_days != term_days:
             raise InputError(
@@ -116,7 +127,7 @@ class Intake:
         form = sub.disclosure.canonical()
         record = LoanRecord(
             agreement_digest=sub.agreement_digest,
-            disclosure_digest=_hex(hashlib.sha256(form).digest()),
+            disclosure_digest=_hex(form_digest(sub.disclosure, seed)),
             borrower_commitment=commitment,
             funder_id=sub.funder_id,
             platform_id=platform_id,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ledger.bounds import CleanText, OptionalParticipantId, ParticipantId, UnixTime
-from ledger.disclosure import FeeDisclosure
+from ledger.disclosure import FORMAT_V2, FeeDisclosure
 from ledger.enums import Anchoring, SubmissionStatus
 from ledger.records import LoanRecord, Slot
 from ledger.timestamps import SignedEntryTimestamp
@@ -55,6 +55,15 @@ class LoanSubmission(BaseModel):
     platform_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
     funder_signature: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{130}$")
     source_system: CleanText = Field(default="", max_length=200)
+
+    @field_validator("disclosure", mode="before")
+    @classmethod
+    def _v2_unless_stated(cls, value: Any) -> Any:
+        """A form that does not state its format is committed field by field (v2), so that it
+        can be disclosed selectively; `fee-disclosure/v1` stays accepted when stated."""
+        if isinstance(value, dict) and "format" not in value:
+            return {**value, "format": FORMAT_V2}
+        return value
 
     @model_validator(mode="after")
     def _one_borrower_reference(self) -> LoanSubmission:

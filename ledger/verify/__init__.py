@@ -19,6 +19,7 @@ from typing import Any
 from web3 import Web3
 
 from ledger.chain.client import ChainClient
+from ledger.disclosure_proofs import Disclosure
 from ledger.receipts import AnyReceipt, parse_receipt
 from ledger.trust import TrustRoot
 from ledger.verify.checks import CHECK_NAMES
@@ -57,11 +58,13 @@ def verify_receipt(
     document_sha256: str | None = None,
     raise_on_failure: bool = True,
     facts: ChainFacts | None = None,
+    fields: Disclosure | None = None,
 ) -> VerificationReport:
     """Verifies one receipt against `trust`, reading the chain through `client` (or `facts`).
 
     `trust=None` must be said explicitly: the receipt is then checked only against the
-    deployment it names itself, and the report says it was not pinned."""
+    deployment it names itself, and the report says it was not pinned. `fields`: a selective
+    disclosure of the record's fee form, checked as `disclosure_fields`."""
     parsed = parse_receipt(receipt)
     if facts is None:
         if trust is not None:
@@ -73,6 +76,7 @@ def verify_receipt(
         document=document,
         document_sha256=document_sha256,
         raise_on_failure=raise_on_failure,
+        fields=fields,
     )
 
 

@@ -8,9 +8,13 @@ In order (each named in the report and in the error):
                       regulator holds its role. Without a trust root: skipped, and said so
     document          the receipt's document digest is the record's; the given document (or
                       digest) hashes to it, and has the stated size
-    disclosure        SHA-256 of the RFC 8785 form = the record's disclosure digest; its principal
+    disclosure        SHA-256 of the RFC 8785 form = the record's disclosure digest (a v2 form:
+                      a disclosure of every field proves it, else skipped); its principal
                       is the record's; its stated APR follows from its own schedule and fees
                       (within tolerance), and the record's APR is the one they give (to the bp)
+    disclosure_fields (only when a field disclosure is given) its multiproof leads from the
+                      disclosed fields to the record's disclosure digest, it names this record,
+                      and the receipt's form, if any, has the same values at those paths
     record_id         EIP-712 digest of the record under the trusted domain = the receipt's id
     typed_data        the receipt's EIP-712 JSON describes the same record and domain
     signatures        one per party in the contract's order, each labelled with its slot and of a
@@ -38,11 +42,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from ledger.canonical import canonical_digest, digest_bytes, digest_file, matches_digest
+from ledger.disclosure import FORMAT_V2, FeeDisclosure
+from ledger.disclosure_proofs import Disclosure, form_leaves, verify_disclosure
 from ledger.eip712 import Domain, loan_record_id, signatures_hash, typed_data
 from ledger.enums import Role
-from ledger.errors import LedgerError, SignatureError
+from ledger.errors import LedgerError, SignatureError, VerificationError
 from ledger.hashing import checksum_address
 from ledger.merkle import leaf_hash, process_proof
 from ledger.receipts import (
@@ -59,7 +66,9 @@ from ledger.verify.facts import ChainFacts
 
 __all__ = [
     "CHECKS",
+    "CHECKS_WITH_FIELDS",
     "CHECK_NAMES",
+    "FIELDS_CHECK",
     "CheckFailed",
     "CheckSkipped",
     "ReceiptChecks",
@@ -85,6 +94,9 @@ class CheckSkipped(Exception):
     pass
 
 
+_ABSENT = object()
+
+
 def _b32(hex_text: str) -> bytes:
     return bytes.fromhex(hex_text[2:])
 
@@ -105,8 +117,10 @@ class ReceiptChecks:
         document: Path | bytes | None,
         document_sha256: str | None,
         node: tuple[CheckFailed | None, CheckFailed | None] = (None, None),
+        fields: Disclosure | None = None,
     ) -> None:
         self.node_verdicts = node
+        self.fields = fields
         self.r = receipt
         self.a = receipt.anchor
         self.facts = facts
@@ -201,13 +215,47 @@ class ReceiptChecks:
             )
         return f"SHA-256 {expected}"
 
+    def _v2_digest(self, form: FeeDisclosure) -> str:
+        """The digest of a v2 form, proven by a disclosure of every one of its fields."""
+        if self.fields is None:
+            raise CheckSkipped(
+                "the form is fee-disclosure/v2, committed field by field: its digest is checked"
+                " with a disclosure of every field (GET /v1/loans/{id}/disclosure?fields=/)"
+            )
+        try:
+            values = verify_disclosure(self.fields, _b32(self.r.record.disclosure_digest))
+        except VerificationError:
+            raise CheckSkipped(
+                "the form is fee-disclosure/v2 and the disclosure given does not verify"
+                " (disclosure_fields says why)"
+            ) from None
+        if values != form_leaves(form):
+            raise CheckSkipped(
+                "the form is fee-disclosure/v2 and the disclosure given does not cover all of"
+                " it: the disclosed fields are checked (disclosure_fields), the rest is not"
+            )
+        return "every field proven against the digest"
+
+    def _disclosed(self) -> dict[str, Any]:
+        assert self.fields is not None
+        try:
+            return verify_disclosure(self.fields, _b32(self.r.record.disclosure_digest))
+        except VerificationError as exc:
+            raise CheckFailed(str(exc).removeprefix(f"{exc.check}: "), "DISCLOSURE_FIELDS") from exc
+
     def disclosure(self) -> str:
         if self.r.disclosure is None:
             raise CheckSkipped("the receipt carries no disclosure form")
-        from ledger.disclosure import FeeDisclosure, check_disclosure
+        from ledger.disclosure import check_disclosure
 
         record = self.r.record
-        if not matches_digest(self.r.disclosure, _b32(record.disclosure_digest)):
+        if self.r.disclosure.get("format") == FORMAT_V2:
+            try:
+                v2 = FeeDisclosure.model_validate(self.r.disclosure)
+            except ValueError as exc:
+                raise CheckFailed(f"form is malformed: {exc}", "DISCLOSURE_INCONSISTENT") from exc
+            tied = self._v2_digest(v2)
+        elif not matches_digest(self.r.disclosure, _b32(record.disclosure_digest)):
             digest = "0x" + canonical_digest(self.r.disclosure).hex()
             raise CheckFailed(
                 f"canonical form hashes to {digest}, record says {record.disclosure_digest}"
@@ -226,9 +274,38 @@ class ReceiptChecks:
                 f"form's numbers give {computed.nominal_percent}% ({computed.nominal_bps} bps),"
                 f" record anchors {record.apr_bps} bps"
             )
+        else:
+            tied = "digest matches"
         return (
-            f"digest matches; stated {form.stated_apr_bps} bps, computed"
+            f"{tied}; stated {form.stated_apr_bps} bps, computed"
             f" {computed.nominal_percent}% = the record's {record.apr_bps} bps"
+        )
+
+    def disclosure_fields(self) -> str:
+        """Only run when a field disclosure is given (`CHECKS_WITH_FIELDS`)."""
+        if self.fields is None:
+            raise CheckSkipped("no field disclosure given")
+        values = self._disclosed()
+        if self.fields.record_id is not None and self.fields.record_id != self.r.record_id:
+            raise CheckFailed(
+                f"the disclosure names record {self.fields.record_id}, the receipt is of"
+                f" {self.r.record_id}",
+                "DISCLOSURE_FIELDS",
+            )
+        if self.r.disclosure is not None and self.r.disclosure.get("format") == FORMAT_V2:
+            try:
+                form = form_leaves(FeeDisclosure.model_validate(self.r.disclosure))
+            except ValueError as exc:
+                raise CheckFailed(f"form is malformed: {exc}", "DISCLOSURE_FIELDS") from exc
+            differ = sorted(p for p, v in values.items() if form.get(p, _ABSENT) != v)
+            if differ:
+                raise CheckFailed(
+                    f"the receipt's form differs from the disclosure at {', '.join(differ)}",
+                    "DISCLOSURE_FIELDS",
+                )
+        return (
+            f"{len(values)} of {self.fields.leaf_count} fields proven against the disclosure"
+            f" digest: {', '.join(sorted(values))}"
         )
 
     def record_id_check(self) -> str:
@@ -480,3 +557,10 @@ CHECKS: tuple[tuple[str, Callable[[ReceiptChecks], str]], ...] = (
     ("status", ReceiptChecks.status),
 )
 CHECK_NAMES = tuple(name for name, _ in CHECKS)
+#: the check a field disclosure adds to a report (after `disclosure`) when one is given
+FIELDS_CHECK: tuple[str, Callable[[ReceiptChecks], str]] = (
+    "disclosure_fields",
+    ReceiptChecks.disclosure_fields,
+)
+_AT = CHECK_NAMES.index("disclosure") + 1
+CHECKS_WITH_FIELDS = (*CHECKS[:_AT], FIELDS_CHECK, *CHECKS[_AT:])

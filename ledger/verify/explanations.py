@@ -1,7 +1,8 @@
 """What each verification check means, in plain language, in English and Chinese: one table for
 every place a person reads a report (the verify page, `ledger verify`, evidence certificates).
 
-A test keeps the table and `CHECK_NAMES` equal, so a new check cannot ship without its words.
+A test keeps the table and `CHECK_NAMES` (with `disclosure_fields`, the check a field disclosure
+adds) equal, so a new check cannot ship without its words.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ CHECK_EXPLANATIONS: dict[str, Explanation] = {
         "The fee disclosure form in the receipt is the one whose digest was signed, and its"
         " figures are consistent with the loan's terms.",
         "回执中的费用明示表正是被签署摘要所对应的那一份，其数字与借款条件一致。",
+    ),
+    "disclosure_fields": Explanation(
+        "The fee disclosure fields you were shown are exactly those the signed digest commits"
+        " to, each with its own proof; the fields not shown stay hidden and are not vouched for.",
+        "向您展示的费用明示表字段正是被签署摘要所承诺的字段，每个字段均有证明；未展示的字段保持"
+        "隐藏，不在本次核验范围内。",
     ),
     "record_id": Explanation(
         "The record's identifier is computed from its own terms: no term was changed after it"

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ledger.disclosure_proofs import Disclosure
 from ledger.errors import VerificationError
 from ledger.receipts import AnyReceipt, ReceiptV1, parse_receipt
 from ledger.trust import TrustRoot
 from ledger.verify.checks import (
     CHECKS,
+    CHECKS_WITH_FIELDS,
     CheckFailed,
     CheckSkipped,
     ReceiptChecks,
@@ -132,9 +134,11 @@ class Verifier:
         document: Path | bytes | None = None,
         document_sha256: str | None = None,
         raise_on_failure: bool = True,
+        fields: Disclosure | None = None,
     ) -> VerificationReport:
         """Checks every link; raises `VerificationError` naming the first failure, or with
-        `raise_on_failure=False` runs every check and reports each."""
+        `raise_on_failure=False` runs every check and reports each. With `fields` (a selective
+        disclosure of the record's fee form) the report has the `disclosure_fields` check too."""
         parsed = parse_receipt(receipt)
         try:  # a hint only: a fact that cannot be read fails the check that needs it
             self.facts.prefetch(fact_keys(parsed, self.trust))
@@ -145,7 +149,13 @@ class Verifier:
         if self._node is None and self.trust is not None:
             self._node = node_verdicts(self.facts, self.trust)
         run = ReceiptChecks(
-            parsed, self.facts, self.trust, document, document_sha256, self._node or (None, None)
+            parsed,
+            self.facts,
+            self.trust,
+            document,
+            document_sha256,
+            self._node or (None, None),
+            fields,
         )
         report = VerificationReport(record_id=parsed.record_id, format=parsed.format)
         a = parsed.anchor
@@ -154,7 +164,7 @@ class Verifier:
             if self.trust is not None
             else DeploymentUsed(a.chain_id, a.registry, a.ledger, None, False, self.facts.as_of())
         )
-        for name, check in CHECKS:
+        for name, check in CHECKS if fields is None else CHECKS_WITH_FIELDS:
             try:
                 report.checks.append(CheckResult(name, "pass", check(run)))
             except CheckSkipped as skip:

@@ -27,6 +27,7 @@ class Matrix:
     listed: Party  # on the funder's whitelist, for removal
     record_id: str  # awaiting the matrix funder
     anchored_id: str
+    v2_id: str  # anchored, its fee form committed field by field (fee-disclosure/v2)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,8 @@ def matrix(env: Env) -> Matrix:
     env.gw.service.client.advance_time(2)  # a whitelist period cannot end where it starts
     record_id = env.submit(platform, funder=funder).json()["record_id"]
     anchored_id = env.anchored_loan(platform, funder, guarantor_id=guarantor.id)
+    v2 = {"format": "fee-disclosure/v2"}
+    v2_id = env.anchored_loan(platform, funder, guarantor_id=guarantor.id, disclosure=v2)
     keys: dict[str, str | None] = {
         "regulator": env.regulator_key,
         "funder": funder.key,
@@ -51,7 +54,7 @@ def matrix(env: Env) -> Matrix:
         "no_key": None,
         "bad_key": "lel_this-key-was-never-issued",
     }
-    return Matrix(env, keys, funder, platform, spare, listed, record_id, anchored_id)
+    return Matrix(env, keys, funder, platform, spare, listed, record_id, anchored_id, v2_id)
 
 
 Call = Callable[[Matrix], tuple[str, str, dict[str, Any]]]
@@ -144,6 +147,25 @@ ROUTES: dict[str, tuple[Call, frozenset[str]]] = {
                 "json": {
                     "receipt": m.env.http.get(
                         f"/v1/loans/{m.anchored_id}/receipt", headers=auth(m.env.regulator_key)
+                    ).json()
+                }
+            },
+        ),
+        PUBLIC,
+    ),
+    "GET /v1/loans/{id}/disclosure": (
+        lambda m: ("GET", f"/v1/loans/{m.v2_id}/disclosure?fields=/fees", {}),
+        frozenset({"regulator", "funder", "platform", "credit_enhancer"}),
+    ),
+    "POST /v1/verify/disclosure": (
+        lambda m: (
+            "POST",
+            "/v1/verify/disclosure",
+            {
+                "json": {
+                    "disclosure": m.env.http.get(
+                        f"/v1/loans/{m.v2_id}/disclosure?fields=/principal",
+                        headers=auth(m.env.regulator_key),
                     ).json()
                 }
             },

@@ -525,7 +525,41 @@ def _cases() -> list[Case]:
         add(Case(f"status-wait-{bad}", "p1", _record("GET", f"?wait={bad}"), "VALUE_OUT_OF_RANGE"))
     for bad, code in (("%00", "INVALID_INPUT"), ("0x%FF", "INVALID_UTF8"), ("-1", "INVALID_INPUT")):
         add(Case(f"batch-root-{bad}", "p1", _json("GET", f"/v1/batches/{bad}"), code))
+    for bad, code in (("%00", "INVALID_INPUT"), ("0x%FF", "INVALID_UTF8"), ("-1", "INVALID_INPUT")):
+        add(
+            Case(
+                f"record-disclosure-{bad}",
+                "p1",
+                _json("GET", f"/v1/loans/{bad}/disclosure", fields="/fees"),
+                code,
+            )
+        )
+    for bad, code in (("x" * 10_001, "TEXT_TOO_LONG"), ("a%00b", "TEXT_NUL")):
+        add(
+            Case(
+                f"record-disclosure-fields-{code}",
+                "p1",
+                _record("GET", f"/disclosure?fields={bad}"),
+                code,
+            )
+        )
     # ---- verification (anyone)
+    add(
+        Case(
+            "verify-disclosure-not-a-disclosure",
+            "none",
+            _json("POST", "/v1/verify/disclosure", {"disclosure": {"fields": []}}),
+            "INVALID_INPUT",
+        )
+    )
+    add(
+        Case(
+            "verify-disclosure-not-utf8",
+            "none",
+            _raw("POST", "/v1/verify/disclosure", b'{"disclosure": "\xff"}'),
+            "INVALID_UTF8",
+        )
+    )
     add(
         Case(
             "verify-digest-nul",
@@ -641,6 +675,8 @@ def test_every_route_with_parameters_is_in_the_table(
         "/v1/grants": "grant-auditor_id",
         "/v1/grants/{grant_id}": "grant-revoke",
         "/v1/verify": "verify-",
+        "/v1/loans/{record_id}/disclosure": "record-disclosure-",
+        "/v1/verify/disclosure": "verify-disclosure-",
         "/v1/regulator/loans": "loans-funder_id",
         "/v1/regulator/chain-loans": "chain-loans-limit",
         "/v1/regulator/stats": "stats-",

@@ -527,6 +527,8 @@ EXPECTED_ROUTES = {
     ("get", "/v1/loans/{record_id}"),
     ("get", "/v1/loans/{record_id}/receipt"),
     ("post", "/v1/verify"),
+    ("get", "/v1/loans/{record_id}/disclosure"),
+    ("post", "/v1/verify/disclosure"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 }
