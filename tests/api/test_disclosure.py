@@ -5,6 +5,7 @@ state its format), and a disclosure of some fields verifies against it and the r
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -157,15 +158,36 @@ def test_who_may_disclose_and_refusals(env: Env) -> None:
                 "RECORD_NOT_FOUND",
                 404,
             )
-        # auditors: once the vault's grants say which loans
+        # an auditor needs a live grant covering the loan
         refused(
-            _disclosure(env, record_id, "/principal", env["auditor"].key), "ROLE_FORBIDDEN", 403
+            _disclosure(env, record_id, "/principal", env["auditor"].key), "GRANT_REQUIRED", 403
         )
         refused(_disclosure(env, record_id, "/nope"), "DISCLOSURE_UNKNOWN_PATH")
         refused(_disclosure(env, record_id, "/fees/9"), "DISCLOSURE_UNKNOWN_PATH")
         refused(_disclosure(env, record_id, ","), "DISCLOSURE_UNKNOWN_PATH")
         r = env.http.get(f"/v1/loans/{record_id}/disclosure", params={"fields": "/principal"})
         assert r.status_code == 401, r.text
+
+
+def test_an_auditor_with_a_grant_sees_the_fees_and_the_read_is_logged(env: Env) -> None:
+    record_id = _anchored_v2(env)
+    now = int(time.time())
+    grant = {
+        "auditor_id": env["auditor"].id,
+        "record_ids": [record_id],
+        "valid_from": now - 10,
+        "valid_until": now + 3600,
+    }
+    r = env.http.post("/v1/grants", json=grant, headers=auth(env.regulator_key))
+    assert r.status_code in (200, 201), r.text
+    r = _disclosure(env, record_id, "/fees,/stated_apr_bps", env["auditor"].key)
+    assert r.status_code == 200, r.text
+    shown = {field["path"] for field in r.json()["fields"]}
+    assert "/stated_apr_bps" in shown and not any(p.startswith("/confirmation") for p in shown)
+    log = env.http.get(f"/v1/loans/{record_id}/evidence-log", headers=auth(env.regulator_key))
+    reads = [e for e in log.json()["entries"] if e["kind"] == "disclosure_read"]
+    assert reads[-1]["actor_id"] == env["auditor"].id
+    assert reads[-1]["details"] == {"paths": ["/fees", "/stated_apr_bps"]}
 
 
 def test_v1_forms_still_verify_and_cannot_be_disclosed(env: Env) -> None:
