@@ -23,6 +23,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledger.bounds import CleanText
 from ledger.canonical import borrower_commitment
 from ledger.errors import VerificationError
 
@@ -47,10 +48,12 @@ class Opening(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     scheme: Literal["hmac-sha256/v1"] = "hmac-sha256/v1"
-    id_type: str = Field(min_length=1, max_length=32)
-    id_number: str = Field(min_length=1, max_length=64)
-    key: str = Field(pattern=r"^0x[0-9a-fA-F]{64,256}$", description="the record's HMAC key")
-    salt: str = Field(pattern=r"^0x[0-9a-fA-F]{32,256}$")
+    id_type: CleanText = Field(min_length=1, max_length=32)
+    id_number: CleanText = Field(min_length=1, max_length=64)
+    key: str = Field(
+        pattern=r"^0x(?:[0-9a-fA-F]{2}){32,128}$", description="the record's HMAC key (0x hex)"
+    )
+    salt: str = Field(pattern=r"^0x(?:[0-9a-fA-F]{2}){16,128}$", description="0x hex")
 
 
 class OpeningSecret(BaseModel):

@@ -390,6 +390,7 @@ def _cases() -> list[Case]:
         ("/erasure", "GET", None, "p1"),
         ("/erasure/approval", "POST", None, "bank1"),
         ("/evidence-log", "GET", None, "p1"),
+        ("/borrower-opening", "GET", None, "p1"),
     ):
         for bad, code in (
             ("%00", "INVALID_INPUT"),
@@ -544,6 +545,22 @@ def _cases() -> list[Case]:
             )
         )
     # ---- verification (anyone)
+    opening = {"id_type": "resident-id", "id_number": "1", "key": "0x" + "11" * 32}
+    for name, given, code in (
+        ("odd-key", {**opening, "key": "0x" + "1" * 65, "salt": "0x" + "22" * 16}, "INVALID_INPUT"),
+        ("short-salt", {**opening, "salt": "0x" + "22" * 15}, "INVALID_INPUT"),
+        ("id-nul", {**opening, "id_number": NUL, "salt": "0x" + "22" * 16}, "TEXT_NUL"),
+        ("id-blank", {**opening, "id_number": "\u3000", "salt": "0x" + "22" * 16}, "INVALID_INPUT"),
+    ):
+        body = {"commitment": "0x" + "00" * 32, "opening": given}
+        add(
+            Case(
+                f"verify-commitment-{name}",
+                "none",
+                _json("POST", "/v1/verify/commitment", body),
+                code,
+            )
+        )
     add(
         Case(
             "verify-disclosure-not-a-disclosure",
@@ -677,6 +694,8 @@ def test_every_route_with_parameters_is_in_the_table(
         "/v1/verify": "verify-",
         "/v1/loans/{record_id}/disclosure": "record-disclosure-",
         "/v1/verify/disclosure": "verify-disclosure-",
+        "/v1/verify/commitment": "verify-commitment-",
+        "/v1/loans/{record_id}/borrower-opening": "record-borrower-opening",
         "/v1/regulator/loans": "loans-funder_id",
         "/v1/regulator/chain-loans": "chain-loans-limit",
         "/v1/regulator/stats": "stats-",
