@@ -22,6 +22,7 @@ from gateway.guard import RequestGuard
 from gateway.routers import (
     batches,
     deployment,
+    evidence,
     loans,
     ops,
     pages,
@@ -202,6 +203,7 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         participants.router,
         whitelists.router,
         loans.router,
+        evidence.router,
         batches.router,
         verify.router,
         regulator.router,
