@@ -9,6 +9,7 @@ from ledger.cli import (
     bench_cmd,
     chain_cmd,
     demo_cmd,
+    evidence_cmd,
     migrate_cmd,
     serve_cmd,
     verify_cmd,
@@ -29,6 +30,7 @@ app.command("verify")(verify_cmd.verify)
 app.command("deploy")(chain_cmd.deploy)
 app.command("compile")(chain_cmd.compile_)
 app.add_typer(chain_cmd.chain_app, name="chain")
+app.add_typer(evidence_cmd.evidence_app, name="evidence")
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)
 app.command("migrate")(migrate_cmd.migrate)
