@@ -183,3 +183,20 @@ def test_the_certificate_pdf_renders_its_chinese(env: Env, anchored: tuple[str, 
     print(f"certificate PDF rendered in {time.perf_counter() - started:.2f} s")
     assert TITLE_ZH not in text_latin
     assert ink > ink_latin * 1.1, (ink, ink_latin)  # the Chinese glyphs are drawn
+
+
+def test_a_revocation_is_in_the_history_and_fails_the_status_check(env: Env) -> None:
+    record_id = env.anchored_loan()
+    r = env.http.post(
+        f"/v1/loans/{record_id}/revoke", json={"reason_code": 1}, headers=auth(env.regulator_key)
+    )
+    assert r.status_code == 200, r.text
+    data = _export(env, record_id, env.regulator_key).content
+    package = read_package(data)
+    history = json.loads(package.files["evidence.json"])["history"]
+    assert [(h["event"], h["record_id"], h["reason_code"]) for h in history] == [
+        ("revoked", record_id, 1)
+    ]
+    assert "已撤销" in package.files["certificate.html"].decode()
+    assert json.loads(package.files["report.json"])["ok"] is False
+    assert verify_package(data, env.gw.service.client).failed == ["status"]

@@ -385,6 +385,7 @@ def _cases() -> list[Case]:
         ("/revoke", "POST", {"reason_code": 1}, "regulator"),
         ("", "GET", None, "p1"),
         ("/receipt", "GET", None, "p1"),
+        ("/evidence", "GET", None, "p1"),
     ):
         for bad, code in (
             ("%00", "INVALID_INPUT"),
@@ -584,6 +585,7 @@ def test_every_route_with_parameters_is_in_the_table(
         "/v1/loans/{record_id}/amend": "amend-",
         "/v1/loans/{record_id}": "record-",
         "/v1/loans/{record_id}/receipt": "record-receipt",
+        "/v1/loans/{record_id}/evidence": "record-evidence",
         "/v1/verify": "verify-",
         "/v1/regulator/loans": "loans-funder_id",
         "/v1/regulator/chain-loans": "chain-loans-limit",
