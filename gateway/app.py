@@ -21,6 +21,7 @@ from gateway.errors import install_error_handlers
 from gateway.guard import RequestGuard
 from gateway.routers import (
     batches,
+    commitments,
     deployment,
     evidence,
     loans,
@@ -206,6 +207,7 @@ def create_app(gateway: Gateway, *, run_background: bool = True) -> FastAPI:
         evidence.router,
         batches.router,
         verify.router,
+        commitments.router,
         regulator.router,
         ops.router,
         pages.router,

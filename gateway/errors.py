@@ -25,6 +25,7 @@ from ledger.errors import (
     ConfigurationError,
     Conflict,
     DatabaseUnavailable,
+    Gone,
     InputError,
     LedgerError,
     NotFound,
@@ -62,6 +63,8 @@ def status_for(exc: LedgerError) -> int:
         return 404
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, Gone):
+        return 410
     if isinstance(exc, RuleViolation | SignatureError | VerificationError | InputError):
         return 422
     if isinstance(exc, ConfigurationError):

@@ -18,6 +18,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DisclosureMismatchError",
     "FeeCapExceeded",
+    "Gone",
     "InputError",
     "LedgerError",
     "MerkleError",
@@ -159,6 +160,13 @@ class Conflict(LedgerError):
     """The request does not fit the state of what it names (not anchored yet, already retired)."""
 
     code = "CONFLICT"
+
+
+class Gone(LedgerError):
+    """What the request names existed but was destroyed on purpose (an erased document or
+    secret): it will not come back."""
+
+    code = "GONE"
 
 
 class DatabaseUnavailable(LedgerError):

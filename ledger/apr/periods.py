@@ -193,6 +193,10 @@ def infer_unit_period_of(
 
 _MONTH = UnitPeriod("M", 1)
 
+#: a payment counts towards the money-weighted unit-period if it is at least 1/100 of the
+#: largest payment (smaller ones cannot carry the unit, nor cut the periods of those that do)
+SIGNIFICANT_SHARE = 100
+
 
 def money_weighted_unit_period(
     start: date,
@@ -204,7 +208,22 @@ def money_weighted_unit_period(
     term start to the first payment, then between payments) weighted by the amount paid at its
     end instead of counted, ties to the smaller, a number of days rounded to the nearest
     standard interval. Tiny payments on odd dates cannot make it a day (see
-    `ledger.disclosure.regulatory_apr`). One payment: the term, as (b)(4)(ii)."""
+    `ledger.disclosure.regulatory_apr`). One payment: the term, as (b)(4)(ii).
+
+    The periods are those between the payments that carry money (`SIGNIFICANT_SHARE`): a tiny
+    payment just before a large one would otherwise shorten the large one's period (one fen three
+    days after each monthly instalment made the month four weeks, and the rate a basis point
+    lower)."""
+    largest = max(payment_amounts)
+    if any(amount * SIGNIFICANT_SHARE < largest for amount in payment_amounts):
+        kept = [
+            (on, amount)
+            for on, amount in zip(payment_dates, payment_amounts, strict=True)
+            if amount * SIGNIFICANT_SHARE >= largest
+        ]
+        payment_dates = [on for on, _ in kept]
+        payment_amounts = [amount for _, amount in kept]
+        gaps = payment_gaps(payment_dates)
     if len(payment_dates) == 1:
         return _single_payment_unit(start, payment_dates[0])
     kinds = [classify(start, payment_dates[0]), *gaps]

@@ -8,6 +8,7 @@ from ledger.cli import (
     apr_cmd,
     bench_cmd,
     chain_cmd,
+    commitment_cmd,
     demo_cmd,
     evidence_cmd,
     migrate_cmd,
@@ -30,6 +31,7 @@ app.command("verify")(verify_cmd.verify)
 app.command("deploy")(chain_cmd.deploy)
 app.command("compile")(chain_cmd.compile_)
 app.add_typer(chain_cmd.chain_app, name="chain")
+app.add_typer(commitment_cmd.commitment_app, name="commitment")
 app.add_typer(evidence_cmd.evidence_app, name="evidence")
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)

@@ -38,6 +38,7 @@ from ledger.bounds import ReasonCode, RecordId, check, check_text
 from ledger.chain.client import ChainClient
 from ledger.chain.health import chain_health
 from ledger.chain.txlog import SqlTransactionStore
+from ledger.commitments import OpeningSecret
 from ledger.enums import InstitutionType, ParticipantStatus, Role
 from ledger.errors import DatabaseUnavailable, InputError, LedgerError
 from ledger.indexer import EventIndexer
@@ -53,9 +54,11 @@ from ledger.service.custody import Custody
 from ledger.service.documents import Documents
 from ledger.service.metrics import Metrics
 from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
+from ledger.service.openings import Openings
 from ledger.service.registry import RegistryFollower
 from ledger.service.reporting import Reporting
 from ledger.service.retirement import Retirements
+from ledger.service.secrets import RecordSecrets
 from ledger.service.sequencing import Sequencer
 from ledger.service.serving import Serving
 from ledger.store import Database, ParticipantRow, SubmissionRow, submission_summary
@@ -119,6 +122,7 @@ class LedgerService:
         self.chain = EvidenceChain(client, boot.deployment)
         self.metrics = Metrics()
         self.custody = Custody(db, boot.master_key)
+        self.secrets = RecordSecrets(boot.master_key)
         self.access = Access(db)
         self.registry = RegistryFollower(client, boot.deployment, self.chain_lock)
         self.administration = Administration(
@@ -137,10 +141,11 @@ class LedgerService:
             config,
             self.metrics,
             Documents(boot.master_key),
-            boot.commitment_key,
+            self.secrets,
             self.sequencer.anchor_records_now,
             self.sequencer.notify,
         )
+        self.openings = Openings(db, self.secrets)
         self.serving = Serving(db, self.sequencer.build_receipt)
         self.retirements = Retirements(
             db, self.chain, self.custody, boot.identity, self.serving, self.chain_lock
@@ -330,6 +335,10 @@ class LedgerService:
     def status(self, caller: Caller, record_id: str) -> dict[str, Any]:
         """A record's status view (`submission_summary`) and `entry_timestamp_json`."""
         return self.serving.status(caller, _record_id(record_id))
+
+    def borrower_opening(self, caller: Caller, record_id: str) -> OpeningSecret:
+        """The key and salt that open a record's borrower commitment (`ledger.commitments`)."""
+        return self.openings.secret(caller, _record_id(record_id))
 
     def receipt(self, caller: Caller, record_id: str) -> Receipt:
         return self.serving.receipt(caller, _record_id(record_id))

@@ -45,10 +45,11 @@ from ledger.records import LoanRecord, Slot
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
 from ledger.service.documents import Documents
-from ledger.service.intake import Intake, StoredRecord, entry_of
+from ledger.service.intake import SECRETS, Intake, StoredRecord, entry_of
 from ledger.service.metrics import Metrics
 from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.service.registry import RegistryFollower
+from ledger.service.secrets import RecordSecrets
 from ledger.service.stored import signatures_of
 from ledger.store import Database, ParticipantRow, SubmissionRow
 
@@ -126,7 +127,7 @@ class Admission:
         config: ServiceConfig,
         metrics: Metrics,
         documents: Documents,
-        commitment_key: bytes,
+        secrets: RecordSecrets,
         anchor_now: Callable[[list[str]], None],
         queued: Callable[[], None],
     ) -> None:
@@ -135,7 +136,8 @@ class Admission:
         self.domain = domain
         self.metrics = metrics
         self.documents = documents
-        self.intake = Intake(custody, identity, domain, config, commitment_key)
+        self.secrets = secrets
+        self.intake = Intake(custody, identity, domain, config)
         self._anchor_now = anchor_now
         self._queued = queued
         # Adding a signature reads a row's signatures and writes them back. PostgreSQL locks
@@ -168,7 +170,7 @@ class Admission:
                 code="RECORD_NOT_FIXED",
             )
         now = self.now()
-        record, _ = self.intake.build(caller.participant_id, sub, now)
+        record, _, _ = self.intake.build(caller.participant_id, sub, now)
         self.intake.precheck(record, sub.disclosure, self.registry.registry(), now)
         return record, loan_record_id(record, self.domain)
 
@@ -233,8 +235,10 @@ class Admission:
                         raise error
                     outcomes[index] = error
             rows = [r for r in rows if r["record_id"] not in clashes]
+        secrets = [(row["record_id"], row.pop(SECRETS)) for row in rows]
         with self.db.session() as s:
             inserted = _insert_new(s, rows)
+            self.secrets.store(s, [(rid, kept) for rid, kept in secrets if rid in inserted])
             if document is not None and inserted:
                 self.documents.store(s, rows[0]["agreement_digest"], document, media_type)
         if len(inserted) < len(rows):  # another gateway stored the same record meanwhile

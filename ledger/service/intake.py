@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.anchoring import SignedLoan
-from ledger.canonical import borrower_commitment, digest_bytes, new_salt
+from ledger.canonical import digest_bytes
 from ledger.chain.state import RegistryState
 from ledger.codes import PASSING_RULE_CODES
+from ledger.commitments import new_commitment, pack_secret
 from ledger.disclosure import FeeDisclosure, check_disclosure
 from ledger.eip712 import Domain, loan_record_id
 from ledger.enums import InstitutionType, SubmissionStatus
@@ -36,11 +37,16 @@ from ledger.rules import check_fee_collectors, check_rules
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
 from ledger.service.models import LoanSubmission, SubmissionOutcome
+from ledger.service.secrets import Secrets
 from ledger.service.stored import Signatures, provenance_of, signatures_json, signatures_of
 from ledger.signing import recover_address
 from ledger.timestamps import SignedEntryTimestamp
 
-__all__ = ["Intake", "StoredRecord", "waiting_status"]
+__all__ = ["SECRETS", "Intake", "StoredRecord", "waiting_status"]
+
+
+#: the key of a row from `admit` holding the record's `Secrets` (popped before the insert)
+SECRETS = "_secrets"
 
 
 def _hex(data: bytes) -> str:
@@ -67,18 +73,19 @@ class Intake:
         identity: GatewayIdentity,
         domain: Domain,
         config: ServiceConfig,
-        commitment_key: bytes,
     ) -> None:
         self.custody = custody
         self.identity = identity
         self.domain = domain
         self.config = config
-        self._commitment_key = commitment_key
 
     # ------------------------------------------------------------------ the record
 
-    def build(self, platform_id: int, sub: LoanSubmission, now: int) -> tuple[LoanRecord, bytes]:
-        """The record of a submission and its form's canonical JSON. The record carries the rate
+    def build(
+        self, platform_id: int, sub: LoanSubmission, now: int
+    ) -> tuple[LoanRecord, bytes, Secrets]:
+        """The record of a submission, its form's canonical JSON and the secrets the vault keeps
+        for it (the key and salt of a borrower commitment made here). The record carries the rate
         computed from the form (R4, to the nearest basis point): the fact the cap binds and
         the statistics average; the stated rate, what the borrower was told, is in the form."""
         issued_at = sub.issued_at if sub.issued_at is not None else now
@@ -91,15 +98,14 @@ class Intake:
             self.config.disclosure_policy,
             signed_at=datetime.fromtimestamp(issued_at, UTC),
         )
+        secrets = Secrets()
         if sub.borrower_commitment is not None:
             commitment = sub.borrower_commitment.lower()
-        else:
+        else:  # a fresh key and salt for this record alone: the vault keeps them to open it
             assert sub.borrower_id is not None
-            commitment = _hex(
-                borrower_commitment(
-                    self._commitment_key, sub.borrower_id_type, sub.borrower_id, new_salt()
-                )
-            )
+            made, key, salt = new_commitment(sub.borrower_id_type, sub.borrower_id)
+            commitment = _hex(made)
+            secrets = Secrets(borrower_salt=pack_secret(key, salt))
         term_days = (sub.disclosure.schedule[-1].due - sub.disclosure.disbursed_on).days
         if sub.term_days is not None and sub.term_days != term_days:
             raise InputError(
@@ -123,7 +129,7 @@ class Intake:
             issued_at=issued_at,
             flags=FLAG_LEGACY if sub.legacy else 0,
         )
-        return record, form
+        return record, form, secrets
 
     @staticmethod
     def precheck(
@@ -178,7 +184,7 @@ class Intake:
                 "the uploaded document does not hash to agreement_sha256",
                 code="DOCUMENT_DIGEST_MISMATCH",
             )
-        record, form = self.build(platform_id, sub, now)
+        record, form, secrets = self.build(platform_id, sub, now)
         self.precheck(record, sub.disclosure, state, now)
         record_id = loan_record_id(record, self.domain)
         signatures: Signatures = {}
@@ -244,6 +250,7 @@ class Intake:
             "queued_at": None,
             "rejection_code": None,
             "rejection_reason": None,
+            SECRETS: secrets,  # not a column: admission stores it in the vault
         }
         outcome: SubmissionOutcome | LedgerError = SubmissionOutcome(
             row["record_id"], row["status"], None

@@ -193,9 +193,8 @@ def test_splitting_a_fee_or_moving_it_to_another_collector_never_changes_the_rat
 def test_tiny_extra_payments_never_lower_the_rate(
     form: FeeDisclosure, extra: list[tuple[int, int]]
 ) -> None:
-    """Up to 30 separate payments of 1-100 fen on any day from the first instalment's: never more
-    than 1 bp lower. (Before the first instalment, Appendix J's odd-first-period convention can
-    move the positions of the regular payments by a day's fraction: see docs/decisions.md.)"""
+    """Up to 30 separate payments of 1-100 fen on any day after disbursement: never more than
+    1 bp lower (the unit-period may change, the money-weighted one cannot)."""
     charges = tuple(
         FeeCharge(on=START + timedelta(days=day), amount=amount) for day, amount in extra
     )
@@ -207,6 +206,23 @@ def test_tiny_extra_payments_never_lower_the_rate(
         charges=charges,
     )
     assert rate(restated(form, fees=(*form.fees, fee))) >= rate(form) - Decimal("0.0001")
+
+
+def test_one_fen_beside_an_instalment_does_not_move_the_money_weighted_unit() -> None:
+    """Hypothesis found it: one fen three days after two of a 3-month loan's instalments made the
+    gaps before the next ones four weeks, which carried the money-weighted unit: the rate fell
+    1.0002 bp. The unit now comes from the payments that carry the money."""
+    form, days = level(3, Fraction(120, 10_000)), (33, 63)
+    fee = FeeItem(
+        name="杂费 sundry",
+        category="other",  # type: ignore[arg-type]
+        timing="separate",  # type: ignore[arg-type]
+        collector="Platform",
+        charges=tuple(FeeCharge(on=START + timedelta(days=d), amount=1) for d in days),
+    )
+    padded = restated(form, fees=(*form.fees, fee))
+    assert rate(padded) > rate(form)
+    assert computed_apr(padded).unit_period.code == "1M"
 
 
 @pytest.mark.parametrize("months", [3, 12, 36])
