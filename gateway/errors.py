@@ -1,7 +1,7 @@
 """One JSON shape for every error: {"error": {"code": STABLE_CODE, "message": sentence}}.
 
 Status codes: 400 malformed request, 401 no/unknown API key, 403 wrong role, 404 unknown or not
-yours, 409 state conflict, 413 too large, 422 rules and signatures, 502 the chain failed, 503 the
+yours, 409 state conflict, 410 destroyed on purpose (an erased document), 413 too large, 422 rules and signatures, 502 the chain failed, 503 the
 node does not answer (or is another chain), or the database is down, read-only, full or locked
 (`DATABASE_*`, with `Retry-After`). Anything else is a bug: 500 `INTERNAL_ERROR`, in the same
 shape.

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ledger.limits import MAX_JSON_BYTES
+from ledger.limits import MAX_DOCUMENT_BYTES, MAX_JSON_BYTES
 
 __all__ = ["GatewaySettings"]
 
@@ -79,7 +79,11 @@ class GatewaySettings(BaseSettings):
         " on the same database takes them over",
     )
     max_upload_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1, description="largest agreement file in an upload"
+        default=MAX_DOCUMENT_BYTES,
+        ge=1,
+        le=MAX_DOCUMENT_BYTES,
+        description="largest agreement file in an upload (hashed and encrypted chunk by chunk:"
+        " it costs disk, not memory); past it 413 PAYLOAD_TOO_LARGE",
     )
     max_json_bytes: int = Field(
         default=MAX_JSON_BYTES, ge=1, le=MAX_JSON_BYTES, description="largest JSON request body"

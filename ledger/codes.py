@@ -18,6 +18,7 @@ __all__ = [
     "INPUT_CODES",
     "LOAN_RULES",
     "PASSING_RULE_CODES",
+    "VAULT_CODES",
     "error_code",
     "error_for",
 ]
@@ -43,6 +44,29 @@ DATABASE_CODES: dict[str, str] = {
     "DATABASE_READ_ONLY": "the database refuses writes: read-only server, file or transaction",
     "DATABASE_FULL": "the database's disk (or its size limit) is full",
     "DATABASE_BUSY": "the database is locked by another process for longer than the timeout",
+}
+
+#: the stable codes of the document vault (`ledger.vault`): reads, grants, erasure
+VAULT_CODES: dict[str, tuple[int, str]] = {
+    "DOCUMENT_NOT_FOUND": (404, "the loan was submitted without its document"),
+    "DOCUMENT_ERASED": (410, "the document was crypto-shredded (erasure)"),
+    "DOCUMENT_FORBIDDEN": (403, "only the loan's parties, the regulator, granted auditors read it"),
+    "DOCUMENT_CORRUPT": (500, "a stored chunk does not authenticate (moved, cut or altered)"),
+    "GRANT_REQUIRED": (403, "an auditor's read needs a live grant covering the loan"),
+    "GRANT_LOAN_FOREIGN": (403, "a funder grants access only to loans it funds or co-funds"),
+    "GRANT_NOT_YOURS": (403, "only the grantor revokes a grant"),
+    "GRANT_NOT_FOUND": (404, "no grant has this id"),
+    "GRANT_ALREADY_REVOKED": (409, "the grant is already revoked"),
+    "GRANT_TOO_LARGE": (422, "a grant names 1 to ledger.limits.MAX_GRANT_LOANS loans"),
+    "GRANT_WINDOW_INVALID": (422, "valid_until must follow valid_from and now"),
+    "GRANTEE_NOT_AUDITOR": (422, "grants go to registered auditors only"),
+    "ERASURE_FORBIDDEN": (
+        403,
+        "the loan's platform requests, its funder approves, the regulator orders",
+    ),
+    "ERASURE_ALREADY_REQUESTED": (409, "an erasure of this loan is already requested"),
+    "ERASURE_NOT_REQUESTED": (409, "no erasure of this loan was requested"),
+    "ERASURE_ALREADY_EXECUTED": (409, "the loan's data is already erased"),
 }
 
 #: the loan rules (EvidenceLedger._checkLoan), in the order the contract checks them: what a

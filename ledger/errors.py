@@ -17,6 +17,7 @@ __all__ = [
     "Conflict",
     "DatabaseUnavailable",
     "DisclosureMismatchError",
+    "DocumentErased",
     "FeeCapExceeded",
     "Gone",
     "InputError",
@@ -167,6 +168,12 @@ class Gone(LedgerError):
     secret): it will not come back."""
 
     code = "GONE"
+
+
+class DocumentErased(Gone):
+    """The document was crypto-shredded (erasure): its data key and ciphertext are gone."""
+
+    code = "DOCUMENT_ERASED"
 
 
 class DatabaseUnavailable(LedgerError):

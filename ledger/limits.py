@@ -19,6 +19,8 @@ import sys
 __all__ = [
     "INT64_MAX",
     "MAX_BATCH_SUBMISSION",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_GRANT_LOANS",
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_JSON_ELEMENTS",
@@ -59,6 +61,14 @@ MAX_RECEIPT_BATCH = 1_000
 
 MAX_VERIFY_BATCH = 1_000
 """Most receipts in one `POST /v1/verify/batch` (bulk auditors use `ledger verify` locally)."""
+
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+"""Largest agreement file a gateway may be set to accept (`--max-upload-bytes`, default): a
+scanned 200 MB agreement fits. Uploads are hashed and encrypted chunk by chunk, so this bounds
+disk, not memory; past it the upload is refused with 413 `PAYLOAD_TOO_LARGE`."""
+
+MAX_GRANT_LOANS = 1_000
+"""Most loans one auditor's access grant names (`ledger.vault.grants`)."""
 
 SAFE_RECURSION_LIMIT = 4_000
 """Python frames allowed. py-evm needs about 12 frames per EVM call level and our contracts nest

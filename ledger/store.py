@@ -45,12 +45,16 @@ from ledger.schema import upgrade
 
 __all__ = [
     "SUMMARY_COLUMNS",
+    "AccessGrantRow",
     "ApiKeyRow",
     "Base",
     "BatchRow",
     "ChainEventRow",
     "Database",
+    "DocumentChunkRow",
     "DocumentRow",
+    "ErasureRow",
+    "EvidenceLogRow",
     "MetaRow",
     "ParticipantRow",
     "ReceiptRow",
@@ -259,6 +263,60 @@ class DocumentRow(Base):
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     shredded_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: vault v2: the document is in `document_chunks` (STREAM construction, `ledger.vault`)
+    chunk_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class DocumentChunkRow(Base):
+    """One encrypted chunk of a document (`ledger.vault.crypto`); all go when it is shredded."""
+
+    __tablename__ = "document_chunks"
+    sha256: Mapped[str] = mapped_column(String(66), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AccessGrantRow(Base):
+    """An auditor's time-limited access to a set of loans' documents (`ledger.vault.grants`)."""
+
+    __tablename__ = "access_grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grantor_id: Mapped[int] = mapped_column(Integer, index=True)
+    grantor_role: Mapped[str] = mapped_column(String(20))
+    auditor_id: Mapped[int] = mapped_column(Integer, index=True)
+    record_ids_json: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[int] = mapped_column(BigInteger)
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class EvidenceLogRow(Base):
+    """One entry of the evidence log (`ledger.vault.log`): who did what to which record, when;
+    `entry_json` is the RFC 8785 form hashed into `entry_digest` (no personal data)."""
+
+    __tablename__ = "evidence_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str | None] = mapped_column(String(66), index=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    entry_json: Mapped[str] = mapped_column(Text)
+    entry_digest: Mapped[str] = mapped_column(String(66))
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ErasureRow(Base):
+    """A loan's erasure (PIPL): requested by its platform and approved by its funder, or ordered
+    by the regulator; `executed_at` once the keys and ciphertext are destroyed."""
+
+    __tablename__ = "erasures"
+    record_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    approved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ordered_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    executed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RecordSecretRow(Base):

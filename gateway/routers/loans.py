@@ -27,6 +27,7 @@ from ledger.records import LoanRecord, Slot
 from ledger.safejson import check_json_shape
 from ledger.service import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.timestamps import SignedEntryTimestamp
+from ledger.vault import Erasure, StagedDocument, stage
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 _SETTLED = (SubmissionStatus.ANCHORED.value, SubmissionStatus.REJECTED.value)
@@ -228,6 +229,11 @@ class LoanStatus(BaseModel):
     rejection: Rejected | None
     retired: RetiredAs | None
     entry_timestamp: SignedEntryTimestamp | None
+    erasure: Erasure | None = Field(
+        default=None,
+        description="the loan's erasure (PIPL), requested or executed; the anchored record and"
+        " its receipt are unchanged by it",
+    )
 
 
 def outcome_view(outcome: SubmissionOutcome) -> Outcome:
@@ -239,17 +245,23 @@ def outcome_view(outcome: SubmissionOutcome) -> Outcome:
     )
 
 
-async def _read_upload(request: Request) -> tuple[LoanSubmission, bytes | None, str]:
-    """JSON body, or multipart with a `submission` JSON field and an `agreement` file."""
+async def _read_upload(
+    request: Request,
+) -> tuple[LoanSubmission, StagedDocument | None, str, Any]:
+    """JSON body, or multipart with a `submission` JSON field and an `agreement` file. The file
+    stays in the form's spool file (on disk past 1 MiB), hashed chunk by chunk: it is never
+    whole in memory. The form is returned too: close it once the document is stored."""
     limit: int = request.app.state.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await read_form(request, limit)
         try:
-            return await _from_form(form, limit)
-        finally:
+            submission, document, media_type = await _from_form(form, limit)
+        except BaseException:
             await form.close()
-    return _submission(await request.body()), None, "application/pdf"
+            raise
+        return submission, document, media_type, form
+    return _submission(await request.body()), None, "application/pdf", None
 
 
 def _submission(raw: bytes | str) -> LoanSubmission:
@@ -266,25 +278,22 @@ def _submission(raw: bytes | str) -> LoanSubmission:
         raise input_error(exc.errors()) from exc
 
 
-async def _from_form(form: Any, limit: int) -> tuple[LoanSubmission, bytes | None, str]:
+async def _from_form(form: Any, limit: int) -> tuple[LoanSubmission, StagedDocument | None, str]:
     raw = form.get("submission")
     upload = form.get("agreement")
     if not isinstance(raw, str):
         raise ApiError(
             422, "INVALID_INPUT", "multipart needs a `submission` field with the loan as JSON"
         )
+    submission = _submission(raw)
     document = None
     media_type = "application/octet-stream"
     if upload is not None and not isinstance(upload, str):
-        chunks, size = [], 0
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the agreement exceeds {limit} bytes")
-            chunks.append(chunk)
-        document = b"".join(chunks)
+        document = await run_in_threadpool(stage, upload.file)
+        if document.size > limit:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the agreement exceeds {limit} bytes")
         media_type = upload.content_type or media_type
-    return _submission(raw), document, media_type
+    return submission, document, media_type
 
 
 _UPLOAD = {
@@ -304,13 +313,20 @@ _UPLOAD = {
     openapi_extra=request_body(LoanSubmission, multipart=_UPLOAD),
 )
 async def submit(request: Request, service: Service, caller: PlatformCaller) -> Outcome:
-    submission, document, media_type = await _read_upload(request)
-    if submission.anchoring is Anchoring.PER_RECORD:  # waits for its own transaction
-        return outcome_view(
-            await run_in_threadpool(service.submit_loan, caller, submission, document, media_type)
-        )
-    # Admission into the batch queue is CPU work of a millisecond: done on the event loop.
-    return outcome_view(service.submit_loan(caller, submission, document, media_type))
+    submission, document, media_type, form = await _read_upload(request)
+    try:
+        if submission.anchoring is Anchoring.PER_RECORD or document is not None:
+            # per-record waits for its own transaction; a document is encrypted chunk by chunk
+            return outcome_view(
+                await run_in_threadpool(
+                    service.submit_loan, caller, submission, document, media_type
+                )
+            )
+        # Admission into the batch queue is CPU work of a millisecond: done on the event loop.
+        return outcome_view(service.submit_loan(caller, submission, document, media_type))
+    finally:
+        if form is not None:
+            await form.close()
 
 
 @router.post(
@@ -483,8 +499,9 @@ async def status(
         await asyncio.sleep(min(_WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         view = service.status(caller, record_id)
     entry = view.pop("entry_timestamp_json")
+    erasure = service.vault.recorded_erasure(record_id)
     return LoanStatus.model_validate(
-        {**view, "entry_timestamp": json.loads(entry) if entry else None}
+        {**view, "entry_timestamp": json.loads(entry) if entry else None, "erasure": erasure}
     )
 
 

@@ -18,7 +18,9 @@
 - `sequencing`: the durable queue, the batcher, crash recovery, per-record anchoring
 - `serving`: status and stored receipts; `retirement`: revocation and amendment
 - `reporting`: the regulator's loans, statistics and violations
-- `documents`: the encrypted vault; `metrics`: counters for /metrics
+- `documents`: the encrypted vault as admission stores into it; `vault` (`ledger.vault`):
+  document reads and who may make them, auditors' grants, the evidence log, erasure;
+  `metrics`: counters for /metrics
 
 `LedgerService` holds one of each and offers their operations; it decides nothing itself.
 `gateway/` is only HTTP around it; the CLI and tests call it directly.
@@ -63,6 +65,7 @@ from ledger.service.sequencing import Sequencer
 from ledger.service.serving import Serving
 from ledger.store import Database, ParticipantRow, SubmissionRow, submission_summary
 from ledger.trust import TRUST_ROOT_FILE, TrustRoot
+from ledger.vault import MasterKeyWrapper, StagedDocument, Vault
 from ledger.verify import VerificationReport, Verifier
 
 __all__ = [
@@ -147,6 +150,8 @@ class LedgerService:
         )
         self.openings = Openings(db, self.secrets)
         self.serving = Serving(db, self.sequencer.build_receipt)
+        #: reads of documents, auditors' grants, the evidence log, erasure (`ledger.vault`)
+        self.vault = Vault(db, MasterKeyWrapper(boot.master_key))
         self.retirements = Retirements(
             db, self.chain, self.custody, boot.identity, self.serving, self.chain_lock
         )
@@ -248,7 +253,7 @@ class LedgerService:
         self,
         caller: Caller,
         sub: LoanSubmission,
-        document: bytes | None = None,
+        document: bytes | StagedDocument | None = None,
         media_type: str = "application/pdf",
     ) -> SubmissionOutcome:
         outcome = self.admission.submit(caller, [sub], document, media_type, raise_errors=True)[0]

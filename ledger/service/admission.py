@@ -52,6 +52,7 @@ from ledger.service.registry import RegistryFollower
 from ledger.service.secrets import RecordSecrets
 from ledger.service.stored import signatures_of
 from ledger.store import Database, ParticipantRow, SubmissionRow
+from ledger.vault import StagedDocument
 
 __all__ = ["Admission"]
 
@@ -180,7 +181,7 @@ class Admission:
         self,
         caller: Caller,
         subs: Sequence[LoanSubmission],
-        document: bytes | None,
+        document: bytes | StagedDocument | None,
         media_type: str,
         *,
         raise_errors: bool,

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.anchoring import SignedLoan
-from ledger.canonical import digest_bytes
 from ledger.chain.state import RegistryState
 from ledger.codes import PASSING_RULE_CODES
 from ledger.commitments import new_commitment, pack_secret
@@ -41,6 +40,7 @@ from ledger.service.secrets import Secrets
 from ledger.service.stored import Signatures, provenance_of, signatures_json, signatures_of
 from ledger.signing import recover_address
 from ledger.timestamps import SignedEntryTimestamp
+from ledger.vault import StagedDocument, document_digest
 
 __all__ = ["SECRETS", "Intake", "StoredRecord", "waiting_status"]
 
@@ -175,11 +175,11 @@ class Intake:
         now: int,
         state: RegistryState,
         block: int,
-        document: bytes | None,
+        document: bytes | StagedDocument | None,
         media_type: str,
     ) -> tuple[dict[str, Any], SubmissionOutcome | LedgerError]:
         """One submission's row (not stored) and its outcome; raises what refuses it."""
-        if document is not None and _hex(digest_bytes(document)) != sub.agreement_digest:
+        if document is not None and _hex(document_digest(document)) != sub.agreement_digest:
             raise InputError(
                 "the uploaded document does not hash to agreement_sha256",
                 code="DOCUMENT_DIGEST_MISMATCH",

@@ -385,6 +385,11 @@ def _cases() -> list[Case]:
         ("/revoke", "POST", {"reason_code": 1}, "regulator"),
         ("", "GET", None, "p1"),
         ("/receipt", "GET", None, "p1"),
+        ("/document", "GET", None, "p1"),
+        ("/erasure", "POST", {"reason": "r", "reference": "x"}, "p1"),
+        ("/erasure", "GET", None, "p1"),
+        ("/erasure/approval", "POST", None, "bank1"),
+        ("/evidence-log", "GET", None, "p1"),
         ("/evidence", "GET", None, "p1"),
     ):
         for bad, code in (
@@ -401,6 +406,51 @@ def _cases() -> list[Case]:
                 )
             )
     add(Case("reject-reason-nul", "bank1", _record("POST", "/reject", {"reason": NUL}), "TEXT_NUL"))
+    for field, value, code in (
+        ("reason", NUL, "TEXT_NUL"),
+        ("reason", LONG, "TEXT_TOO_LONG"),
+        ("reference", NUL, "TEXT_NUL"),
+        ("reference", LONG, "TEXT_TOO_LONG"),
+        ("reason", "", "INVALID_INPUT"),
+    ):
+        body = {"reason": "r", "reference": "x", field: value}
+        add(
+            Case(
+                f"erasure-{field}-{code}",
+                "p1",
+                _record("POST", "/erasure", body),
+                code,
+            )
+        )
+    grant = {"auditor_id": 1, "record_ids": ["0x" + "ab" * 32], "valid_from": 1_800_000_000}
+    grant["valid_until"] = 1_800_000_100
+    for field, value, code in (
+        ("auditor_id", -1, "VALUE_OUT_OF_RANGE"),
+        ("auditor_id", 2**64, "VALUE_OUT_OF_RANGE"),
+        ("record_ids", [], "INVALID_INPUT"),
+        ("record_ids", ["0x" + NUL * 64], "INVALID_INPUT"),
+        ("record_ids", ["0x" + "ab" * 32] * 1001, "INVALID_INPUT"),
+        *(("valid_from", t, "TIME_OUT_OF_RANGE") for t in BAD_TIMES),
+        ("valid_until", -1, "TIME_OUT_OF_RANGE"),
+        ("surplus", 1, "INVALID_INPUT"),
+    ):
+        add(
+            Case(
+                f"grant-{field}-{code}-{len(str(value))}",
+                "bank1",
+                _json("POST", "/v1/grants", {**grant, field: value}),
+                code,
+            )
+        )
+    for bad in BAD_IDS:
+        add(
+            Case(
+                f"grant-revoke-{bad}",
+                "bank1",
+                _json("DELETE", f"/v1/grants/{bad}"),
+                "VALUE_OUT_OF_RANGE",
+            )
+        )
     for tail in ("/sign", "/confirm"):
         add(
             Case(
@@ -585,6 +635,12 @@ def test_every_route_with_parameters_is_in_the_table(
         "/v1/loans/{record_id}/amend": "amend-",
         "/v1/loans/{record_id}": "record-",
         "/v1/loans/{record_id}/receipt": "record-receipt",
+        "/v1/loans/{record_id}/document": "record-document",
+        "/v1/loans/{record_id}/erasure": "erasure-",
+        "/v1/loans/{record_id}/erasure/approval": "record-erasure-approval",
+        "/v1/loans/{record_id}/evidence-log": "record-evidence-log",
+        "/v1/grants": "grant-auditor_id",
+        "/v1/grants/{grant_id}": "grant-revoke",
         "/v1/loans/{record_id}/evidence": "record-evidence",
         "/v1/verify": "verify-",
         "/v1/regulator/loans": "loans-funder_id",

@@ -58,7 +58,12 @@ ROUTES = ("/v1/loans/batch", "/v1/participants", "/v1/loans", "/v1/loans/prepare
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    server = GatewayProcess(tmp_path_factory.mktemp("hostile") / "gw")
+    # the upload limit as an operator sets it (the default, 256 MiB, would take the 100 MB
+    # upload below): LEDGER_MAX_UPLOAD_BYTES
+    server = GatewayProcess(
+        tmp_path_factory.mktemp("hostile") / "gw",
+        env={"LEDGER_MAX_UPLOAD_BYTES": str(50 * 1024 * 1024)},
+    )
     try:
         yield server
     finally:
