@@ -8,6 +8,7 @@ ROLE_FORBIDDEN. A record not yet anchored: 409 NOT_ANCHORED.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import time
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ledger.access import Caller
 from ledger.enums import Role
-from ledger.errors import PermissionDenied
+from ledger.errors import DocumentErased, NotFound, PermissionDenied
 from ledger.evidence.certificate import how_to_verify_text, render_html
 from ledger.evidence.collect import gather_facts
 from ledger.evidence.model import (
@@ -33,9 +34,9 @@ from ledger.evidence.model import (
 )
 from ledger.evidence.package import member_of, write_package
 from ledger.evidence.pdf import render_pdf
-from ledger.keystore import open_document
 from ledger.receipts import parse_receipt
 from ledger.store import DocumentRow
+from ledger.vault import document_stream, log_access
 
 if TYPE_CHECKING:
     from ledger.service import LedgerService
@@ -48,10 +49,10 @@ EXPORT_ROLES = (Role.REGULATOR, Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER
 #: sections of the package format this gateway cannot fill yet, and why (listed in package.json
 #: and on the certificate, never left silently out)
 _NOT_INCLUDED = {
-    "vault_access_log": "this gateway version keeps no document access log",
-    "auditor_grants": "this gateway version has no auditor grants",
-    "erasure_record": "this gateway version records no erasure requests (a shredded document"
-    " is shown as erased)",
+    "vault_evidence_log": "the vault's access log and grants are not yet copied into packages"
+    " (GET /v1/loans/{id}/evidence-log serves them; each export is logged there)",
+    "erasure_record": "the vault's erasure request is not yet copied into packages (GET"
+    " /v1/loans/{id}/erasure serves it; a shredded document is shown as erased)",
 }
 
 
@@ -77,22 +78,27 @@ def may_export(caller: Caller) -> None:
 
 
 def _document(service: LedgerService, sha256: str) -> tuple[DocumentEntry, bytes | None]:
+    """The agreement's clear text from the vault (`ledger.vault.document_stream`), or why not."""
     with service.db.session() as s:
         row = s.get(DocumentRow, sha256)
-        if row is None:
-            return DocumentEntry(
-                status="not_held", sha256=sha256, note="the gateway never received the file"
-            ), None
-        if row.ciphertext is None or row.wrapped_key is None:
-            return DocumentEntry(
-                status="erased",
-                sha256=sha256,
-                media_type=row.media_type,
-                size=row.size,
-                note=f"shredded at {int(row.shredded_at or 0)} (unix seconds)",
-            ), None
-        data = open_document(service.custody.master_key, row.ciphertext, row.wrapped_key, sha256)
-        media_type = row.media_type
+        media_type = row.media_type if row is not None else None
+        size = row.size if row is not None else None
+        shredded_at = row.shredded_at if row is not None else None
+    try:
+        data = b"".join(document_stream(service.db, sha256, service.custody.master_key))
+    except DocumentErased:
+        return DocumentEntry(
+            status="erased",
+            sha256=sha256,
+            media_type=media_type,
+            size=size,
+            note=f"shredded at {int(shredded_at or 0)} (unix seconds)",
+        ), None
+    except NotFound:
+        return DocumentEntry(
+            status="not_held", sha256=sha256, note="the gateway never received the file"
+        ), None
+    media_type = media_type or "application/octet-stream"
     extension = mimetypes.guess_extension(media_type) or ".bin"
     member = f"document/agreement{extension}"
     return DocumentEntry(
@@ -154,4 +160,13 @@ def export_package(service: LedgerService, caller: Caller, record_id: str) -> Ex
         }
     )
     package = write_package(manifest, {n: b for n, (b, _) in files.items()})
+    with service.db.session() as s:  # the export is itself evidence: in the vault's log
+        log_access(
+            s,
+            kind="evidence_export",
+            record_id=receipt.record_id.lower(),
+            actor_id=caller.participant_id,
+            actor_role=caller.role.label,
+            details={"package_sha256": "0x" + hashlib.sha256(package).hexdigest()},
+        )
     return ExportedPackage(receipt.record_id, package, time.perf_counter() - started, pdf_seconds)

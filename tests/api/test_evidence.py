@@ -4,6 +4,7 @@ Chinese."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -20,6 +21,7 @@ from ledger.evidence.certificate import TITLE_ZH
 from ledger.evidence.model import MANIFEST
 from ledger.evidence.pdf import render_pdf
 from ledger.store import DocumentRow
+from ledger.vault import evidence_log_of
 from ledger.verify import CHECK_NAMES
 from ledger.verify.explanations import CHECK_EXPLANATIONS
 from tests.api.conftest import Env, auth, refused
@@ -113,6 +115,10 @@ def test_the_package_holds_everything_and_verifies(env: Env, anchored: tuple[str
         assert article in html
     verified = verify_package(r.content, service.client)
     assert verified.ok, verified.as_dict()
+    with service.db.session() as s:  # the export is in the vault's evidence log
+        exports = [e for e in evidence_log_of(s, record_id) if e.kind == "evidence_export"]
+    assert exports and exports[-1].actor_id == env["bank1"].id
+    assert exports[-1].details["package_sha256"] == "0x" + hashlib.sha256(r.content).hexdigest()
     assert [c.name for c in verified.checks] == list(PACKAGE_CHECKS)
     print(f"package {len(r.content):,} bytes, exported in {seconds:.2f} s")
 
@@ -142,7 +148,7 @@ def _manifest(data: bytes) -> bytes:
 def test_an_erased_document_is_said_so_and_the_rest_verifies(env: Env) -> None:
     body, _ = env.loan_json()
     document = b"%PDF-1.7 to be erased"
-    body["agreement_sha256"] = __import__("hashlib").sha256(document).hexdigest()
+    body["agreement_sha256"] = hashlib.sha256(document).hexdigest()
     r = env.post_loan(env["p1"].key, body, document)
     assert r.status_code == 202, r.text
     record_id = str(r.json()["record_id"])
