@@ -36,7 +36,6 @@ from ledger.evidence.package import member_of, write_package
 from ledger.evidence.pdf import render_pdf
 from ledger.receipts import parse_receipt
 from ledger.store import DocumentRow
-from ledger.vault import document_stream, log_access
 
 if TYPE_CHECKING:
     from ledger.service import LedgerService
@@ -79,6 +78,8 @@ def may_export(caller: Caller) -> None:
 
 def _document(service: LedgerService, sha256: str) -> tuple[DocumentEntry, bytes | None]:
     """The agreement's clear text from the vault (`ledger.vault.document_stream`), or why not."""
+    from ledger.vault import document_stream  # here: ledger.vault imports ledger.service
+
     with service.db.session() as s:
         row = s.get(DocumentRow, sha256)
         media_type = row.media_type if row is not None else None
@@ -160,6 +161,8 @@ def export_package(service: LedgerService, caller: Caller, record_id: str) -> Ex
         }
     )
     package = write_package(manifest, {n: b for n, (b, _) in files.items()})
+    from ledger.vault import log_access
+
     with service.db.session() as s:  # the export is itself evidence: in the vault's log
         log_access(
             s,
