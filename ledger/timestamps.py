@@ -92,6 +92,10 @@ class GatewayKey:
 
         return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
+    def sign_bytes(self, message: bytes) -> bytes:
+        """The Ed25519 signature of `message` (an evidence package's manifest)."""
+        return self._key.sign(message)
+
     def sign(self, promise: EntryPromiseV1) -> SignedEntryTimestamp:
         signature = self._key.sign(promise.canonical())
         return SignedEntryTimestamp(

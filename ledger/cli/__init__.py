@@ -11,6 +11,7 @@ from ledger.cli import (
     commitment_cmd,
     demo_cmd,
     disclosure_cmd,
+    evidence_cmd,
     migrate_cmd,
     serve_cmd,
     verify_cmd,
@@ -33,6 +34,7 @@ app.command("compile")(chain_cmd.compile_)
 app.add_typer(chain_cmd.chain_app, name="chain")
 app.add_typer(commitment_cmd.commitment_app, name="commitment")
 app.add_typer(disclosure_cmd.disclosure_app, name="disclosure")
+app.add_typer(evidence_cmd.evidence_app, name="evidence")
 app.command("demo")(demo_cmd.demo)
 app.command("bench")(bench_cmd.bench)
 app.command("migrate")(migrate_cmd.migrate)

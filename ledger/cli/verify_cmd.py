@@ -1,10 +1,18 @@
-"""`ledger verify`: check receipts against the deployment you trust and a chain node.
+"""`ledger verify`: check receipts, or an evidence package, against the deployment you trust and
+a chain node.
+
+An evidence package (a ZIP from `ledger evidence export` or `GET /v1/loans/{id}/evidence`):
+every member's digest, the gateway's signature over `package.json`, the package's trust root
+against the node (and against `--trust FILE` if given), the document, and every receipt check.
+Without `--trust` the package's own trust root is used and the addresses it pins are printed,
+for you to compare with the ones you hold.
 
 One receipt file: every check in a table (or `--json`). Several files, a directory or a JSONL
 file: bulk verification on every core from one snapshot of the chain, with a progress bar, a
 summary table per check, and the failing record ids written to `--failures`.
 
-Exit codes: 0 every receipt verified; 1 a receipt failed a check; 2 bad input or no node;
+Exit codes: 0 every receipt (or the package) verified; 1 a check failed (named); 2 bad input or
+no node;
 3 verified, but without a trust root (against the deployment the receipts name themselves),
 unless `--accept-unpinned` says that is what you want.
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -24,6 +33,7 @@ from rich.table import Table
 from ledger import safejson
 from ledger.chain.client import ChainClient
 from ledger.errors import InputError, LedgerError, VerificationError
+from ledger.evidence import PackageReport, verify_package
 from ledger.receipts import parse_receipt
 from ledger.trust import TrustRoot, load_trust_root
 from ledger.verify import CHECK_NAMES, SnapshotChainFacts, connect, facts_for, verify_receipt
@@ -65,7 +75,8 @@ def verify(
     receipts: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="receipt files, directories of them, or JSONL files", show_default=False
+            help="receipt files, directories of them, JSONL files, or one evidence package (.zip)",
+            show_default=False,
         ),
     ] = None,
     receipt: Annotated[
@@ -82,7 +93,10 @@ def verify(
     document: Annotated[Path | None, typer.Option(help="the original agreement document")] = None,
     digest: Annotated[str | None, typer.Option(help="or the document's SHA-256 (hex)")] = None,
     rpc: Annotated[
-        str, typer.Option(help="JSON-RPC URL of a node of the chain", envvar="LEDGER_RPC_URL")
+        str,
+        typer.Option(
+            "--rpc", "--chain", help="JSON-RPC URL of a node of the chain", envvar="LEDGER_RPC_URL"
+        ),
     ] = "http://127.0.0.1:8545",
     as_json: Annotated[bool, typer.Option("--json", help="print the report(s) as JSON")] = False,
     failures: Annotated[
@@ -92,7 +106,7 @@ def verify(
         int | None, typer.Option(help="bulk: processes (default: every core)")
     ] = None,
 ) -> None:
-    """Verify receipts link by link against the deployment you trust."""
+    """Verify receipts (or an evidence package) link by link against the deployment you trust."""
     paths = [*(receipts or []), *([receipt] if receipt else [])]
     if not paths:
         raise typer.BadParameter("give at least one receipt file, directory or JSONL file")
@@ -102,6 +116,11 @@ def verify(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     single = len(paths) == 1 and paths[0].is_file() and paths[0].suffix != ".jsonl"
+    if single and zipfile.is_zipfile(paths[0]):
+        if document or digest:
+            raise typer.BadParameter("a package carries its document: no --document or --digest")
+        _verify_package_file(paths[0], rpc, trust, as_json)
+        return
     if not single and (document or digest):
         raise typer.BadParameter("--document and --digest go with a single receipt")
     data: object = None
@@ -262,3 +281,46 @@ def _outcome_line(outcome: Outcome) -> dict[str, object]:
             else {}
         ),
     }
+
+
+def _verify_package_file(path: Path, rpc: str, pin: TrustRoot | None, as_json: bool) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        typer.echo(f"cannot read package: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        client = connect(rpc)
+        client.chain_id  # noqa: B018
+    except Exception as exc:
+        typer.echo(f"cannot reach the node at {rpc}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    report = verify_package(data, client, pin)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_package(report)
+    failure = next((c for c in report.all_checks if c.status == "fail"), None)
+    if failure is not None:
+        typer.echo(f"FAILED: {failure.name}: {failure.detail}", err=True)
+        raise typer.Exit(1)
+    if not report.ok:
+        typer.echo("FAILED: the package could not be verified", err=True)
+        raise typer.Exit(1)
+    t = report.trust_root
+    if pin is None and t is not None:
+        typer.echo(
+            "NOTE: no --trust given: verified against the trust root inside the package, which"
+            f" pins chain {t.chain_id}, registry {t.registry}, ledger {t.ledger}. Compare these"
+            " with the addresses you hold (or pass --trust FILE to have them compared).",
+            err=True,
+        )
+
+
+def _print_package(report: PackageReport) -> None:
+    table = Table(title=f"evidence package of {report.record_id}")
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    for check in report.all_checks:
+        table.add_row(check.name, f"[{_STYLE[check.status]}]{check.status}", check.detail)
+    Console().print(table)

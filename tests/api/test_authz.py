@@ -139,6 +139,10 @@ ROUTES: dict[str, tuple[Call, frozenset[str]]] = {
         lambda m: ("GET", f"/v1/loans/{m.anchored_id}/receipt", {}),
         AUTHENTICATED,
     ),
+    "GET /v1/loans/{id}/evidence": (  # the regulator and the loan's parties (its guarantor too)
+        lambda m: ("GET", f"/v1/loans/{m.anchored_id}/evidence", {}),
+        frozenset({"regulator", "funder", "platform", "credit_enhancer"}),
+    ),
     "POST /v1/verify": (
         lambda m: (
             "POST",

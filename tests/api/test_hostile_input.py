@@ -391,6 +391,7 @@ def _cases() -> list[Case]:
         ("/erasure/approval", "POST", None, "bank1"),
         ("/evidence-log", "GET", None, "p1"),
         ("/borrower-opening", "GET", None, "p1"),
+        ("/evidence", "GET", None, "p1"),
     ):
         for bad, code in (
             ("%00", "INVALID_INPUT"),
@@ -691,6 +692,7 @@ def test_every_route_with_parameters_is_in_the_table(
         "/v1/loans/{record_id}/evidence-log": "record-evidence-log",
         "/v1/grants": "grant-auditor_id",
         "/v1/grants/{grant_id}": "grant-revoke",
+        "/v1/loans/{record_id}/evidence": "record-evidence",
         "/v1/verify": "verify-",
         "/v1/loans/{record_id}/disclosure": "record-disclosure-",
         "/v1/verify/disclosure": "verify-disclosure-",

@@ -526,6 +526,7 @@ EXPECTED_ROUTES = {
     ("post", "/v1/loans/{record_id}/sign"),
     ("get", "/v1/loans/{record_id}"),
     ("get", "/v1/loans/{record_id}/receipt"),
+    ("get", "/v1/loans/{record_id}/evidence"),
     ("post", "/v1/verify"),
     ("get", "/v1/loans/{record_id}/disclosure"),
     ("post", "/v1/verify/disclosure"),

@@ -73,5 +73,5 @@ def test_cli_apr_bad_input_is_a_clear_error(tmp_path: Path) -> None:
 def test_cli_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "apr", "verify", "deploy", "compile", "demo", "bench"):
+    for command in ("serve", "apr", "verify", "deploy", "compile", "demo", "bench", "evidence"):
         assert command in result.output

@@ -1,0 +1,175 @@
+"""Exporting a package from a gateway's service: who may, and building it.
+
+Who may export a record's package: the regulator, and the loan's parties (its platform, funder,
+co-funder and guarantor). A party of other loans gets RECORD_NOT_FOUND, as on every loan route
+(the gateway does not tell which records exist); every other role (auditors, gateways) gets 403
+ROLE_FORBIDDEN. A record not yet anchored: 409 NOT_ANCHORED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ledger.access import Caller
+from ledger.enums import Role
+from ledger.errors import DocumentErased, NotFound, PermissionDenied
+from ledger.evidence.certificate import how_to_verify_text, render_html
+from ledger.evidence.collect import gather_facts
+from ledger.evidence.model import (
+    CERTIFICATE_HTML,
+    CERTIFICATE_PDF,
+    EVIDENCE_JSON,
+    HOW_TO_VERIFY,
+    RECEIPT_JSON,
+    REPORT_JSON,
+    TRUST_ROOT_JSON,
+    DocumentEntry,
+    Manifest,
+    ManifestSignature,
+)
+from ledger.evidence.package import member_of, write_package
+from ledger.evidence.pdf import render_pdf
+from ledger.receipts import parse_receipt
+from ledger.store import DocumentRow
+
+if TYPE_CHECKING:
+    from ledger.service import LedgerService
+
+__all__ = ["EXPORT_ROLES", "ExportedPackage", "export_package", "may_export"]
+
+#: the roles that may export a package (parties only for their own loans)
+EXPORT_ROLES = (Role.REGULATOR, Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER)
+
+#: sections of the package format this gateway cannot fill yet, and why (listed in package.json
+#: and on the certificate, never left silently out)
+_NOT_INCLUDED = {
+    "vault_evidence_log": "the vault's access log and grants are not yet copied into packages"
+    " (GET /v1/loans/{id}/evidence-log serves them; each export is logged there)",
+    "erasure_record": "the vault's erasure request is not yet copied into packages (GET"
+    " /v1/loans/{id}/erasure serves it; a shredded document is shown as erased)",
+}
+
+
+@dataclass(frozen=True)
+class ExportedPackage:
+    record_id: str
+    data: bytes
+    seconds: float
+    pdf_seconds: float
+
+    @property
+    def filename(self) -> str:
+        return f"evidence-{self.record_id[2:18]}.zip"
+
+
+def may_export(caller: Caller) -> None:
+    """Raises ROLE_FORBIDDEN unless the caller's role may export packages at all."""
+    if caller.role not in EXPORT_ROLES:
+        raise PermissionDenied(
+            "evidence packages are for the regulator and the loan's parties",
+            code="ROLE_FORBIDDEN",
+        )
+
+
+def _document(service: LedgerService, sha256: str) -> tuple[DocumentEntry, bytes | None]:
+    """The agreement's clear text from the vault (`ledger.vault.document_stream`), or why not."""
+    from ledger.vault import document_stream  # here: ledger.vault imports ledger.service
+
+    with service.db.session() as s:
+        row = s.get(DocumentRow, sha256)
+        media_type = row.media_type if row is not None else None
+        size = row.size if row is not None else None
+        shredded_at = row.shredded_at if row is not None else None
+    try:
+        data = b"".join(document_stream(service.db, sha256, service.custody.master_key))
+    except DocumentErased:
+        return DocumentEntry(
+            status="erased",
+            sha256=sha256,
+            media_type=media_type,
+            size=size,
+            note=f"shredded at {int(shredded_at or 0)} (unix seconds)",
+        ), None
+    except NotFound:
+        return DocumentEntry(
+            status="not_held", sha256=sha256, note="the gateway never received the file"
+        ), None
+    media_type = media_type or "application/octet-stream"
+    extension = mimetypes.guess_extension(media_type) or ".bin"
+    member = f"document/agreement{extension}"
+    return DocumentEntry(
+        status="included", sha256=sha256, member=member, media_type=media_type, size=len(data)
+    ), data
+
+
+def export_package(service: LedgerService, caller: Caller, record_id: str) -> ExportedPackage:
+    """The evidence package of one anchored record, verified now and signed by this gateway."""
+    started = time.perf_counter()
+    may_export(caller)
+    receipt_text = service.receipt_json(caller, record_id)  # RECORD_NOT_FOUND, NOT_ANCHORED
+    receipt = parse_receipt(receipt_text)
+    document, data = _document(service, receipt.record.agreement_digest)
+    report = service.verify(receipt_text, document=data)
+    with service.chain_lock:
+        facts = gather_facts(receipt, service.registry.facts(), service.client, service.trust_root)
+    draft = Manifest(
+        record_id=receipt.record_id,
+        exported_at=service.clock(),
+        exported_by={
+            "gateway_id": service.gateway_id,
+            "caller": {"participant_id": caller.participant_id, "role": caller.role.label},
+        },
+        members=[],
+        document=document,
+        sections_not_included=dict(_NOT_INCLUDED),
+    )
+    html = render_html(receipt, report, facts, draft)
+    pdf_started = time.perf_counter()
+    pdf = render_pdf(html)
+    pdf_seconds = time.perf_counter() - pdf_started
+
+    def as_json(value: object) -> bytes:
+        return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+
+    files: dict[str, tuple[bytes, str]] = {
+        RECEIPT_JSON: (receipt_text.encode(), "application/json"),
+        REPORT_JSON: (as_json(report.as_dict()), "application/json"),
+        EVIDENCE_JSON: (as_json(facts.model_dump(mode="json")), "application/json"),
+        TRUST_ROOT_JSON: (service.trust_root.to_json().encode(), "application/json"),
+        CERTIFICATE_HTML: (html.encode(), "text/html; charset=utf-8"),
+        CERTIFICATE_PDF: (pdf, "application/pdf"),
+        HOW_TO_VERIFY: (how_to_verify_text(receipt, draft).encode(), "text/plain; charset=utf-8"),
+    }
+    if data is not None and document.member is not None:
+        files[document.member] = (data, document.media_type or "application/octet-stream")
+    unsigned = draft.model_copy(
+        update={"members": [member_of(n, b, t) for n, (b, t) in files.items()]}
+    )
+    key = service.identity.key
+    manifest = unsigned.model_copy(
+        update={
+            "signature": ManifestSignature(
+                gateway_id=service.gateway_id,
+                public_key="0x" + key.public_key.hex(),
+                signature="0x" + key.sign_bytes(unsigned.signed_bytes()).hex(),
+            )
+        }
+    )
+    package = write_package(manifest, {n: b for n, (b, _) in files.items()})
+    from ledger.vault import log_access
+
+    with service.db.session() as s:  # the export is itself evidence: in the vault's log
+        log_access(
+            s,
+            kind="evidence_export",
+            record_id=receipt.record_id.lower(),
+            actor_id=caller.participant_id,
+            actor_role=caller.role.label,
+            details={"package_sha256": "0x" + hashlib.sha256(package).hexdigest()},
+        )
+    return ExportedPackage(receipt.record_id, package, time.perf_counter() - started, pdf_seconds)
