@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from ledger.evidence.model import DocumentEntry, EvidenceFacts, Manifest
+from ledger.evidence.model import DocumentEntry, EvidenceFacts, Manifest, VaultSection
 from ledger.receipts import AnyReceipt
 from ledger.verify.explanations import CHECK_EXPLANATIONS
 from ledger.verify.report import VerificationReport
@@ -301,11 +301,79 @@ def _reverify(receipt: AnyReceipt) -> str:
     )
 
 
+_KINDS = {
+    "document_read": ("读取原件", "document read"),
+    "disclosure_read": ("选择性披露费用字段", "fee fields disclosed"),
+    "commitment_opening": ("取用借款人承诺的密钥与盐", "commitment key and salt fetched"),
+    "evidence_export": ("导出证据包", "evidence package exported"),
+    "grant_created": ("授予审计访问", "auditor access granted"),
+    "grant_revoked": ("撤回审计访问", "auditor access revoked"),
+    "erasure_requested": ("申请删除（个人信息）", "erasure requested (PIPL)"),
+    "erasure_ordered": ("监管责令删除", "erasure ordered by the regulator"),
+    "erasure_executed": ("已删除（销毁密钥）", "erased (keys destroyed)"),
+}
+
+
+def _vault(vault: VaultSection | None) -> str:
+    if vault is None:
+        return ""
+    rows = []
+    for entry in vault.evidence_log:
+        zh, en = _KINDS.get(entry["kind"], (entry["kind"], entry["kind"]))
+        anchor = entry.get("anchor")
+        where = (
+            f"区块 / block #{anchor['block_number']}<br>root {_e(anchor['root'])}"
+            if anchor
+            else "尚未上链 / not yet anchored"
+        )
+        rows.append(
+            f"<tr><td>{zh}<br><span class='en'>{en}</span></td>"
+            f"<td>{_e(entry['actor_role'])} #{entry['actor_id']}</td><td>{_utc(entry['at'])}</td>"
+            f"<td class='mono'>{where}</td></tr>"
+        )
+    head = (
+        "<tr><th>事项<br>what</th><th>由谁<br>who</th><th>时间<br>when</th>"
+        "<th>链上锚定<br>anchored</th></tr>"
+    )
+    table = (
+        f"<table>{head}{''.join(rows)}</table>"
+        if rows
+        else "<p>无访问记录。<span class='en'>No access recorded.</span></p>"
+    )
+    erasure = vault.erasure
+    erased = ""
+    if erasure is not None:
+        by = (
+            f"监管机构 #{erasure['ordered_by']} 责令 / ordered by the regulator #{erasure['ordered_by']}"
+            if erasure.get("ordered_by")
+            else f"资金方 #{erasure['approved_by']} 批准 / approved by the funder #{erasure['approved_by']}"
+        )
+        erased = (
+            f"<p>删除申请：平台 #{erasure['requested_by']} 于 {_utc(erasure['requested_at'])}"
+            f" 提出（编号 {_e(erasure['reference'])}）；{by}；执行于"
+            f" {_utc(erasure['executed_at'])}。<br><span class='en'>Erasure requested by platform"
+            f" #{erasure['requested_by']} at {_utc(erasure['requested_at'])} (reference"
+            f" {_e(erasure['reference'])}); executed at {_utc(erasure['executed_at'])}. The"
+            " document's keys were destroyed; its digest stays anchored and still verifies."
+            "</span></p>"
+        )
+    note = (
+        "<p class='note'>每一项均记入证据日志并以默克尔批次锚定在链上（anchorEvidenceLog），"
+        "vault.json 给出每项的证明。<br><span class='en'>Every entry is in the evidence log,"
+        " anchored on chain in Merkle batches (anchorEvidenceLog); vault.json gives each"
+        " entry's proof.</span></p>"
+    )
+    return (
+        f"<h2>七、访问、授权与删除 · Vault accesses, grants and erasure</h2>{table}{erased}{note}"
+    )
+
+
 def render_html(
     receipt: AnyReceipt,
     report: VerificationReport,
     facts: EvidenceFacts,
     manifest: Manifest,
+    vault: VaultSection | None = None,
 ) -> str:
     """The bilingual certificate of one package, as a self-contained HTML page (no external
     fonts, scripts or images)."""
@@ -359,6 +427,7 @@ def render_html(
 <p class="note">核验应以您自行持有的信任根（链 ID 与合约地址）为准，请与本证书所列地址比对。<br>
 <span class="en">Verify against the trust root you hold yourself (chain id and contract
 addresses): compare them with the addresses this certificate lists.</span></p>
+{_vault(vault)}
 {missing}
 </body></html>
 """

@@ -1,9 +1,11 @@
 """Exporting a package from a gateway's service: who may, and building it.
 
-Who may export a record's package: the regulator, and the loan's parties (its platform, funder,
-co-funder and guarantor). A party of other loans gets RECORD_NOT_FOUND, as on every loan route
-(the gateway does not tell which records exist); every other role (auditors, gateways) gets 403
-ROLE_FORBIDDEN. A record not yet anchored: 409 NOT_ANCHORED.
+Who may export a record's package: the regulator, the loan's parties (its platform, funder,
+co-funder and guarantor), and an auditor with a live grant covering it (else 403
+GRANT_REQUIRED). A party of other loans gets RECORD_NOT_FOUND, as on every loan route (the
+gateway does not tell which records exist); every other role (gateways) gets 403
+ROLE_FORBIDDEN. A record not yet anchored: 409 NOT_ANCHORED. Every export is logged in the
+evidence log.
 """
 
 from __future__ import annotations
@@ -16,25 +18,30 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ledger.access import Caller
+from ledger.disclosure import FORMAT_V2
+from ledger.disclosure_proofs import Disclosure
 from ledger.enums import Role
-from ledger.errors import DocumentErased, NotFound, PermissionDenied
+from ledger.errors import Conflict, DocumentErased, NotFound, PermissionDenied
 from ledger.evidence.certificate import how_to_verify_text, render_html
 from ledger.evidence.collect import gather_facts
 from ledger.evidence.model import (
     CERTIFICATE_HTML,
     CERTIFICATE_PDF,
+    DISCLOSURE_JSON,
     EVIDENCE_JSON,
     HOW_TO_VERIFY,
     RECEIPT_JSON,
     REPORT_JSON,
     TRUST_ROOT_JSON,
+    VAULT_JSON,
     DocumentEntry,
     Manifest,
     ManifestSignature,
+    VaultSection,
 )
 from ledger.evidence.package import member_of, write_package
 from ledger.evidence.pdf import render_pdf
-from ledger.receipts import parse_receipt
+from ledger.receipts import AnyReceipt, parse_receipt
 from ledger.store import DocumentRow
 
 if TYPE_CHECKING:
@@ -42,17 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPORT_ROLES", "ExportedPackage", "export_package", "may_export"]
 
-#: the roles that may export a package (parties only for their own loans)
-EXPORT_ROLES = (Role.REGULATOR, Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER)
-
-#: sections of the package format this gateway cannot fill yet, and why (listed in package.json
-#: and on the certificate, never left silently out)
-_NOT_INCLUDED = {
-    "vault_evidence_log": "the vault's access log and grants are not yet copied into packages"
-    " (GET /v1/loans/{id}/evidence-log serves them; each export is logged there)",
-    "erasure_record": "the vault's erasure request is not yet copied into packages (GET"
-    " /v1/loans/{id}/erasure serves it; a shredded document is shown as erased)",
-}
+#: the roles that may export a package (parties only for their own loans, auditors with a grant)
+EXPORT_ROLES = (Role.REGULATOR, Role.PLATFORM, Role.FUNDER, Role.CREDIT_ENHANCER, Role.AUDITOR)
 
 
 @dataclass(frozen=True)
@@ -67,13 +65,49 @@ class ExportedPackage:
         return f"evidence-{self.record_id[2:18]}.zip"
 
 
-def may_export(caller: Caller) -> None:
-    """Raises ROLE_FORBIDDEN unless the caller's role may export packages at all."""
+def may_export(service: LedgerService, caller: Caller, record_id: str) -> None:
+    """Raises ROLE_FORBIDDEN unless the caller's role may export packages at all, and
+    GRANT_REQUIRED for an auditor without a live grant covering the record."""
+    from ledger.vault.grants import live_grant_covers  # here: ledger.vault imports ledger.service
+
     if caller.role not in EXPORT_ROLES:
         raise PermissionDenied(
-            "evidence packages are for the regulator and the loan's parties",
+            "evidence packages are for the regulator, the loan's parties and granted auditors",
             code="ROLE_FORBIDDEN",
         )
+    if caller.role is Role.AUDITOR:
+        with service.db.session() as s:
+            grant = live_grant_covers(s, caller.participant_id, record_id.lower(), service.clock())
+        if grant is None:
+            raise PermissionDenied(
+                "no live access grant to you covers this loan", code="GRANT_REQUIRED"
+            )
+
+
+def _vault(service: LedgerService, record_id: str) -> VaultSection:
+    from ledger.vault import erasure_of, evidence_log_of
+
+    with service.db.session() as s:
+        log = evidence_log_of(s, record_id)
+        erasure = erasure_of(s, record_id)
+    return VaultSection(
+        evidence_log=[entry.model_dump(mode="json") for entry in log],
+        erasure=None if erasure is None else erasure.model_dump(mode="json"),
+    )
+
+
+def _full_disclosure(
+    service: LedgerService, caller: Caller, receipt: AnyReceipt
+) -> Disclosure | None:
+    """Every field of a v2 fee form with its salt and proof: what lets a verifier check the
+    receipt's form against the anchored digest (None for v1 forms, or once the seed is erased)."""
+    form = receipt.disclosure
+    if form is None or form.get("format") != FORMAT_V2:
+        return None
+    try:
+        return service.disclose(caller, receipt.record_id, ["/"])
+    except Conflict:  # erased: the seed is gone
+        return None
 
 
 def _document(service: LedgerService, sha256: str) -> tuple[DocumentEntry, bytes | None]:
@@ -110,11 +144,13 @@ def _document(service: LedgerService, sha256: str) -> tuple[DocumentEntry, bytes
 def export_package(service: LedgerService, caller: Caller, record_id: str) -> ExportedPackage:
     """The evidence package of one anchored record, verified now and signed by this gateway."""
     started = time.perf_counter()
-    may_export(caller)
+    may_export(service, caller, record_id)
     receipt_text = service.receipt_json(caller, record_id)  # RECORD_NOT_FOUND, NOT_ANCHORED
     receipt = parse_receipt(receipt_text)
     document, data = _document(service, receipt.record.agreement_digest)
-    report = service.verify(receipt_text, document=data)
+    disclosure = _full_disclosure(service, caller, receipt)
+    report = service.verify(receipt_text, document=data, fields=disclosure)
+    vault = _vault(service, receipt.record_id.lower())
     with service.chain_lock:
         facts = gather_facts(receipt, service.registry.facts(), service.client, service.trust_root)
     draft = Manifest(
@@ -126,9 +162,8 @@ def export_package(service: LedgerService, caller: Caller, record_id: str) -> Ex
         },
         members=[],
         document=document,
-        sections_not_included=dict(_NOT_INCLUDED),
     )
-    html = render_html(receipt, report, facts, draft)
+    html = render_html(receipt, report, facts, draft, vault)
     pdf_started = time.perf_counter()
     pdf = render_pdf(html)
     pdf_seconds = time.perf_counter() - pdf_started
@@ -144,7 +179,13 @@ def export_package(service: LedgerService, caller: Caller, record_id: str) -> Ex
         CERTIFICATE_HTML: (html.encode(), "text/html; charset=utf-8"),
         CERTIFICATE_PDF: (pdf, "application/pdf"),
         HOW_TO_VERIFY: (how_to_verify_text(receipt, draft).encode(), "text/plain; charset=utf-8"),
+        VAULT_JSON: (as_json(vault.model_dump(mode="json")), "application/json"),
     }
+    if disclosure is not None:
+        files[DISCLOSURE_JSON] = (
+            as_json(disclosure.model_dump(mode="json")),
+            "application/json",
+        )
     if data is not None and document.member is not None:
         files[document.member] = (data, document.media_type or "application/octet-stream")
     unsigned = draft.model_copy(

@@ -11,6 +11,10 @@ A package holds, each as its own member with its SHA-256 and size listed in `pac
     certificate.html    the bilingual certificate (中文 / English)
     certificate.pdf     the same, as PDF with embedded CJK fonts
     HOW-TO-VERIFY.txt   how to check it with our CLI or with open tools
+    vault.json          every vault access, grant and erasure of the record (the evidence log,
+                        each entry with its on-chain anchor and Merkle proof), and the erasure
+    disclosure.json     a fee-disclosure/v2 form: every field with its salt and the multiproof
+                        to the anchored digest (so the receipt's form is checked field by field)
     document/<name>     the original agreement file, unless it was erased
 
 The manifest's signature is the exporting gateway's Ed25519 key, the one registered for it on
@@ -30,6 +34,7 @@ from ledger.trust import TrustRoot
 __all__ = [
     "CERTIFICATE_HTML",
     "CERTIFICATE_PDF",
+    "DISCLOSURE_JSON",
     "EVIDENCE_JSON",
     "HOW_TO_VERIFY",
     "MANIFEST",
@@ -37,6 +42,7 @@ __all__ = [
     "RECEIPT_JSON",
     "REPORT_JSON",
     "TRUST_ROOT_JSON",
+    "VAULT_JSON",
     "ChainSection",
     "DocumentEntry",
     "EvidenceFacts",
@@ -46,6 +52,7 @@ __all__ = [
     "Member",
     "ProvenanceSection",
     "SignerAtSigning",
+    "VaultSection",
 ]
 
 PACKAGE_FORMAT = "evidence-package/v1"
@@ -57,6 +64,8 @@ TRUST_ROOT_JSON = "trust-root.json"
 CERTIFICATE_HTML = "certificate.html"
 CERTIFICATE_PDF = "certificate.pdf"
 HOW_TO_VERIFY = "HOW-TO-VERIFY.txt"
+VAULT_JSON = "vault.json"
+DISCLOSURE_JSON = "disclosure.json"
 
 
 class _Part(BaseModel):
@@ -70,6 +79,15 @@ class Member(_Part):
     sha256: Bytes32Hex
     size: int = Field(ge=0)
     media_type: str = Field(max_length=200)
+
+
+class VaultSection(_Part):
+    """What the vault knows of the record: every entry of the evidence log about it (reads of
+    its document, disclosures, commitment openings, exports, grants, erasure steps), each with
+    its anchor on chain once mined; and its erasure, if any (with its reason and reference)."""
+
+    evidence_log: list[dict[str, Any]] = Field(description="`ledger.vault.LogEntry` objects")
+    erasure: dict[str, Any] | None = Field(description="`ledger.vault.Erasure`, or None")
 
 
 class DocumentEntry(_Part):

@@ -24,11 +24,20 @@ from typing import Any
 
 from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
+from pydantic import ValidationError
 
 from ledger import safejson
 from ledger.chain.client import ChainClient
+from ledger.disclosure_proofs import Disclosure
 from ledger.errors import VerificationError
-from ledger.evidence.model import MANIFEST, RECEIPT_JSON, REPORT_JSON, TRUST_ROOT_JSON, Manifest
+from ledger.evidence.model import (
+    DISCLOSURE_JSON,
+    MANIFEST,
+    RECEIPT_JSON,
+    REPORT_JSON,
+    TRUST_ROOT_JSON,
+    Manifest,
+)
 from ledger.evidence.package import ReadPackage, read_package
 from ledger.receipts import parse_receipt
 from ledger.trust import TrustRoot
@@ -239,7 +248,22 @@ def verify_package(data: bytes, client: ChainClient, pin: TrustRoot | None = Non
     report.receipt = VerificationReport(record_id=report.record_id or "")
     try:
         verifier = Verifier(facts_for(client, trust), trust)
-        report.receipt = verifier.verify(receipt_bytes, document=document, raise_on_failure=False)
+        disclosure = package.files.get(DISCLOSURE_JSON)
+        try:
+            fields = None if disclosure is None else Disclosure.model_validate_json(disclosure)
+        except ValidationError as exc:
+            report.receipt.checks.append(
+                CheckResult(
+                    "disclosure_fields",
+                    "fail",
+                    f"{DISCLOSURE_JSON}: {exc}",
+                    "VERIFY_DISCLOSURE_FIELDS",
+                )
+            )
+            return report
+        report.receipt = verifier.verify(
+            receipt_bytes, document=document, raise_on_failure=False, fields=fields
+        )
     except VerificationError as exc:  # not a receipt at all
         report.receipt.checks.append(CheckResult("format", "fail", exc.message, exc.code))
     except Exception as exc:  # the trusted deployment cannot be read from the node

@@ -455,11 +455,17 @@ class LedgerService:
         *,
         document: bytes | None = None,
         document_sha256: str | None = None,
+        fields: Disclosure | None = None,
     ) -> VerificationReport:
-        """Verifies a receipt against this gateway's own deployment; every check reported.
-        `VerificationError` (check `format`) if it is not a receipt at all."""
+        """Verifies a receipt against this gateway's own deployment; every check reported
+        (`disclosure_fields` too when a disclosure of its form is given). `VerificationError`
+        (check `format`) if it is not a receipt at all."""
         return self._verifier().verify(
-            receipt, document=document, document_sha256=document_sha256, raise_on_failure=False
+            receipt,
+            document=document,
+            document_sha256=document_sha256,
+            raise_on_failure=False,
+            fields=fields,
         )
 
     def verify_many(

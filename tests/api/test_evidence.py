@@ -53,7 +53,17 @@ def test_the_parties_and_the_regulator_export_and_others_are_refused(
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "application/zip"
         assert "attachment" in r.headers["content-disposition"]
-    refused(_export(env, record_id, env["auditor"].key), "ROLE_FORBIDDEN", 403)
+    # an auditor exports only with a live grant covering the loan
+    refused(_export(env, record_id, env["auditor"].key), "GRANT_REQUIRED", 403)
+    now = int(time.time())
+    grant = {
+        "auditor_id": env["auditor"].id,
+        "record_ids": [record_id],
+        "valid_from": now - 10,
+        "valid_until": now + 3600,
+    }
+    assert env.http.post("/v1/grants", json=grant, headers=auth(env.regulator_key)).is_success
+    assert _export(env, record_id, env["auditor"].key).status_code == 200
     # a party of other loans is told what every loan route tells it: no such record
     refused(_export(env, record_id, env["p2"].key), "RECORD_NOT_FOUND", 404)
     refused(_export(env, record_id, env["bank2"].key), "RECORD_NOT_FOUND", 404)
@@ -87,10 +97,11 @@ def test_the_package_holds_everything_and_verifies(env: Env, anchored: tuple[str
         "certificate.html",
         "certificate.pdf",
         "HOW-TO-VERIFY.txt",
+        "vault.json",
         "document/agreement.pdf",
     }
     assert package.files["document/agreement.pdf"] == document
-    assert m.document.status == "included" and m.sections_not_included
+    assert m.document.status == "included" and not m.sections_not_included
     report = json.loads(package.files["report.json"])
     assert report["ok"] and [c["name"] for c in report["checks"]] == list(CHECK_NAMES)
     assert {c["name"]: c["status"] for c in report["checks"]}["document"] == "pass"
@@ -206,3 +217,52 @@ def test_a_revocation_is_in_the_history_and_fails_the_status_check(env: Env) -> 
     assert "已撤销" in package.files["certificate.html"].decode()
     assert json.loads(package.files["report.json"])["ok"] is False
     assert verify_package(data, env.gw.service.client).failed == ["status"]
+
+
+def test_the_package_carries_the_anchored_vault_log_and_the_erasure(env: Env) -> None:
+    """Reads, grants and the erasure, each with its anchor on chain; the erased document is
+    said so, its receipt still verifies."""
+    from ledger.merkle import StandardMerkleTree, process_proof
+
+    body, document = env.loan_json()
+    r = env.post_loan(env["p1"].key, body, document)
+    assert r.status_code == 202, r.text
+    record_id = str(r.json()["record_id"])
+    assert env.confirm(env["bank1"], record_id).status_code == 200
+    service = env.gw.service
+    service.anchor_pending()
+    assert env.http.get(f"/v1/loans/{record_id}/document", headers=auth(env["p1"].key)).is_success
+    erase = {"reason": "borrower asked (PIPL art. 47)", "reference": "REQ-7"}
+    r = env.http.post(f"/v1/loans/{record_id}/erasure", json=erase, headers=auth(env.regulator_key))
+    assert r.status_code == 200, r.text
+    assert service.anchor_evidence_log() > 0
+    data = _export(env, record_id, env.regulator_key).content
+    package = read_package(data)
+    vault = json.loads(package.files["vault.json"])
+    kinds = [e["kind"] for e in vault["evidence_log"]]
+    assert kinds[:3] == ["document_read", "erasure_ordered", "erasure_executed"], kinds
+    for entry in vault["evidence_log"]:
+        anchor = entry["anchor"]
+        value = [anchor["entry_id"], bytes.fromhex(entry["entry_digest"][2:])]
+        leaf = StandardMerkleTree.of([value], ["uint256", "bytes32"]).leaf_hash(value)
+        proof = [bytes.fromhex(p[2:]) for p in anchor["proof"]]
+        assert "0x" + process_proof(leaf, proof).hex() == anchor["root"]
+    assert vault["erasure"]["ordered_by"] and vault["erasure"]["executed_at"]
+    assert vault["erasure"]["reference"] == "REQ-7"
+    assert package.manifest.document.status == "erased"
+    html = package.files["certificate.html"].decode()
+    assert "已删除（销毁密钥）" in html and "REQ-7" in html
+    assert verify_package(data, service.client).ok
+
+
+def test_a_v2_form_is_checked_field_by_field_in_the_package(env: Env) -> None:
+    record_id = env.anchored_loan(disclosure={"format": "fee-disclosure/v2"})
+    data = _export(env, record_id, env["p1"].key).content
+    package = read_package(data)
+    assert "disclosure.json" in package.files
+    report = json.loads(package.files["report.json"])
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert report["ok"] and statuses["disclosure_fields"] == "pass", statuses
+    verified = verify_package(data, env.gw.service.client)
+    assert verified.ok and verified.receipt is not None
+    assert {c.name: c.status for c in verified.receipt.checks}["disclosure_fields"] == "pass"
