@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Makes the committed sample certificate (docs/evidence-sample/): a gateway on a fresh
 in-process chain, a bank and a platform registered and whitelisted, one loan submitted with its
-agreement file, co-signed, anchored in a batch, and its evidence package exported as the
-regulator; the package's certificate.html, certificate.pdf and page 1 as PNG are written.
+agreement file, co-signed, anchored in a batch, its agreement read by the funder (a read the
+evidence log anchors), and its evidence package exported as the regulator; the package's certificate.html, certificate.pdf and page 1 as PNG are written.
 
     .venv/bin/python scripts/sample_certificate.py [OUT_DIR]
 
@@ -56,6 +56,10 @@ def main(out: Path) -> None:
             )
             service.confirm_loan(service.authenticate(bank_key), submitted.record_id)
             service.anchor_pending()
+            # the funder reads the agreement from the vault; the read is logged and anchored
+            _, stream = service.vault.read(service.authenticate(bank_key), submitted.record_id)
+            assert b"".join(stream) == document
+            service.anchor_evidence_log()
             exported = export_package(service, Caller(1, Role.REGULATOR), submitted.record_id)
         finally:
             gw.close()
