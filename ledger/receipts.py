@@ -42,6 +42,7 @@ __all__ = [
     "AnyReceipt",
     "DocumentRef",
     "DocumentRefV1",
+    "ErasureNote",
     "Leaf",
     "PartySignature",
     "Provenance",
@@ -118,11 +119,25 @@ class Provenance(_Part):
     )
 
 
+class ErasureNote(_Part):
+    """The document was erased (crypto-shredded, PIPL): when, and on whose request and order."""
+
+    erased_at: int = Field(ge=0, lt=2**63, description="unix seconds")
+    requested_by: int = Field(ge=1, lt=2**64, description="the platform that asked")
+    approved_by: int | None = Field(default=None, ge=1, lt=2**64, description="the funder")
+    ordered_by: int | None = Field(default=None, ge=1, lt=2**64, description="the regulator")
+
+
 class Unsigned(_Part):
     """Hints no signature or chain fact covers; the report lists them as unverified."""
 
     document_location: str | None = Field(
         default=None, max_length=1000, description="where the original document can be fetched"
+    )
+    document_erased: ErasureNote | None = Field(
+        default=None,
+        description="set when the receipt is served after the document was erased: the hash"
+        " stays anchored and verifies, the file is gone",
     )
 
 

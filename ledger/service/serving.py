@@ -13,8 +13,15 @@ from sqlalchemy import bindparam, select
 from ledger.access import Caller, Scope
 from ledger.enums import SubmissionStatus
 from ledger.errors import Conflict, NotFound
-from ledger.receipts import Receipt
-from ledger.store import SUMMARY_COLUMNS, Database, ReceiptRow, SubmissionRow, submission_summary
+from ledger.receipts import ErasureNote, Receipt, parse_receipt
+from ledger.store import (
+    SUMMARY_COLUMNS,
+    Database,
+    ErasureRow,
+    ReceiptRow,
+    SubmissionRow,
+    submission_summary,
+)
 
 __all__ = ["Serving"]
 
@@ -28,9 +35,15 @@ _RECEIPT_COLUMNS = (
     SubmissionRow.guarantor_id,
     SubmissionRow.status,
     ReceiptRow.receipt_json,
+    ErasureRow.executed_at.label("erased_at"),
+    ErasureRow.requested_by.label("erasure_requested_by"),
+    ErasureRow.approved_by.label("erasure_approved_by"),
+    ErasureRow.ordered_by.label("erasure_ordered_by"),
 )
-_RECEIPT_JOIN = select(*_RECEIPT_COLUMNS).outerjoin(
-    ReceiptRow, ReceiptRow.record_id == SubmissionRow.record_id
+_RECEIPT_JOIN = (
+    select(*_RECEIPT_COLUMNS)
+    .outerjoin(ReceiptRow, ReceiptRow.record_id == SubmissionRow.record_id)
+    .outerjoin(ErasureRow, ErasureRow.record_id == SubmissionRow.record_id)
 )
 _RECEIPT = _RECEIPT_JOIN.where(SubmissionRow.record_id == bindparam("record_id"))
 _RECEIPTS = _RECEIPT_JOIN.where(
@@ -40,6 +53,26 @@ _RECEIPTS = _RECEIPT_JOIN.where(
 _STATUS = select(*SUMMARY_COLUMNS, SubmissionRow.entry_timestamp_json).where(
     SubmissionRow.record_id == bindparam("record_id")
 )
+
+
+def _served(row: Any, receipt_json: str) -> str:
+    """The stored receipt as served: once the document was erased, its `unsigned` part says so
+    (and no longer points to the vault). The signed and anchored parts never change."""
+    if row.erased_at is None:
+        return receipt_json
+    receipt = parse_receipt(receipt_json)
+    if not isinstance(receipt, Receipt):  # version 1 has no unsigned part
+        return receipt_json
+    note = ErasureNote(
+        erased_at=row.erased_at,
+        requested_by=row.erasure_requested_by,
+        approved_by=row.erasure_approved_by,
+        ordered_by=row.erasure_ordered_by,
+    )
+    unsigned = receipt.unsigned.model_copy(
+        update={"document_location": None, "document_erased": note}
+    )
+    return receipt.model_copy(update={"unsigned": unsigned}).to_json()
 
 
 class Serving:
@@ -74,13 +107,13 @@ class Serving:
         if found.status == SubmissionStatus.ANCHORED.value and found.receipt_json is None:
             built = self._build(record_id.lower())
             if built is not None:
-                return built
+                return _served(found, built)
         if found.status != SubmissionStatus.ANCHORED.value or found.receipt_json is None:
             raise Conflict(
                 f"record {record_id} is {found.status}; its receipt exists once anchored",
                 code="NOT_ANCHORED",
             )
-        return str(found.receipt_json)
+        return _served(found, str(found.receipt_json))
 
     def receipts_json(
         self, caller: Caller, record_ids: Sequence[str]
@@ -103,13 +136,13 @@ class Serving:
             elif row.status != SubmissionStatus.ANCHORED.value:
                 missing.append((rid, "NOT_ANCHORED"))
             elif row.receipt_json is not None:
-                receipts.append(str(row.receipt_json))
+                receipts.append(_served(row, str(row.receipt_json)))
             else:
                 built = self._build(rid)
                 if built is None:
                     missing.append((rid, "NOT_ANCHORED"))
                 else:
-                    receipts.append(built)
+                    receipts.append(_served(row, built))
         return receipts, missing
 
     def receipt(self, caller: Caller, record_id: str) -> Receipt:

@@ -77,7 +77,16 @@ FIELD_CHECKS: dict[str, str] = {
 }
 
 #: fields no signature or chain fact covers: the report lists them as unverified.
-UNVERIFIED_FIELDS: frozenset[str] = frozenset({"unsigned.document_location"})
+UNVERIFIED_FIELDS: frozenset[str] = frozenset(
+    {
+        "unsigned.document_location",
+        # the gateway's word that the document was erased (served after the erasure)
+        "unsigned.document_erased.erased_at",
+        "unsigned.document_erased.requested_by",
+        "unsigned.document_erased.approved_by",
+        "unsigned.document_erased.ordered_by",
+    }
+)
 
 
 def schema_fields(schema: dict[str, Any]) -> set[str]:

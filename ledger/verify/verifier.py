@@ -100,6 +100,11 @@ def _unverified(receipt: AnyReceipt, report: VerificationReport) -> list[str]:
     if isinstance(receipt, ReceiptV1):
         return ["provenance", "document.media_type", "document.size", "document.location"]
     out = ["unsigned.document_location"]
+    if receipt.unsigned.document_erased is not None:
+        out[:0] = [
+            f"unsigned.document_erased.{name}"
+            for name in ("approved_by", "erased_at", "ordered_by", "requested_by")
+        ]
     provenance = next(c for c in report.checks if c.name == "provenance")
     if provenance.status == "skip" and (
         receipt.provenance is not None

@@ -259,6 +259,22 @@ def test_erasure_requested_approved_and_shredded(env: Env) -> None:
     receipt = env.http.get(f"/v1/loans/{record_id}/receipt", headers=auth(env.regulator_key))
     report = env.http.post("/v1/verify", json={"receipt": receipt.json()}).json()
     assert report["ok"] is True, report
+    # the served receipt says the document was erased, when and on whose request (a hint no
+    # signature covers: the report lists it as unverified); its signed parts are unchanged
+    unsigned = receipt.json()["unsigned"]
+    assert unsigned["document_location"] is None
+    assert unsigned["document_erased"] == {
+        "erased_at": erasure["executed_at"],
+        "requested_by": env["p1"].id,
+        "approved_by": env["bank1"].id,
+        "ordered_by": None,
+    }
+    assert "unsigned.document_erased.erased_at" in report["unverified"]
+    many = env.http.post(
+        "/v1/loans/receipts", json={"record_ids": [record_id]}, headers=auth(env["p1"].key)
+    )
+    assert many.status_code == 200, many.text
+    assert record_id in many.text and '"document_erased"' in many.text
 
 
 def test_the_regulator_orders_erasure_at_once(env: Env) -> None:

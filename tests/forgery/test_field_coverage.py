@@ -110,6 +110,7 @@ def test_editing_any_checked_field_fails_its_check(world: World, path: str) -> N
 def test_unverified_fields_change_nothing_and_are_listed(world: World) -> None:
     data = world.json("batch-a0")
     data["unsigned"]["document_location"] = "https://attacker.example/agreement.pdf"
+    data["unsigned"]["document_erased"] = {"erased_at": 1, "requested_by": 9, "ordered_by": 9}
     report = verify_receipt(data, world.client, trust=world.trust)
     assert report.ok
     assert report.unverified == sorted(UNVERIFIED_FIELDS)
