@@ -208,7 +208,10 @@ ROUTES: dict[str, tuple[Call, frozenset[str]]] = {
 
 
 #: refusals that name what is missing rather than the role: an auditor may read with a grant
-REFUSALS = {("GET /v1/loans/{id}/disclosure", "auditor"): "GRANT_REQUIRED"}
+REFUSALS = {
+    ("GET /v1/loans/{id}/disclosure", "auditor"): "GRANT_REQUIRED",
+    ("GET /v1/loans/{id}/evidence", "auditor"): "GRANT_REQUIRED",
+}
 
 
 @pytest.mark.parametrize("caller", CALLERS)

@@ -133,6 +133,10 @@ def _anchor_batch(b: Env, c: Caller) -> Any:
     return b.ledger.functions.anchorBatch(keccak256(b"matrix batch"), 10)
 
 
+def _anchor_evidence_log(b: Env, c: Caller) -> Any:
+    return b.ledger.functions.anchorEvidenceLog(keccak256(b"matrix evidence log"), 3)
+
+
 def _report_violation(b: Env, c: Caller) -> Any:
     batch = b.anchor_batch([b.make_loan(apr_bps=3000)], fillers=1)
     return b.ledger.functions.reportViolation(
@@ -203,6 +207,10 @@ MATRIX: dict[str, tuple[Build, Expect]] = {
     "anchorLoan": (_anchor_loan, anyone),
     "anchorBatch": (
         _anchor_batch,
+        only("gateway", error="EvidenceLedgerNotGateway", args=lambda b, c: (c.address,)),
+    ),
+    "anchorEvidenceLog": (
+        _anchor_evidence_log,
         only("gateway", error="EvidenceLedgerNotGateway", args=lambda b, c: (c.address,)),
     ),
     "reportViolation": (_report_violation, anyone),
