@@ -3,7 +3,7 @@
 A record names its borrower only by a 32-byte commitment (`ledger.canonical.borrower_commitment`):
 HMAC-SHA-256 under a key, over the identity (type and number, normalized) and a salt. When the
 gateway makes it, the key and the salt are fresh random values **for that one record** (32 and
-16 bytes), sealed in the vault (`ledger.service.secrets`). Without them nobody, the gateway's
+16 bytes), sealed in the vault (`ledger.vault.secrets`). Without them nobody, the gateway's
 database readers included, can test an ID number against the commitment; with them (an
 `Opening`) anyone can, with any HMAC implementation, for that record and no other: no key is
 shared between records, so an opening reveals nothing about another borrower.

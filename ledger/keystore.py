@@ -1,11 +1,11 @@
-"""Secrets at rest: the master key, sealed custodial signing keys, API keys, the document vault.
+"""Secrets at rest: the master key, sealed custodial signing keys, API keys.
 
 - The master key (32 bytes) lives in `<data dir>/master.key` (mode 0600) or comes from
   `LEDGER_MASTER_KEY` (hex); it never enters the database.
 - `seal`/`unseal`: AES-256-GCM with a random 96-bit nonce and associated data naming what is
   sealed, so a sealed key cannot be swapped for another participant's.
-- Documents: one random data key each (AES-256-GCM), wrapped by the master key. Shredding drops
-  the wrapped key and the ciphertext: the document is gone, its digest on chain stays (PIPL).
+- Documents are sealed by the vault (`ledger.vault.crypto`), their data keys wrapped by this
+  master key.
 - API keys: random 32 bytes, shown once; only their SHA-256 is stored.
 - Chain accounts (the deployer, each gateway's anchoring account) come from key files or the
   environment (`load_account`): a file holding the 32-byte private key as hex, readable by its
@@ -35,9 +35,7 @@ __all__ = [
     "load_account",
     "load_master_key",
     "new_api_key",
-    "open_document",
     "seal",
-    "seal_document",
     "unseal",
 ]
 
@@ -83,20 +81,6 @@ def unseal(master_key: bytes, sealed: bytes, associated: bytes) -> bytes:
         raise LedgerError(
             "sealed secret does not open with this master key", code="SEAL_INVALID"
         ) from exc
-
-
-def seal_document(master_key: bytes, document: bytes, sha256_hex: str) -> tuple[bytes, bytes]:
-    """(ciphertext, wrapped data key) of a document under a fresh data key."""
-    data_key = AESGCM.generate_key(bit_length=256)
-    ciphertext = seal(data_key, document, sha256_hex.encode())
-    return ciphertext, seal(master_key, data_key, b"document-key:" + sha256_hex.encode())
-
-
-def open_document(
-    master_key: bytes, ciphertext: bytes, wrapped_key: bytes, sha256_hex: str
-) -> bytes:
-    data_key = unseal(master_key, wrapped_key, b"document-key:" + sha256_hex.encode())
-    return unseal(data_key, ciphertext, sha256_hex.encode())
 
 
 def new_api_key() -> str:

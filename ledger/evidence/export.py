@@ -43,6 +43,8 @@ from ledger.evidence.package import member_of, write_package
 from ledger.evidence.pdf import render_pdf
 from ledger.receipts import AnyReceipt, parse_receipt
 from ledger.store import DocumentRow
+from ledger.vault import document_stream, erasure_of, evidence_log_of, log_access
+from ledger.vault.grants import live_grant_covers
 
 if TYPE_CHECKING:
     from ledger.service import LedgerService
@@ -68,8 +70,6 @@ class ExportedPackage:
 def may_export(service: LedgerService, caller: Caller, record_id: str) -> None:
     """Raises ROLE_FORBIDDEN unless the caller's role may export packages at all, and
     GRANT_REQUIRED for an auditor without a live grant covering the record."""
-    from ledger.vault.grants import live_grant_covers  # here: ledger.vault imports ledger.service
-
     if caller.role not in EXPORT_ROLES:
         raise PermissionDenied(
             "evidence packages are for the regulator, the loan's parties and granted auditors",
@@ -85,8 +85,6 @@ def may_export(service: LedgerService, caller: Caller, record_id: str) -> None:
 
 
 def _vault(service: LedgerService, record_id: str) -> VaultSection:
-    from ledger.vault import erasure_of, evidence_log_of
-
     with service.db.session() as s:
         log = evidence_log_of(s, record_id)
         erasure = erasure_of(s, record_id)
@@ -112,8 +110,6 @@ def _full_disclosure(
 
 def _document(service: LedgerService, sha256: str) -> tuple[DocumentEntry, bytes | None]:
     """The agreement's clear text from the vault (`ledger.vault.document_stream`), or why not."""
-    from ledger.vault import document_stream  # here: ledger.vault imports ledger.service
-
     with service.db.session() as s:
         row = s.get(DocumentRow, sha256)
         media_type = row.media_type if row is not None else None
@@ -202,8 +198,6 @@ def export_package(service: LedgerService, caller: Caller, record_id: str) -> Ex
         }
     )
     package = write_package(manifest, {n: b for n, (b, _) in files.items()})
-    from ledger.vault import log_access
-
     with service.db.session() as s:  # the export is itself evidence: in the vault's log
         log_access(
             s,

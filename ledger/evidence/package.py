@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 
@@ -43,8 +44,6 @@ def write_package(manifest: Manifest, files: dict[str, bytes]) -> bytes:
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:
-    import json
-
     return (
         json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     ).encode()

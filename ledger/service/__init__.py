@@ -18,9 +18,8 @@
 - `sequencing`: the durable queue, the batcher, crash recovery, per-record anchoring
 - `serving`: status and stored receipts; `retirement`: revocation and amendment
 - `reporting`: the regulator's loans, statistics and violations
-- `documents`: the encrypted vault as admission stores into it; `vault` (`ledger.vault`):
-  document reads and who may make them, auditors' grants, the evidence log, erasure;
-  `metrics`: counters for /metrics
+- `vault` (`ledger.vault`): documents stored at admission and read by whoever may, auditors'
+  grants, the evidence log and its anchoring, erasure; `metrics`: counters for /metrics
 
 `LedgerService` holds one of each and offers their operations; it decides nothing itself.
 `gateway/` is only HTTP around it; the CLI and tests call it directly.
@@ -55,20 +54,19 @@ from ledger.service.bootstrap import bootstrap
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody
 from ledger.service.disclosing import Disclosing
-from ledger.service.documents import Documents
 from ledger.service.metrics import Metrics
 from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.service.openings import Openings
 from ledger.service.registry import RegistryFollower
 from ledger.service.reporting import Reporting
 from ledger.service.retirement import Retirements
-from ledger.service.secrets import RecordSecrets
 from ledger.service.sequencing import Sequencer
 from ledger.service.serving import Serving
 from ledger.store import Database, ParticipantRow, SubmissionRow, submission_summary
 from ledger.trust import TRUST_ROOT_FILE, TrustRoot
 from ledger.vault import MasterKeyWrapper, StagedDocument, Vault
 from ledger.vault.anchoring import LogAnchoring
+from ledger.vault.secrets import RecordSecrets
 from ledger.verify import VerificationReport, Verifier
 from ledger.verify.checks import FIELDS_CHECK
 
@@ -139,6 +137,9 @@ class LedgerService:
             db, self.chain, boot.identity, config, self.metrics, self.chain_lock
         )
         self.sequencer.resume()
+        #: documents (stored at admission, read by their parties), auditors' grants, the
+        #: evidence log, erasure (`ledger.vault`)
+        self.vault = Vault(db, MasterKeyWrapper(boot.master_key))
         self.admission = Admission(
             db,
             self.custody,
@@ -147,7 +148,7 @@ class LedgerService:
             self.chain.domain,
             config,
             self.metrics,
-            Documents(boot.master_key),
+            self.vault,
             self.secrets,
             boot.derivation_key,
             self.sequencer.anchor_records_now,
@@ -155,8 +156,6 @@ class LedgerService:
         )
         self.openings = Openings(db, self.secrets)
         self.serving = Serving(db, self.sequencer.build_receipt)
-        #: reads of documents, auditors' grants, the evidence log, erasure (`ledger.vault`)
-        self.vault = Vault(db, MasterKeyWrapper(boot.master_key))
         self.log_anchoring = LogAnchoring(
             db, self.chain, boot.identity.account, boot.identity.participant_id, self.chain_lock
         )

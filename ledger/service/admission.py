@@ -44,15 +44,14 @@ from ledger.errors import (
 from ledger.records import LoanRecord, Slot
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
-from ledger.service.documents import Documents
 from ledger.service.intake import SECRETS, Intake, StoredRecord, entry_of
 from ledger.service.metrics import Metrics
 from ledger.service.models import LoanSubmission, SigningView, SlotSignature, SubmissionOutcome
 from ledger.service.registry import RegistryFollower
-from ledger.service.secrets import RecordSecrets
 from ledger.service.stored import signatures_of
 from ledger.store import Database, ParticipantRow, SubmissionRow
-from ledger.vault import StagedDocument
+from ledger.vault import StagedDocument, Vault
+from ledger.vault.secrets import RecordSecrets
 
 __all__ = ["Admission"]
 
@@ -127,7 +126,7 @@ class Admission:
         domain: Domain,
         config: ServiceConfig,
         metrics: Metrics,
-        documents: Documents,
+        vault: Vault,
         secrets: RecordSecrets,
         derivation_key: bytes,
         anchor_now: Callable[[list[str]], None],
@@ -137,7 +136,7 @@ class Admission:
         self.registry = registry
         self.domain = domain
         self.metrics = metrics
-        self.documents = documents
+        self.vault = vault
         self.secrets = secrets
         self.intake = Intake(custody, identity, domain, config, derivation_key)
         self._anchor_now = anchor_now
@@ -242,7 +241,7 @@ class Admission:
             inserted = _insert_new(s, rows)
             self.secrets.store(s, [(rid, kept) for rid, kept in secrets if rid in inserted])
             if document is not None and inserted:
-                self.documents.store(s, rows[0]["agreement_digest"], document, media_type)
+                self.vault.store(s, rows[0]["agreement_digest"], document, media_type)
         if len(inserted) < len(rows):  # another gateway stored the same record meanwhile
             for index, outcome in enumerate(outcomes):
                 if (

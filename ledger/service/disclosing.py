@@ -23,10 +23,10 @@ from ledger.disclosure_proofs import Disclosure, disclose
 from ledger.enums import Role
 from ledger.errors import Conflict, NotFound, PermissionDenied
 from ledger.records import LoanRecord
-from ledger.service.secrets import RecordSecrets
 from ledger.store import Database, SubmissionRow
 from ledger.vault import log_access
 from ledger.vault.grants import live_grant_covers
+from ledger.vault.secrets import RecordSecrets
 
 __all__ = ["Disclosing", "check_may_disclose"]
 

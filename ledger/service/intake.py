@@ -36,11 +36,11 @@ from ledger.rules import check_fee_collectors, check_rules
 from ledger.service.config import ServiceConfig
 from ledger.service.custody import Custody, GatewayIdentity
 from ledger.service.models import LoanSubmission, SubmissionOutcome
-from ledger.service.secrets import Secrets
 from ledger.service.stored import Signatures, provenance_of, signatures_json, signatures_of
 from ledger.signing import recover_address
 from ledger.timestamps import SignedEntryTimestamp
 from ledger.vault import StagedDocument, document_digest
+from ledger.vault.secrets import Secrets
 
 __all__ = ["SECRETS", "Intake", "StoredRecord", "waiting_status"]
 

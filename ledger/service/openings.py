@@ -14,9 +14,9 @@ from ledger.commitments import COMMITMENT_SCHEME, OpeningSecret, unpack_secret
 from ledger.enums import Role
 from ledger.errors import Gone, NotFound, PermissionDenied
 from ledger.records import LoanRecord
-from ledger.service.secrets import RecordSecrets
 from ledger.store import Database, SubmissionRow
 from ledger.vault import log_access
+from ledger.vault.secrets import RecordSecrets
 
 __all__ = ["Openings"]
 

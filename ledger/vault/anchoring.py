@@ -47,14 +47,6 @@ class LogAnchoring:
         self.gateway_id = gateway_id
         self.chain_lock = chain_lock
 
-    def unanchored_count(self) -> int:
-        with self.db.session() as s:
-            return len(
-                s.execute(
-                    select(EvidenceLogRow.id).where(EvidenceLogRow.batch_root.is_(None)).limit(1)
-                ).all()
-            )
-
     def anchor(self, limit: int = MAX_LOG_BATCH) -> int:
         """Sends again this gateway's batches that are not mined, then claims and anchors up to
         `limit` unclaimed entries; returns how many entries it anchored."""

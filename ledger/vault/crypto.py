@@ -63,7 +63,7 @@ class MasterKeyWrapper:
 
 
 def key_context(sha256_hex: str) -> bytes:
-    """What a document's data key is wrapped for (the same as `ledger.keystore.seal_document`)."""
+    """What a document's data key is wrapped for (the label documents stored whole by earlier releases were sealed under)."""
     return b"document-key:" + sha256_hex.encode()
 
 

@@ -21,6 +21,7 @@ from ledger.store import Database, DocumentChunkRow, DocumentRow
 from ledger.vault.crypto import (
     CHUNK_SIZE,
     KeyWrapper,
+    MasterKeyWrapper,
     chunk_cipher,
     key_context,
     new_data_key,
@@ -155,8 +156,6 @@ def document_stream(
     Raises at once (not at the first `next`): `NotFound` `DOCUMENT_NOT_FOUND`, `DocumentErased`
     if shredded, `SEAL_INVALID` if the master key does not open its data key. While streaming,
     a chunk that does not authenticate (moved, cut, altered) raises `DOCUMENT_CORRUPT`."""
-    from ledger.vault.crypto import MasterKeyWrapper
-
     wrapper = MasterKeyWrapper(master_key) if isinstance(master_key, bytes) else master_key
     with db.session() as s:
         row = _live_row(s, sha256_hex)

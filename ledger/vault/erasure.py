@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from ledger.access import Caller
 from ledger.enums import Role
 from ledger.errors import Conflict, NotFound, PermissionDenied
-from ledger.service.secrets import RecordSecrets
 from ledger.store import ErasureRow, SubmissionRow
 from ledger.vault.documents import shred_document
 from ledger.vault.log import log_access
+from ledger.vault.secrets import RecordSecrets
 
 __all__ = ["Erasure", "approve_erasure", "erasure_of", "request_erasure"]
 

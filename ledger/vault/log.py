@@ -11,6 +11,7 @@ entry's `anchor` is None until its batch is mined.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -157,8 +158,6 @@ def batch_entries(s: Session, root: str) -> list[tuple[int, str]]:
 
 
 def _entry(row: EvidenceLogRow, anchor: LogAnchor | None) -> LogEntry:
-    import json
-
     body = json.loads(row.entry_json)
     return LogEntry(
         kind=body["kind"],
